@@ -1,0 +1,47 @@
+// Where long-lived actors are found by their stable name. A supervisor
+// records each child it starts; clients look the name up per use, so they
+// never hold a handle that went stale when the child was restarted.
+// Entries hold weak references: the directory never keeps an actor alive or
+// blocks shutdown.
+#pragma once
+
+#include <caf/actor.hpp>
+#include <caf/weak_intrusive_ptr.hpp>
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portal {
+
+struct actor_entry {
+  std::string name;       // stable across restarts (SPEC §11)
+  std::string kind;       // e.g. "db_worker"
+  std::string supervisor; // the supervising actor's name
+  caf::actor_id id = 0;
+  uint64_t restarts = 0;  // per name
+};
+
+class actor_directory {
+public:
+  // Records a (re)started child. `restarted` bumps the per-name counter.
+  void record(const actor_entry& entry, const caf::actor& handle, bool restarted);
+  void forget(const std::string& name);
+
+  // The live actor under `name`, or an invalid handle.
+  caf::actor find(const std::string& name) const;
+  std::vector<actor_entry> entries() const;
+
+private:
+  struct slot {
+    actor_entry entry;
+    caf::weak_actor_ptr handle;
+  };
+  mutable std::mutex mutex_;
+  std::map<std::string, slot> slots_;
+};
+
+} // namespace portal

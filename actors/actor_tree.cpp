@@ -1,0 +1,57 @@
+#include "actors/actor_tree.hpp"
+
+#include "actors/db_worker.hpp"
+#include "actors/supervisor.hpp"
+
+#include <caf/all.hpp>
+
+namespace portal {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const config& cfg) {
+  supervisor_spec spec{"db_workers", restart_strategy::one_for_one, {10, 10s}, {}};
+  for (unsigned i = 1; i <= cfg.db_pool_size; ++i) {
+    auto name = "db_worker_" + std::to_string(i);
+    db_worker_options opts;
+    opts.conninfo = cfg.database_url;
+    spec.children.push_back(child_spec{
+      name, "db_worker", restart_policy::permanent,
+      [dir, opts, name](caf::event_based_actor* sup) {
+        return spawn_db_worker(sup, dir, opts, name);
+      }});
+  }
+  return spec;
+}
+
+supervisor_spec db_supervisor_spec(std::shared_ptr<actor_directory> dir,
+                                   std::shared_ptr<db_pool_counts> counts, const config& cfg) {
+  auto workers = cfg.db_pool_size;
+  child_spec pool{"db_pool", "db_pool", restart_policy::permanent,
+                  [counts, workers](caf::event_based_actor* sup) {
+                    return spawn_db_pool(sup, counts, workers);
+                  }};
+  return supervisor_spec{"db_supervisor",
+                         restart_strategy::rest_for_one,
+                         {5, 10s},
+                         {pool, supervisor_child(dir, db_workers_spec(dir, cfg))}};
+}
+
+} // namespace
+
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
+  actor_tree tree;
+  tree.directory = std::make_shared<actor_directory>();
+  tree.db_counts = std::make_shared<db_pool_counts>();
+  supervisor_spec root{"root",
+                       restart_strategy::one_for_one,
+                       {5, 60s},
+                       {supervisor_child(tree.directory,
+                                         db_supervisor_spec(tree.directory, tree.db_counts, cfg))}};
+  tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
+  return tree;
+}
+
+} // namespace portal

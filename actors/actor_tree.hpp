@@ -1,0 +1,31 @@
+// The supervision tree of the running server (docs/ARCHITECTURE.md draws it):
+//
+//   root                      one_for_one
+//   └── db_supervisor         rest_for_one: workers depend on the pool
+//       ├── db_pool
+//       └── db_workers        one_for_one
+//           └── db_worker_1..N   (detached: libpq blocks)
+//
+// The restart policies and intensities below are the whole of it: data.
+#pragma once
+
+#include "actors/actor_directory.hpp"
+#include "actors/db_pool.hpp"
+#include "config/config.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+
+#include <memory>
+
+namespace portal {
+
+struct actor_tree {
+  caf::actor root;
+  std::shared_ptr<actor_directory> directory;
+  std::shared_ptr<db_pool_counts> db_counts;
+};
+
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg);
+
+} // namespace portal

@@ -1,0 +1,149 @@
+#include "actors/db_pool.hpp"
+
+#include "actors/actor_directory.hpp"
+#include "actors/messages.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <map>
+
+namespace portal {
+
+const char* to_string(db_failure f) {
+  switch (f) {
+  case db_failure::unavailable:
+    return "unavailable";
+  case db_failure::timeout:
+    return "timeout";
+  case db_failure::error:
+    return "error";
+  }
+  return "error";
+}
+
+namespace {
+
+enum class worker_state { idle, busy, disconnected };
+
+struct pool_state {
+  std::shared_ptr<db_pool_counts> counts;
+  std::map<caf::actor_addr, worker_state> workers;
+  std::deque<caf::actor> idle;
+  std::deque<db_request_ptr> queue;
+  const char* name = "db_pool";
+
+  bool any_connected() const {
+    for (auto& kv : workers)
+      if (kv.second != worker_state::disconnected)
+        return true;
+    return false;
+  }
+
+  void publish_counts(unsigned expected) {
+    int n[3] = {0, 0, 0};
+    for (auto& kv : workers)
+      ++n[static_cast<int>(kv.second)];
+    counts->idle = n[0];
+    counts->busy = n[1];
+    // Workers not yet heard from count as disconnected.
+    counts->disconnected = n[2] + static_cast<int>(expected) - static_cast<int>(workers.size());
+  }
+};
+
+using pool_ptr = caf::stateful_actor<pool_state>*;
+
+void drop_idle(pool_state& st, const caf::actor_addr& who) {
+  st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
+                               [&](const caf::actor& a) { return a.address() == who; }),
+                st.idle.end());
+}
+
+// Hands queued requests to idle workers, skipping ones already answered.
+void dispatch(pool_ptr self) {
+  auto& st = self->state;
+  while (!st.queue.empty() && !st.idle.empty()) {
+    auto req = std::move(st.queue.front());
+    st.queue.pop_front();
+    if (req->finished())
+      continue;
+    auto w = st.idle.front();
+    st.idle.pop_front();
+    st.workers[w.address()] = worker_state::busy;
+    self->send(w, run_atom::value, std::move(req));
+  }
+}
+
+void fail_queue(pool_state& st, db_failure why) {
+  for (auto& req : st.queue)
+    req->fail(why);
+  st.queue.clear();
+}
+
+caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, unsigned expected) {
+  self->state.counts = std::move(counts);
+  self->state.publish_counts(expected);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    st.workers.erase(dm.source);
+    drop_idle(st, dm.source);
+    if (!st.any_connected())
+      fail_queue(st, db_failure::unavailable);
+    st.publish_counts(expected);
+  });
+  return {
+    [=](submit_atom, db_request_ptr& req) {
+      auto& st = self->state;
+      if (!st.any_connected()) {
+        req->fail(db_failure::unavailable);
+        return;
+      }
+      auto left = req->deadline() - std::chrono::steady_clock::now();
+      self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value, req);
+      st.queue.push_back(std::move(req));
+      dispatch(self);
+    },
+    [=](expire_atom, db_request_ptr& req) {
+      // Queued or running: either way the caller has waited long enough.
+      req->fail(db_failure::timeout);
+    },
+    [=](ready_atom, caf::actor& worker) {
+      auto& st = self->state;
+      if (st.workers.count(worker.address()) == 0)
+        self->monitor(worker);
+      st.workers[worker.address()] = worker_state::idle;
+      drop_idle(st, worker.address());
+      st.idle.push_back(worker);
+      dispatch(self);
+      st.publish_counts(expected);
+    },
+    [=](lost_atom, caf::actor& worker) {
+      auto& st = self->state;
+      if (st.workers.count(worker.address()) == 0)
+        self->monitor(worker);
+      st.workers[worker.address()] = worker_state::disconnected;
+      drop_idle(st, worker.address());
+      if (!st.any_connected())
+        fail_queue(st, db_failure::unavailable);
+      st.publish_counts(expected);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_db_pool(caf::event_based_actor* sup, std::shared_ptr<db_pool_counts> counts,
+                         unsigned workers) {
+  return sup->spawn(db_pool, std::move(counts), workers);
+}
+
+void submit(const actor_directory& dir, db_request_ptr req) {
+  auto pool = dir.find("db_pool");
+  if (!pool) {
+    req->fail(db_failure::unavailable);
+    return;
+  }
+  caf::anon_send(pool, submit_atom::value, std::move(req));
+}
+
+} // namespace portal

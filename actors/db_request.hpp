@@ -1,0 +1,89 @@
+// One unit of database work travelling caller -> db_pool -> db_worker.
+//
+// Exactly one outcome reaches the caller, whatever happens on the way: the
+// result after COMMIT, a failure, the pool's deadline, or (when the request
+// is dropped because a worker died holding it) `unavailable` from the
+// destructor. The callbacks run on CAF threads: an Asio caller must only
+// post() from them.
+#pragma once
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <pqxx/pqxx>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+
+namespace portal {
+
+enum class db_failure {
+  unavailable, // no connection, or it broke: 503 + Retry-After
+  timeout,     // the deadline passed before an answer: 503 + Retry-After
+  error,       // the statement failed: 500
+};
+
+const char* to_string(db_failure f);
+
+class db_request {
+public:
+  // `run` executes inside a transaction on a worker thread and returns the
+  // continuation that delivers its result; the worker calls that only after
+  // COMMIT succeeded.
+  using run_fn = std::function<std::function<void()>(pqxx::work&)>;
+  using fail_fn = std::function<void(db_failure)>;
+
+  db_request(std::string what, std::chrono::steady_clock::time_point deadline, run_fn run,
+             fail_fn fail)
+    : what_(std::move(what)), deadline_(deadline), run_(std::move(run)), fail_(std::move(fail)) {}
+  db_request(const db_request&) = delete;
+  db_request& operator=(const db_request&) = delete;
+  ~db_request() { fail(db_failure::unavailable); }
+
+  const std::string& what() const { return what_; }
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  bool finished() const { return finished_.load(); }
+
+  // Worker side: runs the body; the returned continuation delivers.
+  std::function<void()> run(pqxx::work& tx) { return run_(tx); }
+  void deliver(const std::function<void()>& continuation) {
+    if (!finished_.exchange(true))
+      continuation();
+  }
+  void fail(db_failure f) {
+    if (!finished_.exchange(true) && fail_)
+      fail_(f);
+  }
+
+private:
+  std::string what_;
+  std::chrono::steady_clock::time_point deadline_;
+  run_fn run_;
+  fail_fn fail_;
+  std::atomic<bool> finished_{false};
+};
+
+using db_request_ptr = std::shared_ptr<db_request>;
+
+// A typed front for callers: `query` runs on a worker inside a transaction
+// and returns R; `done` receives either R or the failure.
+template <class R>
+using db_outcome = std::variant<R, db_failure>;
+
+template <class R>
+db_request_ptr make_db_request(std::string what, std::chrono::steady_clock::time_point deadline,
+                               std::function<R(pqxx::work&)> query,
+                               std::function<void(db_outcome<R>)> done) {
+  auto run = [query = std::move(query), done](pqxx::work& tx) -> std::function<void()> {
+    auto value = std::make_shared<R>(query(tx));
+    return [done, value] { done(db_outcome<R>{std::move(*value)}); };
+  };
+  auto fail = [done](db_failure f) { done(db_outcome<R>{f}); };
+  return std::make_shared<db_request>(std::move(what), deadline, std::move(run), std::move(fail));
+}
+
+} // namespace portal
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::db_request_ptr)

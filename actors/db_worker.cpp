@@ -1,0 +1,110 @@
+#include "actors/db_worker.hpp"
+
+#include "actors/actor_directory.hpp"
+#include "actors/db_request.hpp"
+#include "actors/messages.hpp"
+#include "config/log.hpp"
+
+#include <caf/all.hpp>
+#include <pqxx/pqxx>
+
+namespace portal {
+
+namespace {
+
+struct worker_state {
+  db_worker_options opts;
+  std::string worker_name;
+  caf::actor pool;
+  std::unique_ptr<pqxx::connection> conn;
+  std::chrono::milliseconds backoff{0};
+  bool reported_down = false;
+  const char* name = "db_worker";
+};
+
+using worker_ptr = caf::stateful_actor<worker_state>*;
+
+void connection_lost(worker_ptr self, const char* why) {
+  auto& st = self->state;
+  st.conn.reset();
+  self->send(st.pool, lost_atom::value, caf::actor_cast<caf::actor>(self));
+  if (!st.reported_down) {
+    st.reported_down = true;
+    log::warn("database connection lost", {{"actor", st.worker_name}, {"error", why}});
+  }
+}
+
+void try_connect(worker_ptr self) {
+  auto& st = self->state;
+  try {
+    st.conn = std::make_unique<pqxx::connection>(st.opts.conninfo);
+    st.backoff = st.opts.backoff_min;
+    if (st.reported_down)
+      log::info("database connection restored", {{"actor", st.worker_name}});
+    st.reported_down = false;
+    self->send(st.pool, ready_atom::value, caf::actor_cast<caf::actor>(self));
+  } catch (const std::exception& e) {
+    // libpq's message names host and port, never the password.
+    connection_lost(self, e.what());
+    self->delayed_send(self, st.backoff, connect_atom::value);
+    st.backoff = std::min(st.backoff * 2, st.opts.backoff_max);
+  }
+}
+
+void run_request(worker_ptr self, db_request& req) {
+  auto& st = self->state;
+  if (req.finished())
+    return;
+  if (!st.conn) {
+    req.fail(db_failure::unavailable);
+    return;
+  }
+  try {
+    pqxx::work tx{*st.conn};
+    auto deliver = req.run(tx);
+    tx.commit();
+    req.deliver(deliver);
+  } catch (const pqxx::broken_connection& e) {
+    req.fail(db_failure::unavailable);
+    connection_lost(self, e.what());
+    self->send(self, connect_atom::value);
+  } catch (const pqxx::in_doubt_error& e) {
+    req.fail(db_failure::unavailable);
+    connection_lost(self, e.what());
+    self->send(self, connect_atom::value);
+  } catch (const std::exception& e) {
+    log::error("database request failed", {{"actor", st.worker_name}, {"request", req.what()},
+                                           {"error", e.what()}});
+    req.fail(db_failure::error);
+  }
+}
+
+caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir, db_worker_options opts,
+                        std::string name) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.worker_name = std::move(name);
+  st.backoff = st.opts.backoff_min;
+  st.pool = dir->find(st.opts.pool_name);
+  self->send(self, connect_atom::value);
+  return {
+    [=](connect_atom) {
+      if (!self->state.conn)
+        try_connect(self);
+    },
+    [=](run_atom, db_request_ptr& req) {
+      run_request(self, *req);
+      if (self->state.conn)
+        self->send(self->state.pool, ready_atom::value, caf::actor_cast<caf::actor>(self));
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_db_worker(caf::event_based_actor* sup, std::shared_ptr<actor_directory> dir,
+                           db_worker_options opts, std::string name) {
+  return sup->spawn<caf::detached>(db_worker, std::move(dir), std::move(opts), std::move(name));
+}
+
+} // namespace portal

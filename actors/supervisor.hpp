@@ -1,0 +1,61 @@
+// OTP-style supervision for CAF 0.17 actors. What to restart, when, and when
+// to give up are data (child_spec, supervisor_spec), not code in the actors.
+//
+//   permanent  always restarted;
+//   transient  restarted only after an abnormal exit;
+//   temporary  never restarted (per-upload actors: their crash fails one upload).
+//
+// Strategies: one_for_one restarts the failed child; rest_for_one also
+// restarts every child started after it (they depend on it), in order.
+// Intensity: more than `max_restarts` within `period` and the supervisor stops
+// its children and exits with the child's reason, escalating to its own
+// supervisor.
+#pragma once
+
+#include "actors/actor_directory.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace portal {
+
+enum class restart_policy { permanent, transient, temporary };
+enum class restart_strategy { one_for_one, rest_for_one };
+
+struct restart_intensity {
+  std::size_t max_restarts = 5;
+  std::chrono::milliseconds period{10000};
+};
+
+struct child_spec {
+  std::string name; // stable across restarts; the directory key
+  std::string kind;
+  restart_policy restart = restart_policy::permanent;
+  // Spawns the child (the supervisor monitors it). Runs inside the
+  // supervisor, so siblings started earlier are already in the directory.
+  std::function<caf::actor(caf::event_based_actor* sup)> start;
+};
+
+struct supervisor_spec {
+  std::string name;
+  restart_strategy strategy = restart_strategy::one_for_one;
+  restart_intensity intensity;
+  std::vector<child_spec> children;
+};
+
+// Spawns a supervisor (not linked to anything); use supervisor_child() to
+// nest one under another.
+caf::actor spawn_supervisor(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
+                            supervisor_spec spec);
+
+// A child_spec whose child is itself a supervisor.
+child_spec supervisor_child(std::shared_ptr<actor_directory> dir, supervisor_spec spec,
+                            restart_policy restart = restart_policy::permanent);
+
+} // namespace portal

@@ -1,0 +1,145 @@
+#include "db/migrate.hpp"
+
+#include "db/credentials.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <pqxx/pqxx>
+#include <stdexcept>
+
+namespace portal::db {
+
+namespace {
+
+// Any fixed 64-bit value unique to this application: the bytes of "uportal1".
+constexpr int64_t migrate_lock_key = 0x75706f7274616c31;
+
+// "0001_initial", as the file was named.
+std::string label(const migration& m) {
+  char number[16];
+  std::snprintf(number, sizeof number, "%04d", m.version);
+  return number + ("_" + m.name);
+}
+
+struct applied_row {
+  std::string name;
+  std::string checksum;
+};
+
+// The advisory lock is session-level: it belongs to this connection and is
+// held across the per-migration transactions below. That would be wrong
+// through PgBouncer in transaction mode (the lock could land on a backend
+// another client then uses), which is why `migrate` connects with
+// DATABASE_DIRECT_URL when it is set (SPEC §3) and why nothing else in the
+// application uses session state. Closing the connection also releases it,
+// so a crashed migrate cannot leave the lock behind.
+class advisory_lock {
+public:
+  explicit advisory_lock(pqxx::connection& conn) : conn_(conn) {
+    pqxx::nontransaction tx(conn_);
+    tx.exec_params("SELECT pg_advisory_lock($1)", migrate_lock_key);
+  }
+  ~advisory_lock() {
+    try {
+      pqxx::nontransaction tx(conn_);
+      tx.exec_params("SELECT pg_advisory_unlock($1)", migrate_lock_key);
+    } catch (...) {
+      // The connection is gone or broken: the server released the lock.
+    }
+  }
+  advisory_lock(const advisory_lock&) = delete;
+  advisory_lock& operator=(const advisory_lock&) = delete;
+
+private:
+  pqxx::connection& conn_;
+};
+
+// Created under the lock: CREATE TABLE IF NOT EXISTS is not safe against a
+// concurrent identical statement (both may try to insert the catalog row).
+void ensure_history_table(pqxx::connection& conn) {
+  pqxx::work tx(conn);
+  tx.exec0("CREATE TABLE IF NOT EXISTS schema_migrations ("
+           " version integer PRIMARY KEY,"
+           " name text NOT NULL,"
+           " checksum text NOT NULL,"
+           " applied_at timestamptz NOT NULL DEFAULT now())");
+  tx.commit();
+}
+
+std::map<int, applied_row> read_history(pqxx::connection& conn) {
+  pqxx::work tx(conn);
+  std::map<int, applied_row> rows;
+  for (const auto& row : tx.exec("SELECT version, name, checksum FROM schema_migrations")) {
+    rows[row[0].as<int>()] = applied_row{row[1].as<std::string>(), row[2].as<std::string>()};
+  }
+  tx.commit();
+  return rows;
+}
+
+// An applied migration whose text changed means the database and the code
+// disagree about the schema; applying later migrations on top would be a
+// guess. Refuse before touching anything.
+void verify_applied(const std::vector<migration>& embedded,
+                    const std::map<int, applied_row>& history) {
+  for (const auto& m : embedded) {
+    const auto it = history.find(m.version);
+    if (it != history.end() && it->second.checksum != sha256_hex(m.sql)) {
+      throw std::runtime_error("migration " + label(m) +
+                               " was changed after it was applied (checksum mismatch); "
+                               "add a new migration instead of editing an applied one");
+    }
+  }
+}
+
+void apply_one(pqxx::connection& conn, const migration& m) {
+  pqxx::work tx(conn);
+  try {
+    tx.exec(m.sql);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("migration " + label(m) + " failed: " + e.what());
+  }
+  // Recorded in the same transaction: either both the schema change and its
+  // record exist, or neither does.
+  tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                  m.version, m.name, sha256_hex(m.sql));
+  tx.commit();
+}
+
+int highest_version(pqxx::connection& conn) {
+  pqxx::work tx(conn);
+  const auto row = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  tx.commit();
+  return row[0].as<int>();
+}
+
+} // namespace
+
+migrate_result migrate(const std::string& conninfo) {
+  std::vector<migration> embedded = embedded_migrations();
+  std::sort(embedded.begin(), embedded.end(),
+            [](const migration& a, const migration& b) { return a.version < b.version; });
+
+  pqxx::connection conn(conninfo);
+  advisory_lock lock(conn);
+  ensure_history_table(conn);
+  // Read after taking the lock: a concurrent run that held it before us has
+  // committed its migrations, so we see them as applied and skip them.
+  const auto history = read_history(conn);
+  verify_applied(embedded, history);
+
+  migrate_result result;
+  for (const auto& m : embedded) {
+    if (history.count(m.version) == 0) {
+      apply_one(conn, m);
+      result.applied.push_back(m.version);
+    }
+  }
+  // Versions newer than this binary knows (a rolled-back deploy) are left
+  // alone and reported as the current version.
+  result.current_version = highest_version(conn);
+  return result;
+}
+
+} // namespace portal::db

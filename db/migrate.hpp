@@ -1,0 +1,29 @@
+// Versioned SQL migrations (db/migrations/NNNN_name.sql), compiled into the
+// binary, applied in order, each in its own transaction, under a
+// PostgreSQL advisory lock so concurrent `migrate` runs cannot collide.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace portal::db {
+
+struct migration {
+  int version = 0;      // NNNN from the file name
+  std::string name;     // the rest of the file name, without .sql
+  std::string sql;      // the file's text
+};
+
+// Generated at build time from db/migrations/*.sql, sorted by version.
+const std::vector<migration>& embedded_migrations();
+
+struct migrate_result {
+  std::vector<int> applied; // versions applied by this run, in order
+  int current_version = 0;  // highest version recorded after the run
+};
+
+// Applies every pending migration. Throws std::exception on failure (the
+// failing migration's transaction is rolled back; earlier ones stay).
+migrate_result migrate(const std::string& conninfo);
+
+} // namespace portal::db

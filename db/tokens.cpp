@@ -1,0 +1,153 @@
+#include "db/tokens.hpp"
+
+#include "db/credentials.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace portal::db {
+
+namespace {
+
+// Timestamps leave the database already formatted, in UTC, so output does not
+// depend on the session's TimeZone setting.
+std::string rfc3339(const std::string& column) {
+  return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+}
+
+std::optional<std::string> optional_text(const pqxx::field& f) {
+  if (f.is_null()) {
+    return std::nullopt;
+  }
+  return f.as<std::string>();
+}
+
+// The user a token operation is about; refused if unknown.
+user_row require_user(pqxx::transaction_base& tx, const std::string& username) {
+  auto user = find_user(tx, username);
+  if (!user) {
+    throw refused("no user named " + username);
+  }
+  return *user;
+}
+
+token_row to_token(const pqxx::row& row) {
+  token_row t;
+  t.id = row[0].as<std::string>();
+  t.username = row[1].as<std::string>();
+  t.name = row[2].as<std::string>();
+  t.created_at = row[3].as<std::string>();
+  t.expires_at = optional_text(row[4]);
+  t.last_used_at = optional_text(row[5]);
+  t.state = row[6].as<std::string>();
+  return t;
+}
+
+} // namespace
+
+bool valid_token_label(std::string_view label) {
+  if (label.size() > 200) {
+    return false;
+  }
+  for (unsigned char c : label) {
+    if (c < 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
+                           const std::string& username, const std::string& name,
+                           std::optional<std::chrono::seconds> expires_in) {
+  if (!valid_token_label(name)) {
+    throw refused("invalid token name (at most 200 characters, no control characters)");
+  }
+  if (expires_in && expires_in->count() <= 0) {
+    throw refused("--expires-in must be a positive duration");
+  }
+  const user_row user = require_user(tx, username);
+  if (user.disabled) {
+    throw refused("user " + username + " is disabled");
+  }
+  std::optional<int64_t> seconds;
+  if (expires_in) {
+    seconds = static_cast<int64_t>(expires_in->count());
+  }
+  const minted_token minted = mint_token();
+  const auto row = tx.exec_params1(
+      "INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)"
+      " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING " +
+          rfc3339("expires_at"),
+      minted.id, user.id, name, minted.secret_hash, seconds);
+
+  created_token created{minted.id, minted.token, username, name, optional_text(row[0])};
+  boost::json::object detail{{"user", username}, {"token_id", minted.id}, {"name", name}};
+  detail["expires_at"] = created.expires_at ? boost::json::value(*created.expires_at) : nullptr;
+  record_audit(tx, actor, "token.create", detail);
+  return created;
+}
+
+std::vector<token_row> list_tokens(pqxx::transaction_base& tx,
+                                   const std::optional<std::string>& username) {
+  if (username) {
+    require_user(tx, *username);
+  }
+  const std::string sql = "SELECT t.id, u.username, t.name, " + rfc3339("t.created_at") + ", " +
+                          rfc3339("t.expires_at") + ", " + rfc3339("t.last_used_at") +
+                          ", CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked'"
+                          "       WHEN t.expires_at <= now() THEN 'expired'"
+                          "       WHEN u.disabled_at IS NOT NULL THEN 'user-disabled'"
+                          "       ELSE 'active' END"
+                          " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                          " WHERE $1::text IS NULL OR u.username = $1"
+                          " ORDER BY t.created_at, t.id";
+  std::vector<token_row> tokens;
+  for (const auto& row : tx.exec_params(sql, username)) {
+    tokens.push_back(to_token(row));
+  }
+  return tokens;
+}
+
+revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor,
+                            const std::string& id) {
+  // FOR UPDATE: two concurrent revokes of one token write one audit row.
+  const auto rows = tx.exec_params("SELECT t.revoked_at IS NOT NULL, u.username"
+                                   " FROM api_tokens t JOIN users u ON u.id = t.user_id"
+                                   " WHERE t.id = $1 FOR UPDATE OF t",
+                                   id);
+  if (rows.empty()) {
+    throw refused("no token with id " + id);
+  }
+  if (rows[0][0].as<bool>()) {
+    return revoke_outcome::already_revoked;
+  }
+  tx.exec_params0("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", id);
+  record_audit(tx, actor, "token.revoke",
+               {{"user", rows[0][1].as<std::string>()}, {"token_id", id}});
+  return revoke_outcome::revoked;
+}
+
+std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& actor,
+                              const std::optional<std::string>& username) {
+  if (username) {
+    require_user(tx, *username);
+  }
+  // One statement: revoke and write one audit row per revoked token, so an
+  // incident-response run is atomic however many tokens there are.
+  const auto row = tx.exec_params1(
+      "WITH revoked AS ("
+      "  UPDATE api_tokens t SET revoked_at = now() FROM users u"
+      "  WHERE u.id = t.user_id AND t.revoked_at IS NULL"
+      "    AND ($1::text IS NULL OR u.username = $1)"
+      "  RETURNING t.id, u.username),"
+      " audited AS ("
+      "  INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
+      "  SELECT 'token.revoke', $2, $3, $4, $5,"
+      "         jsonb_build_object('user', r.username, 'token_id', r.id, 'all', true)"
+      "  FROM revoked r)"
+      " SELECT count(*) FROM revoked",
+      username, actor.user_id, actor.username, actor.ip, actor.request_id);
+  return row[0].as<std::size_t>();
+}
+
+} // namespace portal::db

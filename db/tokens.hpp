@@ -1,0 +1,62 @@
+// API token management (SPEC §2 `token create|list|revoke`). Only the hash
+// of a token's secret is stored; the token itself exists once, in the value
+// create_token returns.
+#pragma once
+
+#include "db/users.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portal::db {
+
+// A label: at most 200 printable characters (no control characters: labels
+// are printed in `token list` lines).
+bool valid_token_label(std::string_view label);
+
+struct created_token {
+  std::string id;
+  std::string token; // the secret-bearing token: show once, never log
+  std::string username;
+  std::string name;
+  std::optional<std::string> expires_at; // RFC 3339 UTC
+};
+
+// Throws refused for an unknown or disabled user, an invalid label or a
+// non-positive lifetime.
+created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
+                           const std::string& username, const std::string& name,
+                           std::optional<std::chrono::seconds> expires_in);
+
+struct token_row {
+  std::string id;
+  std::string username;
+  std::string name;
+  std::string created_at;                // RFC 3339 UTC
+  std::optional<std::string> expires_at; // null = never
+  std::optional<std::string> last_used_at;
+  // "active", "revoked", "expired" or "user-disabled" (first that applies, in
+  // the order revoked, expired, user-disabled).
+  std::string state;
+};
+
+// Every token (or one user's; refused if that user is unknown), oldest first.
+std::vector<token_row> list_tokens(pqxx::transaction_base& tx,
+                                   const std::optional<std::string>& username);
+
+enum class revoke_outcome { revoked, already_revoked };
+
+// Throws refused when no token has that id.
+revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor,
+                            const std::string& id);
+
+// Revokes every unrevoked token (of one user when given; refused if unknown).
+// Returns how many were revoked; each gets its own audit row.
+std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& actor,
+                              const std::optional<std::string>& username);
+
+} // namespace portal::db

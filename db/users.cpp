@@ -1,0 +1,138 @@
+#include "db/users.hpp"
+
+#include "db/credentials.hpp"
+
+#include <boost/json/serialize.hpp>
+
+namespace portal::db {
+
+namespace {
+
+constexpr const char* user_columns =
+    "id, username, role, disabled_at IS NOT NULL,"
+    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+user_row to_user(const pqxx::row& row) {
+  user_row u;
+  u.id = row[0].as<int64_t>();
+  u.username = row[1].as<std::string>();
+  u.role = row[2].as<std::string>();
+  u.disabled = row[3].as<bool>();
+  u.created_at = row[4].as<std::string>();
+  return u;
+}
+
+// Checked before the INSERT so the usual case gets a clear message; the unique
+// indexes still catch a concurrent insert of the same name.
+void refuse_if_taken(pqxx::transaction_base& tx, const std::string& username) {
+  const auto rows =
+      tx.exec_params("SELECT username FROM users WHERE lower(username) = lower($1)", username);
+  if (rows.empty()) {
+    return;
+  }
+  const auto existing = rows[0][0].as<std::string>();
+  if (existing == username) {
+    throw refused("user " + username + " already exists");
+  }
+  throw refused("user " + existing + " already exists (user names are unique regardless of case)");
+}
+
+pqxx::row insert_user(pqxx::transaction_base& tx, const std::string& username,
+                      const std::string& role, const std::optional<std::string>& hash) {
+  try {
+    return tx.exec_params1(std::string("INSERT INTO users (username, role, password_hash)"
+                                       " VALUES ($1, $2, $3) RETURNING ") +
+                               user_columns,
+                           username, role, hash);
+  } catch (const pqxx::unique_violation&) {
+    throw refused("user " + username + " already exists");
+  }
+}
+
+} // namespace
+
+void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const std::string& event,
+                  const boost::json::object& detail) {
+  tx.exec_params0("INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
+                  " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+                  event, actor.user_id, actor.username, actor.ip, actor.request_id,
+                  boost::json::serialize(detail));
+}
+
+bool valid_username(std::string_view name) {
+  if (name.empty() || name.size() > 64) {
+    return false;
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_role(std::string_view role) {
+  return role == "admin" || role == "uploader";
+}
+
+user_row create_user(pqxx::transaction_base& tx, const audit_actor& actor,
+                     const std::string& username, const std::string& role,
+                     const std::optional<std::string>& password) {
+  if (!valid_username(username)) {
+    throw refused("invalid user name (allowed: 1 to 64 of A-Z a-z 0-9 . _ -)");
+  }
+  if (!valid_role(role)) {
+    throw refused("invalid role " + role + " (admin or uploader)");
+  }
+  refuse_if_taken(tx, username);
+  std::optional<std::string> hash;
+  if (password) {
+    hash = hash_password(*password);
+  }
+  const pqxx::row row = insert_user(tx, username, role, hash);
+  record_audit(tx, actor, "user.create",
+               {{"user", username}, {"role", role}, {"password", password.has_value()}});
+  return to_user(row);
+}
+
+std::vector<user_row> list_users(pqxx::transaction_base& tx) {
+  std::vector<user_row> users;
+  for (const auto& row :
+       tx.exec_params(std::string("SELECT ") + user_columns + " FROM users ORDER BY id")) {
+    users.push_back(to_user(row));
+  }
+  return users;
+}
+
+std::optional<user_row> find_user(pqxx::transaction_base& tx, const std::string& username) {
+  const auto rows = tx.exec_params(
+      std::string("SELECT ") + user_columns + " FROM users WHERE username = $1", username);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  return to_user(rows[0]);
+}
+
+disable_outcome disable_user(pqxx::transaction_base& tx, const audit_actor& actor,
+                             const std::string& username) {
+  // FOR UPDATE: a concurrent disable of the same user waits, then sees it
+  // disabled, so only one audit row is written.
+  const auto rows = tx.exec_params(
+      "SELECT id, disabled_at IS NOT NULL FROM users WHERE username = $1 FOR UPDATE", username);
+  if (rows.empty()) {
+    throw refused("no user named " + username);
+  }
+  const auto user_id = rows[0][0].as<int64_t>();
+  if (rows[0][1].as<bool>()) {
+    return disable_outcome::already_disabled;
+  }
+  tx.exec_params0("UPDATE users SET disabled_at = now() WHERE id = $1", user_id);
+  const auto sessions = tx.exec_params("DELETE FROM sessions WHERE user_id = $1", user_id);
+  record_audit(tx, actor, "user.disable",
+               {{"user", username}, {"sessions_ended", sessions.affected_rows()}});
+  return disable_outcome::disabled;
+}
+
+} // namespace portal::db

@@ -1,0 +1,70 @@
+// Accounts and the audit trail of changes to them. Used by the `user` CLI
+// commands; written against a caller's transaction so the web side (admin
+// pages) can reuse the same rules.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <pqxx/pqxx>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portal::db {
+
+// A refusal whose message can be shown to the operator as-is (unknown user,
+// duplicate name, ...), as opposed to a database or programming failure.
+struct refused : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Who performed an audited change. The CLI acts as username "cli" with no IP
+// and no request id; a web request fills in all fields.
+struct audit_actor {
+  std::optional<int64_t> user_id;
+  std::optional<std::string> username;
+  std::optional<std::string> ip;
+  std::optional<std::string> request_id;
+
+  static audit_actor cli() { return audit_actor{std::nullopt, std::string("cli"), {}, {}}; }
+};
+
+// Inserts one audit_events row in tx (so it commits or rolls back with the
+// change it records). `detail` must never hold a secret.
+void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const std::string& event,
+                  const boost::json::object& detail);
+
+// [A-Za-z0-9._-]{1,64} (SPEC §2 user names).
+bool valid_username(std::string_view name);
+// "admin" or "uploader".
+bool valid_role(std::string_view role);
+
+struct user_row {
+  int64_t id = 0;
+  std::string username;
+  std::string role;
+  bool disabled = false;
+  std::string created_at; // RFC 3339 UTC
+};
+
+// Throws refused if a user with that name (compared case-insensitively)
+// exists. A null password makes a token-only account (no browser login).
+user_row create_user(pqxx::transaction_base& tx, const audit_actor& actor,
+                     const std::string& username, const std::string& role,
+                     const std::optional<std::string>& password);
+
+std::vector<user_row> list_users(pqxx::transaction_base& tx);
+
+// Exact-name lookup.
+std::optional<user_row> find_user(pqxx::transaction_base& tx, const std::string& username);
+
+enum class disable_outcome { disabled, already_disabled };
+
+// Sets disabled_at and deletes the user's sessions; tokens stop working
+// because every token lookup checks disabled_at. Throws refused if unknown.
+disable_outcome disable_user(pqxx::transaction_base& tx, const audit_actor& actor,
+                             const std::string& username);
+
+} // namespace portal::db

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# The developer entry point.
+#
+#   bash deploy/dev.sh serve     install deps, build, start a local PostgreSQL
+#                                under ./var/pg (unless DATABASE_URL is set),
+#                                migrate, then run the server on :8080
+#   bash deploy/dev.sh test      install deps, build, run every test; then the
+#                                same again with ASan+UBSan in build-asan
+#   bash deploy/dev.sh build     install deps and build only
+#   bash deploy/dev.sh stop-db   stop the local PostgreSQL started by `serve`
+#
+# Environment knobs: JOBS (build parallelism, default 2), PORTAL_DEV_PG_PORT
+# (default 54329), PORTAL_DEV_PG_DIR (default ./var/pg), CTEST_PARALLEL_LEVEL.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+JOBS=${JOBS:-2}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_PORT=${PORTAL_DEV_PG_PORT:-54329}
+PG_DIR=${PORTAL_DEV_PG_DIR:-$ROOT/var/pg}
+PG_DATA=$PG_DIR/data
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
+
+install_deps() {
+  log "checking dependencies"
+  bash deploy/install-deps.sh
+}
+
+# build DIR [extra cmake args...]
+build() {
+  local dir=$1; shift
+  log "building in $dir"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
+  cmake --build "$dir" -j "$JOBS"
+}
+
+# --- local PostgreSQL for `serve` ---------------------------------------------
+
+# PostgreSQL refuses to run as root: as root, run its tools as `postgres`.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start_local_pg() {
+  mkdir -p "$PG_DIR"
+  if [[ $(id -u) -eq 0 ]]; then
+    chown postgres:postgres "$PG_DIR"
+    chmod 700 "$PG_DIR"
+    as_pg test -w "$PG_DIR" ||
+      die "user 'postgres' cannot reach $PG_DIR (is a parent directory private?); set PORTAL_DEV_PG_DIR"
+  fi
+
+  if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+    log "initialising a PostgreSQL cluster in $PG_DATA"
+    # trust auth is acceptable only because it listens on loopback + a private socket dir
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" --auth=trust -U portal -E UTF8 >"$PG_DIR/initdb.log" ||
+      die "initdb failed; see $PG_DIR/initdb.log"
+    as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
+
+# upload-portal dev settings (deploy/dev.sh)
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DIR'
+EOF
+  fi
+
+  if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    log "reusing the running PostgreSQL on 127.0.0.1:$PG_PORT"
+  else
+    log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgresql.log" -w -t 30 start >/dev/null ||
+      die "PostgreSQL did not start; see $PG_DIR/postgresql.log (is port $PG_PORT taken?)"
+  fi
+
+  local exists
+  exists=$(psql -h 127.0.0.1 -p "$PG_PORT" -U portal -d postgres -Atc \
+    "select 1 from pg_database where datname = 'portal'")
+  if [[ "$exists" != "1" ]]; then
+    createdb -h 127.0.0.1 -p "$PG_PORT" -U portal portal
+  fi
+  export DATABASE_URL="postgresql://portal@127.0.0.1:$PG_PORT/portal"
+}
+
+stop_local_pg() {
+  if [[ -f "$PG_DATA/PG_VERSION" ]] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop
+  else
+    echo "no local PostgreSQL running in $PG_DATA"
+  fi
+}
+
+cmd_serve() {
+  install_deps
+  build build
+  if [[ -z "${DATABASE_URL:-}" ]]; then
+    start_local_pg
+  else
+    log "using DATABASE_URL from the environment"
+  fi
+
+  log "migrating"
+  build/upload-portal migrate
+
+  cat <<EOF
+
+==> first admin (in another shell, from $ROOT):
+      export DATABASE_URL='${DATABASE_URL}'
+      build/upload-portal user add admin --role admin --password-stdin <<<'choose-a-password'
+      TOKEN=\$(build/upload-portal token create --user admin | tail -n 1)
+      curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/api/v1/me
+    stop the local database later with: bash deploy/dev.sh stop-db
+
+EOF
+  log "serving (Ctrl-C to stop)"
+  exec build/upload-portal serve
+}
+
+# run_ctest DIR: runs the suite, remembers its counts; returns ctest's status.
+PASSED=0
+FAILED=0
+run_ctest() {
+  local dir=$1 out status=0
+  out=$(mktemp)
+  log "ctest in $dir"
+  ctest --test-dir "$dir" --output-on-failure 2>&1 | tee "$out" || status=$?
+  # "83% tests passed, 2 tests failed out of 12"
+  local line
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1 || true)
+  if [[ -n "$line" ]]; then
+    local failed total
+    failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+    PASSED=$((PASSED + total - failed))
+    FAILED=$((FAILED + failed))
+  else
+    # no summary (no tests found, or ctest itself failed): count it as a failure
+    FAILED=$((FAILED + 1))
+    status=1
+  fi
+  rm -f "$out"
+  return "$status"
+}
+
+cmd_test() {
+  local started=$SECONDS rc=0
+  install_deps
+
+  build build
+  run_ctest build || rc=1
+
+  build build-asan -DPORTAL_SANITIZE=ON
+  export UBSAN_OPTIONS="suppressions=$ROOT/tests/support/ubsan.supp:print_stacktrace=1:halt_on_error=1"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+  export LSAN_OPTIONS="suppressions=$ROOT/tests/support/lsan.supp:print_suppressions=0"
+  run_ctest build-asan || rc=1
+
+  local elapsed=$((SECONDS - started))
+  printf '\n==> total wall time: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+  # the plain closing line CI reads (both ctest runs added up)
+  echo "tests: $PASSED passed, $FAILED failed"
+  return "$rc"
+}
+
+case "${1:-}" in
+  serve) cmd_serve ;;
+  test) cmd_test ;;
+  build) install_deps; build build ;;
+  stop-db) stop_local_pg ;;
+  *)
+    echo "usage: bash deploy/dev.sh serve|test|build|stop-db" >&2
+    exit 2
+    ;;
+esac

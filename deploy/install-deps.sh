@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything needed to build, run and test upload-portal on a fresh
+# Debian 12 (bookworm). Run as root. Idempotent: when every package is already
+# installed it does nothing but check, so re-runs take well under a second.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates curl python3
+  # libraries the binary links
+  libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libpqxx-dev libpq-dev libarchive-dev libzstd-dev zstd libssl-dev openssl
+  libsodium-dev prometheus-cpp-dev libtomlplusplus-dev libisal-dev
+  # tests
+  catch2
+  # local database for `dev.sh serve` and the integration/e2e tests
+  postgresql postgresql-client
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages (${missing[*]}); run this script as root" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${PACKAGES[@]}"
+fi
+
+# PostgreSQL refuses to run as root: the tests and `dev.sh serve` run it as
+# this unprivileged user (the postgresql package creates it; make sure).
+if ! id -u postgres >/dev/null 2>&1; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: OS user 'postgres' is missing; run this script as root" >&2
+    exit 1
+  fi
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash \
+    --user-group postgres
+fi
+
+# Sanity check: the PostgreSQL 15 server binaries the tests look for.
+if [[ ! -x /usr/lib/postgresql/15/bin/initdb ]]; then
+  echo "install-deps: /usr/lib/postgresql/15/bin/initdb not found (expected PostgreSQL 15 from Debian 12)" >&2
+  exit 1
+fi

@@ -1,0 +1,68 @@
+// One request being answered. The session builds it from the request head and
+// hands it to a handler; the handler answers by calling reply() once, from
+// any thread (the sink posts back to the connection's strand). Handlers run
+// on an Asio thread or, after a database answer, on a CAF thread: they never
+// block.
+#pragma once
+
+#include "actors/actor_directory.hpp"
+#include "actors/db_pool.hpp"
+#include "config/config.hpp"
+#include "db/identity.hpp"
+#include "net/http.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace portal {
+
+// What handlers may use: app-wide, outlives every connection.
+struct services {
+  const config& cfg;
+  std::shared_ptr<actor_directory> directory;
+  std::shared_ptr<db_pool_counts> db_counts;
+};
+
+struct exchange {
+  http::request_header<> head;
+  std::string path;                // decoded path, no query
+  std::vector<std::string> params; // the route's {placeholders}
+  std::string request_id;
+  std::string client_ip;
+  std::optional<db::identity> user; // set once authenticated
+  std::function<void(response)> sink; // set by the session: posts to its strand
+
+  exchange() = default;
+  exchange(const exchange&) = delete;
+  exchange& operator=(const exchange&) = delete;
+  // A handler that drops its exchange unanswered is a bug; the client still
+  // gets an answer instead of a hung connection.
+  ~exchange() {
+    if (!replied_.exchange(true) && sink)
+      sink(internal_error());
+  }
+
+  // Answers the request; the first call wins. Safe from any thread.
+  void reply(response res) {
+    if (!replied_.exchange(true))
+      sink(std::move(res));
+  }
+
+  std::chrono::steady_clock::time_point db_deadline(const config& cfg) const {
+    return std::chrono::steady_clock::now() + cfg.db_deadline;
+  }
+
+private:
+  static response internal_error();
+  std::atomic<bool> replied_{false};
+};
+
+using exchange_ptr = std::shared_ptr<exchange>;
+using handler_fn = void (*)(const services&, exchange_ptr);
+
+} // namespace portal

@@ -1,0 +1,43 @@
+#include "net/handlers.hpp"
+
+#include "actors/db_request.hpp"
+#include "net/responses.hpp"
+#include "storage/data_dir.hpp"
+
+#include <boost/json.hpp>
+
+namespace portal::handlers {
+
+void health(const services&, exchange_ptr ex) {
+  ex->reply(json_response(http::status::ok, {{"status", "ok"}}));
+}
+
+void ready(const services& svc, exchange_ptr ex) {
+  auto storage = storage::probe_data_dir(svc.cfg.data_dir, svc.cfg.min_free_bytes);
+  auto query = [](pqxx::work& tx) {
+    tx.exec("SELECT 1");
+    return true;
+  };
+  auto done = [ex, storage](db_outcome<bool> outcome) {
+    std::string database = "ok";
+    if (auto* failure = std::get_if<db_failure>(&outcome))
+      database = std::string{"database "} + to_string(*failure);
+    bool ok = database == "ok" && storage == "ok";
+    boost::json::object body{{"status", ok ? "ok" : "unavailable"},
+                             {"checks", {{"database", database}, {"storage", storage}}}};
+    ex->reply(json_response(ok ? http::status::ok : http::status::service_unavailable, body));
+  };
+  submit(*svc.directory, make_db_request<bool>("ready", ex->db_deadline(svc.cfg), std::move(query),
+                                               std::move(done)));
+}
+
+void me(const services&, exchange_ptr ex) {
+  // csrf_token belongs to cookie sessions (the security issue); bearer
+  // callers need none, so it is null here.
+  boost::json::object body{{"username", ex->user->username},
+                           {"role", ex->user->role},
+                           {"csrf_token", nullptr}};
+  ex->reply(json_response(http::status::ok, body));
+}
+
+} // namespace portal::handlers

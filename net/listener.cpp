@@ -1,0 +1,43 @@
+#include "net/listener.hpp"
+
+#include "config/log.hpp"
+#include "net/http_session.hpp"
+
+namespace portal {
+
+listener::listener(net::io_context& ioc, const tcp::endpoint& endpoint, const services& svc,
+                   connection_registry& registry)
+  : ioc_(ioc), acceptor_(net::make_strand(ioc)), svc_(svc), registry_(registry) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+uint16_t listener::port() const { return acceptor_.local_endpoint().port(); }
+
+void listener::run() { do_accept(); }
+
+void listener::stop() {
+  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor_.close(ignored);
+  });
+}
+
+void listener::do_accept() {
+  acceptor_.async_accept(net::make_strand(ioc_),
+                         beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+}
+
+void listener::on_accept(beast::error_code ec, tcp::socket socket) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open())
+    return; // stopped
+  if (ec)
+    log::warn("accept failed", {{"error", ec.message()}});
+  else
+    std::make_shared<http_session>(std::move(socket), svc_, registry_)->run();
+  do_accept();
+}
+
+} // namespace portal

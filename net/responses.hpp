@@ -1,0 +1,25 @@
+// Building responses: the JSON error shape of SPEC §5.3 and the headers every
+// response carries (SPEC §8).
+#pragma once
+
+#include "config/config.hpp"
+#include "net/http.hpp"
+
+#include <boost/json/value.hpp>
+
+#include <string_view>
+
+namespace portal {
+
+response json_response(http::status status, const boost::json::value& body);
+
+// {"error": {"code": "...", "message": "..."}}
+response error_response(http::status status, std::string_view code, std::string_view message);
+
+// 503 with Retry-After, for "database or storage unavailable".
+response unavailable_response(std::string_view message, int retry_after_seconds = 5);
+
+// SPEC §8 security headers; HSTS only in production.
+void add_security_headers(response& res, environment env);
+
+} // namespace portal

@@ -1,0 +1,102 @@
+#include "net/router.hpp"
+
+#include "net/auth.hpp"
+#include "net/handlers.hpp"
+#include "net/responses.hpp"
+
+#include <array>
+
+namespace portal {
+
+namespace {
+
+const std::array<route, 3> routes{{
+  {http::verb::get, "/health", access::anyone, handlers::health},
+  {http::verb::get, "/ready", access::anyone, handlers::ready},
+  {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
+}};
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string_view::npos)
+      end = path.size();
+    out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool match_pattern(std::string_view pattern, std::string_view path,
+                   std::vector<std::string>& params) {
+  auto want = segments(pattern);
+  auto have = segments(path);
+  if (want.size() != have.size())
+    return false;
+  std::vector<std::string> values;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    if (want[i].size() > 1 && want[i].front() == '{') {
+      if (have[i].empty())
+        return false;
+      values.emplace_back(have[i]);
+    } else if (want[i] != have[i]) {
+      return false;
+    }
+  }
+  params = std::move(values);
+  return true;
+}
+
+} // namespace
+
+route_match match_route(http::verb method, std::string_view path) {
+  route_match m;
+  for (auto& r : routes) {
+    std::vector<std::string> params;
+    if (!match_pattern(r.pattern, path, params))
+      continue;
+    // HEAD is answered wherever GET is.
+    if (r.method == method || (method == http::verb::head && r.method == http::verb::get)) {
+      m.found = &r;
+      m.params = std::move(params);
+      return m;
+    }
+    if (!m.allow.empty())
+      m.allow += ", ";
+    m.allow += std::string{http::to_string(r.method)};
+    if (r.method == http::verb::get)
+      m.allow += ", HEAD";
+  }
+  return m;
+}
+
+void dispatch(const services& svc, exchange_ptr ex) {
+  auto method = ex->head.method();
+  if (method == http::verb::unknown)
+    return ex->reply(
+      error_response(http::status::not_implemented, "not_implemented", "unknown HTTP method"));
+  auto m = match_route(method, ex->path);
+  if (!m.found && !m.allow.empty()) {
+    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                              "this path does not accept " + std::string{ex->head.method_string()});
+    res.set(http::field::allow, m.allow);
+    return ex->reply(std::move(res));
+  }
+  // Every path answers JSON until the web UI's pages arrive.
+  if (!m.found)
+    return ex->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+  ex->params = std::move(m.params);
+  auto handler = m.found->handler;
+  switch (m.found->who) {
+  case access::anyone:
+    return handler(svc, std::move(ex));
+  case access::bearer:
+  case access::admin:
+    return authenticate(svc, std::move(ex), m.found->who == access::admin,
+                        [&svc, handler](exchange_ptr authed) { handler(svc, std::move(authed)); });
+  }
+}
+
+} // namespace portal

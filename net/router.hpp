@@ -1,0 +1,40 @@
+// Which handler answers a request: a table of (method, path pattern) rows.
+// Patterns are literal segments and `{name}` placeholders, matched against
+// the percent-decoded path. A path that matches with another method gets 405
+// with Allow; no match, 404.
+#pragma once
+
+#include "net/exchange.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portal {
+
+enum class access {
+  anyone,   // /health, /ready, static assets, the login page
+  bearer,   // /api/*: a token (sessions come with the security issue)
+  admin,    // /admin/*: an admin's token
+};
+
+struct route {
+  http::verb method;
+  std::string_view pattern;
+  access who;
+  handler_fn handler;
+};
+
+struct route_match {
+  const route* found = nullptr;     // null: 404 or 405
+  std::vector<std::string> params;  // values of {placeholders}, in order
+  std::string allow;                // for 405: the methods the path accepts
+};
+
+route_match match_route(http::verb method, std::string_view path);
+
+// Routes, authenticates and calls the handler; every refusal is answered
+// here with the right status and shape.
+void dispatch(const services& svc, exchange_ptr ex);
+
+} // namespace portal

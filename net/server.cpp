@@ -1,0 +1,137 @@
+#include "net/server.hpp"
+
+#include "actors/actor_tree.hpp"
+#include "config/log.hpp"
+#include "net/connection_registry.hpp"
+#include "net/http.hpp"
+#include "net/http_session.hpp"
+#include "net/listener.hpp"
+#include "storage/data_dir.hpp"
+
+#include <caf/all.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+namespace portal {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
+  tcp::resolver resolver{ioc};
+  auto results = resolver.resolve(where.host, std::to_string(where.port),
+                                  tcp::resolver::numeric_service | tcp::resolver::passive);
+  return results.begin()->endpoint();
+}
+
+unsigned worker_threads() { return std::max(2u, std::thread::hardware_concurrency()); }
+
+// Stop accepting, close idle connections, wait for busy ones up to the drain
+// deadline, then stop the event loop.
+class drain {
+public:
+  drain(net::io_context& ioc, const config& cfg, connection_registry& registry,
+        std::shared_ptr<listener> lst)
+    : timer_(ioc), ioc_(ioc), cfg_(cfg), registry_(registry), listener_(std::move(lst)) {}
+
+  void start(const char* why) {
+    if (started_)
+      return;
+    started_ = true;
+    deadline_ = std::chrono::steady_clock::now() + cfg_.drain;
+    log::info("shutting down", {{"reason", why},
+                                {"open_connections", registry_.size()},
+                                {"drain_seconds", cfg_.drain.count()}});
+    listener_->stop();
+    registry_.for_each([](const std::shared_ptr<http_session>& s) { s->close_if_idle(); });
+    poll();
+  }
+
+private:
+  // The drain has no event to wait for, only a count that falls: checked
+  // every 50 ms until zero or the deadline.
+  void poll() {
+    auto open = registry_.size();
+    if (open == 0 || std::chrono::steady_clock::now() >= deadline_) {
+      if (open > 0)
+        log::warn("drain deadline passed, aborting connections", {{"open_connections", open}});
+      ioc_.stop();
+      return;
+    }
+    timer_.expires_after(50ms);
+    timer_.async_wait([this](beast::error_code) { poll(); });
+  }
+
+  net::steady_timer timer_;
+  net::io_context& ioc_;
+  const config& cfg_;
+  connection_registry& registry_;
+  std::shared_ptr<listener> listener_;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+} // namespace
+
+int serve(const config& cfg) {
+  for (auto& warning : check_serve_rules(cfg))
+    log::warn(warning);
+  storage::prepare_data_dir(cfg.data_dir);
+  // libpq waits this long for a database that does not answer a connect.
+  ::setenv("PGCONNECT_TIMEOUT", "5", 0);
+
+  // Declared first, destroyed last: sessions still queued in the loop hold
+  // references to the registry.
+  connection_registry registry;
+  net::io_context ioc{static_cast<int>(worker_threads())};
+  int exit_code = 0;
+  {
+    caf::actor_system_config caf_cfg;
+    caf_cfg.set("scheduler.max-threads", worker_threads());
+    // Unlimited by default: one busy actor would starve the others.
+    caf_cfg.set("scheduler.max-throughput", 100);
+    caf::actor_system sys{caf_cfg};
+    auto tree = start_actor_tree(sys, cfg);
+    services svc{cfg, tree.directory, tree.db_counts};
+
+    auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
+    drain shutdown{ioc, cfg, registry, lst};
+    net::signal_set signals{ioc, SIGINT, SIGTERM};
+    signals.async_wait([&](beast::error_code ec, int sig) {
+      if (!ec)
+        shutdown.start(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    });
+    // The root supervisor gives up only when restarts cannot help: then the
+    // process exits non-zero and the platform restarts it.
+    caf::actor_cast<caf::abstract_actor*>(tree.root)->attach_functor([&](const caf::error& reason) {
+      if (!reason || reason == caf::exit_reason::user_shutdown)
+        return; // our own shutdown
+      net::post(ioc, [&, why = sys.render(reason)] {
+        log::error("root supervisor stopped", {{"reason", why}});
+        exit_code = 1;
+        shutdown.start("root supervisor stopped");
+      });
+    });
+    lst->run();
+    log::info("listening", {{"address", cfg.listen.host},
+                            {"port", lst->port()},
+                            {"env", cfg.env == environment::production ? "production" : "development"}});
+
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < worker_threads(); ++i)
+      threads.emplace_back([&ioc] { ioc.run(); });
+    ioc.run();
+    for (auto& t : threads)
+      t.join();
+
+    caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
+  } // ~actor_system waits for every actor
+  log::info("stopped", {{"exit_code", exit_code}});
+  return exit_code;
+}
+
+} // namespace portal

@@ -1,0 +1,31 @@
+// The data directory (PORTAL_DATA_DIR, the Fly volume): its layout and the
+// health of the filesystem under it.
+//
+//   <data_dir>/archives/  finished uploads, named by upload id
+//   <data_dir>/tmp/       uploads in progress (never /tmp: SPEC §9)
+//   <data_dir>/orphans/   files found without a row at start (SPEC §11)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace portal::storage {
+
+struct data_dir_layout {
+  std::filesystem::path root, archives, tmp, orphans;
+};
+
+data_dir_layout layout_of(const std::filesystem::path& root);
+
+// Creates the directories (mode 0750). Throws std::filesystem::filesystem_error.
+data_dir_layout prepare_data_dir(const std::filesystem::path& root);
+
+// "ok", or why the data dir cannot take uploads: missing, read-only,
+// not writable by us, or less than `min_free_bytes` available.
+std::string probe_data_dir(const std::filesystem::path& root, uint64_t min_free_bytes);
+
+// Bytes available to us on the data dir's filesystem (0 if unknown).
+uint64_t free_bytes(const std::filesystem::path& root);
+
+} // namespace portal::storage
