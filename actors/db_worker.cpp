@@ -51,6 +51,18 @@ void try_connect(worker_ptr self) {
   }
 }
 
+// The connection may have died while idle (the database restarted): BEGIN
+// then fails before anything ran, so one fresh connection may retry it.
+std::unique_ptr<pqxx::work> begin(worker_ptr self) {
+  auto& st = self->state;
+  try {
+    return std::make_unique<pqxx::work>(*st.conn);
+  } catch (const pqxx::broken_connection&) {
+    st.conn = std::make_unique<pqxx::connection>(st.opts.conninfo);
+    return std::make_unique<pqxx::work>(*st.conn);
+  }
+}
+
 void run_request(worker_ptr self, db_request& req) {
   auto& st = self->state;
   if (req.finished())
@@ -60,9 +72,9 @@ void run_request(worker_ptr self, db_request& req) {
     return;
   }
   try {
-    pqxx::work tx{*st.conn};
-    auto deliver = req.run(tx);
-    tx.commit();
+    auto tx = begin(self);
+    auto deliver = req.run(*tx);
+    tx->commit();
     req.deliver(deliver);
   } catch (const pqxx::broken_connection& e) {
     req.fail(db_failure::unavailable);

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,10 @@ struct exchange {
 
   // Answers the request; the first call wins. Safe from any thread.
   void reply(response res) {
+    // Moving the sink out lets go of the connection at once, though the
+    // exchange may live on inside a database request until its deadline.
     if (!replied_.exchange(true))
-      sink(std::move(res));
+      std::exchange(sink, nullptr)(std::move(res));
   }
 
   std::chrono::steady_clock::time_point db_deadline(const config& cfg) const {

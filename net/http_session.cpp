@@ -162,13 +162,13 @@ void http_session::do_close() {
 
 void http_session::log_access(unsigned status, std::size_t bytes_sent) {
   using namespace std::chrono;
-  auto ms = duration_cast<microseconds>(steady_clock::now() - started_).count() / 1000.0;
+  auto us = duration_cast<microseconds>(steady_clock::now() - started_).count();
   log::info("request", {{"request_id", request_id_},
                         {"method", method_},
                         {"path", path_},
                         {"status", status},
                         {"bytes_sent", bytes_sent},
-                        {"duration_ms", ms},
+                        {"duration_us", us},
                         {"ip", client_ip_}});
 }
 

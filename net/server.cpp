@@ -128,6 +128,7 @@ int serve(const config& cfg) {
     for (auto& t : threads)
       t.join();
 
+    log::info("connections closed, stopping actors");
     caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
   } // ~actor_system waits for every actor
   log::info("stopped", {{"exit_code", exit_code}});

@@ -100,6 +100,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def token_secret(token):
+    """The secret part of an API token "upt_<id>_<secret>" (the whole token
+    when it has another shape): the part that must never be stored or logged."""
+    parts = token.split("_", 2)
+    return parts[2] if len(parts) == 3 and len(parts[2]) >= 16 else token
+
+
 def is_root():
     return os.geteuid() == 0
 
