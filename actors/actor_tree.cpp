@@ -1,6 +1,8 @@
 #include "actors/actor_tree.hpp"
 
+#include "actors/archive_reader.hpp"
 #include "actors/db_worker.hpp"
+#include "actors/storage_writer.hpp"
 #include "actors/supervisor.hpp"
 
 #include <caf/all.hpp>
@@ -39,6 +41,21 @@ supervisor_spec db_supervisor_spec(std::shared_ptr<actor_directory> dir,
                          {pool, supervisor_child(dir, db_workers_spec(dir, cfg))}};
 }
 
+supervisor_spec storage_supervisor_spec(const config& cfg) {
+  auto layout = storage::layout_of(cfg.data_dir);
+  supervisor_spec spec{"storage_supervisor", restart_strategy::one_for_one, {10, 10s}, {}};
+  for (unsigned i = 1; i <= cfg.storage_writers; ++i)
+    spec.children.push_back(child_spec{"storage_writer_" + std::to_string(i), "storage_writer",
+                                       restart_policy::permanent,
+                                       [layout](caf::event_based_actor* sup) {
+                                         return spawn_storage_writer(sup, layout);
+                                       }});
+  for (unsigned i = 1; i <= 2; ++i)
+    spec.children.push_back(child_spec{"archive_reader_" + std::to_string(i), "archive_reader",
+                                       restart_policy::permanent, spawn_archive_reader});
+  return spec;
+}
+
 } // namespace
 
 actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
@@ -49,7 +66,8 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
                        restart_strategy::one_for_one,
                        {5, 60s},
                        {supervisor_child(tree.directory,
-                                         db_supervisor_spec(tree.directory, tree.db_counts, cfg))}};
+                                         db_supervisor_spec(tree.directory, tree.db_counts, cfg)),
+                        supervisor_child(tree.directory, storage_supervisor_spec(cfg))}};
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
   return tree;
 }

@@ -1,10 +1,13 @@
 // The supervision tree of the running server (docs/ARCHITECTURE.md draws it):
 //
 //   root                      one_for_one
-//   └── db_supervisor         rest_for_one: workers depend on the pool
-//       ├── db_pool
-//       └── db_workers        one_for_one
-//           └── db_worker_1..N   (detached: libpq blocks)
+//   ├── db_supervisor         rest_for_one: workers depend on the pool
+//   │   ├── db_pool
+//   │   └── db_workers        one_for_one
+//   │       └── db_worker_1..N   (detached: libpq blocks)
+//   └── storage_supervisor    one_for_one
+//       ├── storage_writer_1..M  (detached: write, fsync)
+//       └── archive_reader_1..2  (detached: list a stored archive)
 //
 // The restart policies and intensities below are the whole of it: data.
 #pragma once

@@ -24,6 +24,17 @@ struct supervisor_state {
   std::deque<steady::time_point> restarts;
   bool stopping = false;
   const char* name = "supervisor";
+
+  // CAF destroys the state however the supervisor ends, including
+  // exit_reason::kill (untrappable: the exit handler never runs) and
+  // `unreachable`. Children are monitored, not linked, so any still running
+  // here would be orphaned; a detached db_worker keeps itself alive with its
+  // reconnect timer and would block ~actor_system forever.
+  ~supervisor_state() {
+    for (auto i = children.rbegin(); i != children.rend(); ++i)
+      if (i->handle)
+        caf::anon_send_exit(i->handle, caf::exit_reason::user_shutdown);
+  }
 };
 
 using sup_ptr = caf::stateful_actor<supervisor_state>*;

@@ -413,6 +413,14 @@ const std::vector<setting>& settings() {
        [](config& c, const raw_value& v) {
          c.credit_window = static_cast<std::size_t>(to_unsigned(v, 1, 1024));
        }},
+      {"limits.buffer_budget_bytes", "PORTAL_BUFFER_BUDGET_BYTES", false,
+       [](config& c, const raw_value& v) {
+         c.buffer_budget_bytes = static_cast<std::size_t>(to_unsigned(v, 1 << 20, int64_max));
+       }},
+      {"limits.storage_writers", "PORTAL_STORAGE_WRITERS", false,
+       [](config& c, const raw_value& v) {
+         c.storage_writers = static_cast<unsigned>(to_unsigned(v, 1, 64));
+       }},
       {"limits.uploads_per_user", "PORTAL_UPLOADS_PER_USER", false,
        [](config& c, const raw_value& v) {
          c.uploads_per_user = static_cast<unsigned>(to_unsigned(v, 1, 100000));
@@ -698,6 +706,8 @@ std::string render_redacted(const config& cfg) {
                             {"min_free_bytes", i64(cfg.min_free_bytes)},
                             {"chunk_bytes", i64(cfg.chunk_bytes)},
                             {"credit_window", i64(cfg.credit_window)},
+                            {"buffer_budget_bytes", i64(cfg.buffer_budget_bytes)},
+                            {"storage_writers", i64(cfg.storage_writers)},
                             {"uploads_per_user", i64(cfg.uploads_per_user)},
                             {"uploads_total", i64(cfg.uploads_total)},
                             {"upload_starts_per_minute", i64(cfg.upload_starts_per_minute)},

@@ -148,8 +148,15 @@ run_ctest() {
   return "$status"
 }
 
+print_wall_time() {
+  local elapsed=$((SECONDS - TEST_STARTED))
+  printf '\n==> total wall time: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+}
+
 cmd_test() {
-  local started=$SECONDS rc=0
+  local rc=0
+  TEST_STARTED=$SECONDS
+  trap print_wall_time EXIT # also when a build fails
   install_deps
 
   build build
@@ -161,8 +168,8 @@ cmd_test() {
   export LSAN_OPTIONS="suppressions=$ROOT/tests/support/lsan.supp:print_suppressions=0"
   run_ctest build-asan || rc=1
 
-  local elapsed=$((SECONDS - started))
-  printf '\n==> total wall time: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+  trap - EXIT
+  print_wall_time
   # the plain closing line CI reads (both ctest runs added up)
   echo "tests: $PASSED passed, $FAILED failed"
   return "$rc"

@@ -8,8 +8,8 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git ca-certificates curl python3
   # libraries the binary links
-  libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libpqxx-dev libpq-dev libarchive-dev libzstd-dev zstd libssl-dev openssl
+  libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-context1.81-dev
+  libpqxx-dev libpq-dev libarchive-dev zlib1g-dev libzstd-dev zstd libssl-dev openssl
   libsodium-dev prometheus-cpp-dev libtomlplusplus-dev libisal-dev
   # tests
   catch2

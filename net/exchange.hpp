@@ -6,10 +6,15 @@
 #pragma once
 
 #include "actors/actor_directory.hpp"
+#include "actors/chunk_pool.hpp"
 #include "actors/db_pool.hpp"
+#include "actors/upload_types.hpp"
 #include "config/config.hpp"
 #include "db/identity.hpp"
 #include "net/http.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -25,8 +30,10 @@ namespace portal {
 // What handlers may use: app-wide, outlives every connection.
 struct services {
   const config& cfg;
+  caf::actor_system& sys;
   std::shared_ptr<actor_directory> directory;
   std::shared_ptr<db_pool_counts> db_counts;
+  std::shared_ptr<chunk_pool> chunks;
 };
 
 struct exchange {
@@ -36,7 +43,13 @@ struct exchange {
   std::string request_id;
   std::string client_ip;
   std::optional<db::identity> user; // set once authenticated
-  std::function<void(response)> sink; // set by the session: posts to its strand
+  std::function<void(any_response)> sink; // set by the session: posts to its strand
+
+  // Instead of reply(): hands the request body to an upload actor. The
+  // session calls `spawn` on its strand with the link the actor answers
+  // through, then streams the body to the actor it returns, under credit.
+  using spawn_upload = std::function<caf::actor(upload_link_ptr)>;
+  std::function<void(spawn_upload)> stream_body;
 
   exchange() = default;
   exchange(const exchange&) = delete;
@@ -48,19 +61,31 @@ struct exchange {
       sink(internal_error());
   }
 
-  // Answers the request; the first call wins. Safe from any thread.
-  void reply(response res) {
-    // Moving the sink out lets go of the connection at once, though the
-    // exchange may live on inside a database request until its deadline.
-    if (!replied_.exchange(true))
-      std::exchange(sink, nullptr)(std::move(res));
+  // The answer will come through an upload_link, not through reply().
+  void hand_over(spawn_upload spawn) {
+    if (!replied_.exchange(true)) {
+      sink = nullptr;
+      std::exchange(stream_body, nullptr)(std::move(spawn));
+    }
   }
+
+  // Answers the request; the first call wins. Safe from any thread.
+  void reply(response res) { deliver(std::move(res)); }
+  void reply(file_response res) { deliver(std::move(res)); }
 
   std::chrono::steady_clock::time_point db_deadline(const config& cfg) const {
     return std::chrono::steady_clock::now() + cfg.db_deadline;
   }
 
 private:
+  void deliver(any_response res) {
+    // Moving the sink out lets go of the connection at once, though the
+    // exchange may live on inside a database request until its deadline.
+    if (!replied_.exchange(true)) {
+      stream_body = nullptr;
+      std::exchange(sink, nullptr)(std::move(res));
+    }
+  }
   static response internal_error();
   std::atomic<bool> replied_{false};
 };

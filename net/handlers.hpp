@@ -9,4 +9,14 @@ void health(const services& svc, exchange_ptr ex); // GET /health (SPEC §7)
 void ready(const services& svc, exchange_ptr ex);  // GET /ready  (SPEC §7, §11)
 void me(const services& svc, exchange_ptr ex);     // GET /api/v1/me (SPEC §6)
 
+// net/upload_handlers.cpp
+void put_upload(const services& svc, exchange_ptr ex);    // PUT /api/v1/uploads/{filename}
+void list_uploads(const services& svc, exchange_ptr ex);  // GET /api/v1/uploads
+void get_upload(const services& svc, exchange_ptr ex);    // GET /api/v1/uploads/{id}
+void delete_upload(const services& svc, exchange_ptr ex); // DELETE /api/v1/uploads/{id}
+
+// net/download_handlers.cpp
+void get_content(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/content
+void get_entries(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/entries
+
 } // namespace portal::handlers

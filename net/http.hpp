@@ -5,6 +5,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "net/file_range_body.hpp"
+
+#include <variant>
+
 namespace portal {
 
 namespace beast = boost::beast;
@@ -13,5 +17,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 using response = http::response<http::string_body>;
+using file_response = http::response<file_range_body>; // downloads, streamed from disk
+using any_response = std::variant<response, file_response>;
 
 } // namespace portal

@@ -4,7 +4,11 @@
 #include "net/responses.hpp"
 #include "net/router.hpp"
 
+#include "actors/messages.hpp"
+
+#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
+#include <caf/all.hpp>
 #include <sodium.h>
 
 namespace portal {
@@ -60,6 +64,9 @@ void http_session::do_read_header() {
     return do_close();
   parser_.emplace();
   parser_->header_limit(head_limit);
+  // Beast would refuse a large Content-Length while still reading the head;
+  // body limits are the upload's business (413 with the JSON shape).
+  parser_->body_limit(boost::none);
   waiting_for_head_ = true;
   head_timed_out_ = false;
   stream_.expires_never();
@@ -113,34 +120,214 @@ void http_session::handle_request() {
   ex->path = path_;
   ex->request_id = request_id_;
   ex->client_ip = client_ip_;
-  ex->sink = [self = shared_from_this()](response res) {
-    net::post(self->stream_.get_executor(),
-              [self, res = std::move(res)]() mutable { self->send(std::move(res)); });
+  ex->sink = [self = shared_from_this()](any_response res) {
+    net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      if (auto* file = std::get_if<file_response>(&res))
+        return self->send_file(std::move(*file));
+      self->send(std::move(std::get<response>(res)));
+    });
   };
+  ex->stream_body = [self = shared_from_this()](exchange::spawn_upload spawn) {
+    net::post(self->stream_.get_executor(),
+              [self, spawn = std::move(spawn)] { self->start_upload(spawn); });
+  };
+  answered_ = false;
+  body_bytes_ = 0;
   dispatch(svc_, std::move(ex));
 }
 
+// ---- streaming a body into an upload actor ----------------------------------
+// The body is read one chunk at a time, and only while the upload holds
+// credit: a slow validator or disk leaves the socket unread, and TCP slows
+// the sender. Memory per upload is credit_window chunks, whatever its size.
+
+void http_session::start_upload(exchange::spawn_upload spawn) {
+  auto self = shared_from_this();
+  auto link = std::make_shared<upload_link>(
+    [self](std::size_t n) {
+      net::post(self->stream_.get_executor(), [self, n] { self->on_credit(n); });
+    },
+    [self](upload_answer answer) {
+      net::post(self->stream_.get_executor(),
+                [self, answer = std::move(answer)]() mutable { self->on_upload_done(answer); });
+    });
+  upload_ = spawn(std::move(link));
+  credit_ = svc_.cfg.credit_window;
+  if (parser_->is_done()) // no body at all
+    return caf::anon_send(upload_, eof_atom::value);
+  if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+    // The upload is accepted: now the client may send the body.
+    auto cont = std::make_shared<response>(http::status::continue_, 11);
+    http::async_write(stream_, *cont,
+                      [self, cont](beast::error_code ec, std::size_t) {
+                        if (ec)
+                          return self->end_upload();
+                        self->do_read_body();
+                      });
+    return;
+  }
+  do_read_body();
+}
+
+void http_session::do_read_body() {
+  if (!upload_ || reading_body_ || answered_ || parser_->is_done() || credit_ == 0)
+    return;
+  if (!filling_) {
+    auto self = shared_from_this();
+    filling_ = svc_.chunks->acquire([self] {
+      net::post(self->stream_.get_executor(), [self] { self->do_read_body(); });
+    });
+    if (!filling_)
+      return; // every buffer is in flight: woken when one comes back
+  }
+  auto& body = parser_->get().body();
+  body.data = filling_->data.get() + filling_->size;
+  body.size = filling_->capacity - filling_->size;
+  reading_body_ = true;
+  body_timed_out_ = false;
+  head_deadline_.expires_after(svc_.cfg.body_idle_timeout);
+  head_deadline_.async_wait(beast::bind_front_handler(&http_session::on_body_deadline,
+                                                      shared_from_this(), ++head_generation_));
+  // read_some, not read: the idle timer is re-armed for every arrival (a
+  // trickling client is not silent), and the first bytes are seen at once.
+  http::async_read_some(stream_, buffer_, *parser_,
+                        beast::bind_front_handler(&http_session::on_body, shared_from_this()));
+}
+
+void http_session::on_body_deadline(unsigned generation, beast::error_code ec) {
+  if (ec || generation != head_generation_ || !reading_body_)
+    return;
+  body_timed_out_ = true;
+  stream_.socket().cancel();
+}
+
+void http_session::on_body(beast::error_code ec, std::size_t) {
+  reading_body_ = false;
+  head_deadline_.cancel();
+  if (ec == http::error::need_buffer) // the chunk is full: not an error
+    ec = {};
+  if (held_answer_) { // the upload answered while this read was pending
+    auto res = std::move(*held_answer_);
+    held_answer_.reset();
+    return send(std::move(res));
+  }
+  if (body_timed_out_) {
+    end_upload();
+    return send(error_response(http::status::request_timeout, "request_timeout",
+                               "the client sent nothing for too long"));
+  }
+  if (ec) {
+    // Gone, or a malformed chunked encoding: either way the body is lost.
+    end_upload();
+    if (is_disconnect(ec) || ec == net::error::operation_aborted)
+      return do_close();
+    return send(error_response(http::status::bad_request, "bad_request", "malformed request body"));
+  }
+  auto filled = filling_->capacity - parser_->get().body().size;
+  body_bytes_ += filled - filling_->size;
+  filling_->size = filled;
+  bool done = parser_->is_done();
+  // The first chunk goes out as soon as it has bytes, so a wrong magic
+  // number is refused at once (SPEC §5.3 "415 within the first chunk").
+  bool first = body_bytes_ == filled;
+  if (filled == filling_->capacity || (done && filled > 0) || (first && filled > 0)) {
+    --credit_;
+    caf::anon_send(upload_, chunk_atom::value, chunk_ptr{std::move(filling_)});
+  }
+  if (done)
+    return caf::anon_send(upload_, eof_atom::value); // the answer comes through the link
+  do_read_body();
+}
+
+void http_session::on_credit(std::size_t n) {
+  credit_ += n;
+  do_read_body();
+}
+
+void http_session::on_upload_done(upload_answer answer) {
+  upload_ = nullptr;
+  filling_.reset();
+  if (answered_)
+    return; // we answered first (408), or the client is gone
+  response res{static_cast<http::status>(answer.status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  if (answer.status == 201 && answer.body.contains("id"))
+    res.set(http::field::location,
+            "/api/v1/uploads/" + std::string{answer.body.at("id").as_string()});
+  if (answer.status == 503)
+    res.set(http::field::retry_after, "5");
+  // SPEC §5.3: a body that passed the limit closes the connection, even when
+  // all of it had already arrived.
+  if (answer.status == 413)
+    res.keep_alive(false);
+  res.body() = boost::json::serialize(answer.body);
+  res.prepare_payload();
+  if (reading_body_) { // answered early: stop the read first, then write
+    held_answer_.emplace(std::move(res));
+    answered_ = true;
+    stream_.socket().cancel();
+    return;
+  }
+  send(std::move(res));
+}
+
+// The connection ends the upload (timeout, disconnect, malformed body); the
+// upload actor discards what it had.
+void http_session::end_upload() {
+  filling_.reset();
+  if (upload_)
+    caf::anon_send(upload_, abort_atom::value);
+  upload_ = nullptr;
+}
+
+void http_session::abort_upload_now() { end_upload(); }
+
+// ---- answering ----------------------------------------------------------------
+
 void http_session::send(response res) {
+  res_.emplace(std::move(res));
+  write_answer(*res_, serializer_);
+}
+
+void http_session::send_file(file_response res) {
+  file_res_.emplace(std::move(res));
+  write_answer(*file_res_, file_serializer_);
+}
+
+template <class Body>
+void http_session::write_answer(http::response<Body>& res,
+                                std::optional<http::response_serializer<Body>>& serializer) {
+  answered_ = true;
   auto& req = parser_->get();
   // A body no route consumed is still on the wire: the connection cannot be
   // reused after it.
   bool close = draining_ || !req.keep_alive() || !parser_->is_done() || res.need_eof();
   res.keep_alive(!close);
   res.set("X-Request-Id", request_id_);
-  add_security_headers(res, svc_.cfg.env);
-  res_.emplace(std::move(res));
-  serializer_.emplace(*res_);
+  add_security_headers(res.base(), svc_.cfg.env);
+  status_ = res.result_int();
+  serializer.emplace(res);
   stream_.expires_after(write_timeout);
   auto on_write = beast::bind_front_handler(&http_session::on_write, shared_from_this(), close);
   if (req.method() == http::verb::head)
-    http::async_write_header(stream_, *serializer_, std::move(on_write));
+    http::async_write_header(stream_, *serializer, std::move(on_write));
   else
-    http::async_write(stream_, *serializer_, std::move(on_write));
+    http::async_write(stream_, *serializer, std::move(on_write));
 }
 
 void http_session::on_write(bool close, beast::error_code ec, std::size_t bytes) {
-  log_access(res_->result_int(), bytes);
-  if (ec || close)
+  log_access(status_, bytes);
+  file_serializer_.reset();
+  file_res_.reset(); // closes a download's file
+  if (ec)
+    return do_close();
+  // An answer given before the whole body arrived (413, 415, 422...): the
+  // client may still be sending; closing at once could reset the connection
+  // before it reads the answer.
+  if (close && !parser_->is_done() && parser_->is_header_done())
+    return linger_close();
+  if (close)
     return do_close();
   do_read_header();
 }
@@ -160,6 +347,26 @@ void http_session::do_close() {
   stream_.close();
 }
 
+// Reads and drops what the client still sends, briefly, so that it sees our
+// answer instead of a reset; nginx calls this lingering close.
+void http_session::linger_close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(std::chrono::seconds(2));
+  auto scratch = std::make_shared<std::array<char, 16384>>();
+  stream_.async_read_some(net::buffer(*scratch),
+                          [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
+                            self->on_linger(ec, n);
+                          });
+}
+
+void http_session::on_linger(beast::error_code ec, std::size_t n) {
+  lingered_ += n;
+  if (ec || lingered_ > (std::size_t{4} << 20))
+    return do_close();
+  linger_close();
+}
+
 void http_session::log_access(unsigned status, std::size_t bytes_sent) {
   using namespace std::chrono;
   auto us = duration_cast<microseconds>(steady_clock::now() - started_).count();
@@ -168,6 +375,7 @@ void http_session::log_access(unsigned status, std::size_t bytes_sent) {
                         {"path", path_},
                         {"status", status},
                         {"bytes_sent", bytes_sent},
+                        {"bytes_received", body_bytes_},
                         {"duration_us", us},
                         {"ip", client_ip_}});
 }

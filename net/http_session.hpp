@@ -9,6 +9,8 @@
 #include "net/exchange.hpp"
 #include "net/http.hpp"
 
+#include <caf/actor.hpp>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -25,21 +27,37 @@ public:
   // Shutdown: a connection waiting for its next request is closed now; a
   // busy one closes after its answer.
   void close_if_idle();
+  // Shutdown, after the event loop stopped (no other thread touches the
+  // session then): an upload still streaming is aborted, so its actors end.
+  void abort_upload_now();
 
 private:
   void do_read_header();
   void on_head_deadline(unsigned generation, beast::error_code ec);
   void on_header(beast::error_code ec, std::size_t);
   void handle_request();
+  void start_upload(exchange::spawn_upload spawn);
+  void do_read_body();
+  void on_body(beast::error_code ec, std::size_t);
+  void on_body_deadline(unsigned generation, beast::error_code ec);
+  void on_credit(std::size_t n);
+  void on_upload_done(upload_answer answer);
+  void end_upload();
   void send(response res);
+  void send_file(file_response res);
+  template <class Body>
+  void write_answer(http::response<Body>& res,
+                    std::optional<http::response_serializer<Body>>& serializer);
   void on_write(bool close, beast::error_code ec, std::size_t);
   void do_close();
+  void linger_close();
+  void on_linger(beast::error_code ec, std::size_t);
   void answer_and_close(http::status status, const char* code, const char* message);
   void log_access(unsigned status, std::size_t bytes_sent);
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  net::steady_timer head_deadline_;
+  net::steady_timer head_deadline_; // also the body's idle deadline
   const services& svc_;
   connection_registry& registry_;
   std::string client_ip_;
@@ -48,6 +66,9 @@ private:
   std::optional<http::request_parser<http::buffer_body>> parser_;
   std::optional<response> res_;
   std::optional<http::response_serializer<http::string_body>> serializer_;
+  std::optional<file_response> file_res_;
+  std::optional<http::response_serializer<file_range_body>> file_serializer_;
+  unsigned status_ = 0; // of the answer being written
   unsigned head_generation_ = 0;
   bool waiting_for_head_ = false;
   bool head_timed_out_ = false;
@@ -56,6 +77,17 @@ private:
   std::string method_ = "-";
   std::string path_ = "-";
   std::chrono::steady_clock::time_point started_;
+
+  // The upload whose body is streaming (null otherwise).
+  caf::actor upload_;
+  writable_chunk filling_; // the chunk being read into
+  std::size_t credit_ = 0; // chunks we may still send before an ack
+  bool reading_body_ = false;
+  bool body_timed_out_ = false;
+  bool answered_ = false; // this request has its answer (or the client is gone)
+  std::optional<response> held_answer_; // waits for the pending body read to stop
+  std::size_t lingered_ = 0;
+  uint64_t body_bytes_ = 0;
 };
 
 } // namespace portal

@@ -28,7 +28,7 @@ response unavailable_response(std::string_view message, int retry_after_seconds)
   return res;
 }
 
-void add_security_headers(response& res, environment env) {
+void add_security_headers(http::response_header<>& res, environment env) {
   // No inline script anywhere: the UI loads its scripts from /static.
   res.set("Content-Security-Policy",
           "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

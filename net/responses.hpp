@@ -20,6 +20,6 @@ response error_response(http::status status, std::string_view code, std::string_
 response unavailable_response(std::string_view message, int retry_after_seconds = 5);
 
 // SPEC §8 security headers; HSTS only in production.
-void add_security_headers(response& res, environment env);
+void add_security_headers(http::response_header<>& res, environment env);
 
 } // namespace portal

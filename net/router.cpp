@@ -10,10 +10,16 @@ namespace portal {
 
 namespace {
 
-const std::array<route, 3> routes{{
+const std::array<route, 9> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
+  {http::verb::get, "/api/v1/uploads", access::bearer, handlers::list_uploads},
+  {http::verb::put, "/api/v1/uploads/{filename}", access::bearer, handlers::put_upload},
+  {http::verb::get, "/api/v1/uploads/{id}", access::bearer, handlers::get_upload},
+  {http::verb::delete_, "/api/v1/uploads/{id}", access::bearer, handlers::delete_upload},
+  {http::verb::get, "/api/v1/uploads/{id}/content", access::bearer, handlers::get_content},
+  {http::verb::get, "/api/v1/uploads/{id}/entries", access::bearer, handlers::get_entries},
 }};
 
 std::vector<std::string_view> segments(std::string_view path) {

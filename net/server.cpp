@@ -6,7 +6,9 @@
 #include "net/http.hpp"
 #include "net/http_session.hpp"
 #include "net/listener.hpp"
+#include "db/uploads.hpp"
 #include "storage/data_dir.hpp"
+#include "storage/reconcile.hpp"
 
 #include <caf/all.hpp>
 
@@ -75,14 +77,32 @@ private:
   std::chrono::steady_clock::time_point deadline_;
 };
 
+// SPEC §9: before serving, stale temporary files go, files without a row go
+// to orphans/, rows without a file are deleted (audited). Runs before the
+// listener exists, so nothing else touches the data dir meanwhile.
+// Without a database now, nothing is repaired; the next start does it.
+// Assumes one machine per volume and per database (the default deploy).
+void reconcile_on_start(const config& cfg) {
+  try {
+    pqxx::connection conn{cfg.database_url};
+    pqxx::work tx{conn};
+    auto report = storage::reconcile(storage::layout_of(cfg.data_dir), db::all_upload_ids(tx));
+    db::delete_missing_uploads(tx, report.missing_files);
+    tx.commit();
+  } catch (const std::exception& e) {
+    log::warn("start-up reconciliation skipped", {{"error", e.what()}});
+  }
+}
+
 } // namespace
 
 int serve(const config& cfg) {
   for (auto& warning : check_serve_rules(cfg))
     log::warn(warning);
-  storage::prepare_data_dir(cfg.data_dir);
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
+  storage::prepare_data_dir(cfg.data_dir);
+  reconcile_on_start(cfg);
 
   // Declared first, destroyed last: sessions still queued in the loop hold
   // references to the registry.
@@ -96,7 +116,8 @@ int serve(const config& cfg) {
     caf_cfg.set("scheduler.max-throughput", 100);
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
-    services svc{cfg, tree.directory, tree.db_counts};
+    auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
+    services svc{cfg, sys, tree.directory, tree.db_counts, chunks};
 
     auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
     drain shutdown{ioc, cfg, registry, lst};
@@ -128,6 +149,8 @@ int serve(const config& cfg) {
     for (auto& t : threads)
       t.join();
 
+    // The loop is stopped: this thread alone touches the sessions now.
+    registry.for_each([](const std::shared_ptr<http_session>& s) { s->abort_upload_now(); });
     log::info("connections closed, stopping actors");
     caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
   } // ~actor_system waits for every actor

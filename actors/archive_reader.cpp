@@ -1,0 +1,40 @@
+#include "actors/archive_reader.hpp"
+
+#include "actors/messages.hpp"
+#include "config/log.hpp"
+
+#include <caf/all.hpp>
+
+namespace portal {
+
+namespace {
+
+// A stored archive passed the upload's check, so this bound only matters for
+// a file damaged on disk since.
+constexpr std::size_t max_listed_entries = 100000;
+
+struct reader_state {
+  const char* name = "archive_reader";
+};
+
+caf::behavior archive_reader(caf::stateful_actor<reader_state>*) {
+  return {
+    [](list_atom, const entries_job& job) {
+      try {
+        job.done(storage::list_entries(job.archive, job.format, max_listed_entries));
+      } catch (const std::exception& e) {
+        log::error("stored archive unreadable",
+                   {{"archive", job.archive.filename().string()}, {"error", e.what()}});
+        job.done(std::nullopt);
+      }
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_archive_reader(caf::event_based_actor* sup) {
+  return sup->spawn<caf::detached>(archive_reader);
+}
+
+} // namespace portal

@@ -1,0 +1,48 @@
+#include "actors/archive_validator.hpp"
+
+#include "actors/chunk_pool.hpp"
+#include "actors/messages.hpp"
+#include "actors/upload_types.hpp"
+
+#include <caf/all.hpp>
+
+namespace portal {
+
+namespace {
+
+struct validator_state {
+  std::unique_ptr<storage::archive_check> check;
+  const char* name = "archive_validator";
+};
+
+upload_failure to_failure(const storage::archive_error& e) {
+  return upload_failure{e.status, e.code, e.message};
+}
+
+caf::behavior archive_validator(caf::stateful_actor<validator_state>* self,
+                                storage::archive_format format, storage::archive_limits limits) {
+  self->state.check = std::make_unique<storage::archive_check>(format, limits);
+  return {
+    [=](chunk_atom, const chunk_ptr& c) -> upload_failure {
+      if (auto refused = self->state.check->feed(c->data.get(), c->size))
+        return to_failure(*refused);
+      return {};
+    },
+    [=](finish_atom) -> validation_result {
+      auto outcome = self->state.check->finish();
+      if (auto* refused = std::get_if<storage::archive_error>(&outcome))
+        return validation_result{to_failure(*refused), 0, 0};
+      auto& summary = std::get<storage::archive_summary>(outcome);
+      return validation_result{{}, summary.entries, summary.uncompressed_size};
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_archive_validator(caf::event_based_actor* session, storage::archive_format format,
+                                   storage::archive_limits limits) {
+  return session->spawn<caf::linked>(archive_validator, format, limits);
+}
+
+} // namespace portal

@@ -1,0 +1,217 @@
+#include "actors/upload_session.hpp"
+
+#include "actors/archive_validator.hpp"
+#include "actors/chunk_pool.hpp"
+#include "actors/db_pool.hpp"
+#include "actors/db_request.hpp"
+#include "actors/messages.hpp"
+#include "actors/storage_writer.hpp"
+#include "config/log.hpp"
+#include "db/uploads.hpp"
+
+#include <caf/all.hpp>
+
+namespace portal {
+
+using recorded = db_outcome<db::upload_row>;
+
+} // namespace portal
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::recorded)
+
+namespace portal {
+
+namespace {
+
+struct session_state {
+  std::shared_ptr<actor_directory> dir;
+  upload_limits limits;
+  upload_request req;
+  upload_link_ptr link;
+  caf::actor validator;
+  caf::actor writer;
+  uint64_t bytes = 0;
+  uint64_t sent = 0;      // chunks handed to both stages
+  uint64_t validated = 0; // chunks the validator consumed
+  uint64_t stored = 0;    // chunks the writer consumed
+  uint64_t credited = 0;  // credits returned to the connection
+  bool eof = false;
+  bool finishing = false;
+  bool over = false;
+  const char* name = "upload_session";
+};
+
+using session_ptr = caf::stateful_actor<session_state>*;
+
+boost::json::object error_body(const upload_failure& f) {
+  return {{"error", {{"code", f.code}, {"message", f.message}}}};
+}
+
+// The one way out of a session that did not succeed.
+void fail(session_ptr self, const upload_failure& f) {
+  auto& st = self->state;
+  if (st.over)
+    return;
+  st.over = true;
+  self->send(st.writer, discard_atom::value, st.req.id);
+  log::info("upload refused", {{"request_id", st.req.request_id},
+                               {"upload_id", st.req.id},
+                               {"status", f.status},
+                               {"code", f.code},
+                               {"bytes", st.bytes}});
+  st.link->done(upload_answer{f.status, error_body(f)});
+  self->send_exit(st.validator, caf::exit_reason::user_shutdown);
+  self->quit();
+}
+
+void internal_failure(session_ptr self, const char* stage, const caf::error& e) {
+  log::error("upload stage failed",
+             {{"upload_id", self->state.req.id}, {"stage", stage}, {"error", self->system().render(e)}});
+  fail(self, {500, "internal", "the upload failed"});
+}
+
+void record(session_ptr self, const validation_result& v, const commit_result& c) {
+  auto& st = self->state;
+  db::new_upload row{st.req.id,
+                     st.req.owner.user_id,
+                     st.req.filename,
+                     c.size,
+                     c.sha256,
+                     storage::to_string(st.req.format),
+                     v.entries,
+                     v.uncompressed_size,
+                     st.limits.retention_days};
+  auto owner = st.req.owner;
+  auto ip = st.req.ip;
+  auto rid = st.req.request_id;
+  auto me = caf::actor_cast<caf::actor>(self);
+  auto query = [row, owner, ip, rid](pqxx::work& tx) {
+    return db::insert_upload(tx, row, owner, ip, rid);
+  };
+  auto done = [me](recorded outcome) { caf::anon_send(me, recorded_atom::value, std::move(outcome)); };
+  submit(*st.dir, make_db_request<db::upload_row>("insert upload",
+                                                  std::chrono::steady_clock::now() +
+                                                    st.limits.db_deadline,
+                                                  std::move(query), std::move(done)));
+}
+
+void commit(session_ptr self, validation_result v) {
+  auto& st = self->state;
+  self->request(st.writer, caf::infinite, commit_atom::value, st.req.id)
+    .then(
+      [=](commit_result& c) {
+        if (c.failure)
+          return fail(self, c.failure); // the writer already dropped the file
+        record(self, v, c);
+      },
+      [=](caf::error& e) { internal_failure(self, "commit", e); });
+}
+
+void finish(session_ptr self) {
+  auto& st = self->state;
+  st.finishing = true;
+  self->request(st.validator, caf::infinite, finish_atom::value)
+    .then(
+      [=](validation_result& v) {
+        if (v.failure)
+          return fail(self, v.failure);
+        commit(self, v);
+      },
+      [=](caf::error& e) { internal_failure(self, "validate", e); });
+}
+
+// Returns credit for chunks both stages consumed; finishes after the last.
+void progress(session_ptr self) {
+  auto& st = self->state;
+  if (st.over)
+    return;
+  auto consumed = std::min(st.validated, st.stored);
+  if (consumed > st.credited && !st.eof) {
+    st.link->credit(consumed - st.credited);
+    st.credited = consumed;
+  }
+  if (st.eof && !st.finishing && consumed == st.sent)
+    finish(self);
+}
+
+void on_chunk(session_ptr self, const chunk_ptr& c) {
+  auto& st = self->state;
+  if (st.over)
+    return;
+  st.bytes += c->size;
+  if (st.bytes > st.limits.max_bytes)
+    return fail(self, {413, "payload_too_large", "the upload exceeds the size limit"});
+  ++st.sent;
+  self->request(st.validator, caf::infinite, chunk_atom::value, c)
+    .then(
+      [=](upload_failure& f) {
+        if (f)
+          return fail(self, f);
+        ++self->state.validated;
+        progress(self);
+      },
+      [=](caf::error& e) { internal_failure(self, "validate", e); });
+  self->request(st.writer, caf::infinite, chunk_atom::value, st.req.id, c)
+    .then(
+      [=](upload_failure& f) {
+        if (f)
+          return fail(self, f);
+        ++self->state.stored;
+        progress(self);
+      },
+      [=](caf::error& e) { internal_failure(self, "store", e); });
+}
+
+caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> dir,
+                             upload_limits limits, upload_request req, upload_link_ptr link) {
+  auto& st = self->state;
+  st.dir = std::move(dir);
+  st.limits = limits;
+  st.req = std::move(req);
+  st.link = std::move(link);
+  st.writer = st.dir->find(storage_writer_name(st.req.id, st.limits.storage_writers));
+  if (!st.writer) {
+    fail(self, {503, "storage_unavailable", "storage is unavailable, retry later"});
+    return {};
+  }
+  st.validator = spawn_archive_validator(self, st.req.format, st.limits.archive);
+  return {
+    [=](chunk_atom, const chunk_ptr& c) { on_chunk(self, c); },
+    [=](eof_atom) {
+      self->state.eof = true;
+      progress(self);
+    },
+    // Nobody hears the answer: the connection has already gone or answered.
+    [=](abort_atom) { fail(self, {499, "client_closed", "the client went away"}); },
+    [=](recorded_atom, recorded& outcome) {
+      auto& s = self->state;
+      if (auto* failure = std::get_if<db_failure>(&outcome)) {
+        // The archive is in place but unrecorded: it must go, or the next
+        // start would find it an orphan.
+        self->send(s.writer, remove_atom::value, s.req.id);
+        log::warn("upload not recorded", {{"upload_id", s.req.id}, {"error", to_string(*failure)}});
+        if (*failure == db_failure::error)
+          return fail(self, {500, "internal", "the upload could not be recorded"});
+        return fail(self, {503, "unavailable", "the database is unavailable, retry later"});
+      }
+      auto& row = std::get<db::upload_row>(outcome);
+      s.over = true;
+      log::info("upload complete", {{"request_id", s.req.request_id},
+                                    {"upload_id", row.id},
+                                    {"size", row.size},
+                                    {"entries", row.entries}});
+      s.link->done(upload_answer{201, db::to_json(row)});
+      self->send_exit(s.validator, caf::exit_reason::user_shutdown);
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
+                                upload_limits limits, upload_request req, upload_link_ptr link) {
+  return sys.spawn(upload_session, std::move(dir), limits, std::move(req), std::move(link));
+}
+
+} // namespace portal

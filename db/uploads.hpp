@@ -1,0 +1,77 @@
+// The uploads table: recording a finished upload and the SPEC §6 reads.
+// Every query is scoped to the viewer: an uploader sees only its own rows, an
+// admin sees all; another user's id is simply "not found" (SPEC §4).
+#pragma once
+
+#include "db/identity.hpp"
+
+#include <boost/json/object.hpp>
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace portal::db {
+
+struct upload_row {
+  std::string id;
+  std::string filename;
+  uint64_t size = 0;
+  std::string sha256;
+  std::string format; // "tar.gz" | "tar.zst"
+  uint64_t entries = 0;
+  uint64_t uncompressed_size = 0;
+  std::string owner;      // username
+  std::string created_at; // RFC 3339 UTC
+  std::optional<std::string> expires_at;
+};
+
+// The upload object of SPEC §6.
+boost::json::object to_json(const upload_row& row);
+
+struct new_upload {
+  std::string id;
+  int64_t owner_id = 0;
+  std::string filename;
+  uint64_t size = 0;
+  std::string sha256;
+  std::string format;
+  uint64_t entries = 0;
+  uint64_t uncompressed_size = 0;
+  std::optional<unsigned> retention_days;
+};
+
+// Inserts the row (and its audit event) and returns it as stored.
+upload_row insert_upload(pqxx::transaction_base& tx, const new_upload& up, const identity& owner,
+                         const std::string& ip, const std::string& request_id);
+
+std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::string& id,
+                                      const identity& viewer);
+
+struct upload_page {
+  std::vector<upload_row> uploads;
+  std::optional<std::string> next_cursor;
+};
+
+// Newest first; `cursor` is an opaque string from a previous page.
+// Throws invalid_cursor for a cursor this server did not make.
+struct invalid_cursor : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, unsigned limit,
+                         const std::optional<std::string>& cursor);
+
+// Deletes the row the viewer may see (and audits it); false if there is none.
+bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,
+                   const std::string& ip, const std::string& request_id);
+
+// Every upload id, for reconciling the data dir at start.
+std::set<std::string> all_upload_ids(pqxx::transaction_base& tx);
+
+// Deletes rows whose file is gone (found at start), auditing each.
+void delete_missing_uploads(pqxx::transaction_base& tx, const std::vector<std::string>& ids);
+
+} // namespace portal::db

@@ -1,0 +1,171 @@
+// SPEC §5.1 and §6: the plain streaming upload and the uploads API.
+#include "actors/db_request.hpp"
+#include "actors/messages.hpp"
+#include "actors/storage_writer.hpp"
+#include "actors/upload_session.hpp"
+#include "db/credentials.hpp"
+#include "db/uploads.hpp"
+#include "net/handlers.hpp"
+#include "net/responses.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <caf/all.hpp>
+
+#include <charconv>
+
+namespace portal::handlers {
+
+namespace {
+
+// SPEC §5.3: a plain name of [A-Za-z0-9._-], at most 255, no leading dot,
+// ending in .tar.gz, .tgz or .tar.zst (suffix case-insensitive).
+std::optional<storage::archive_format> format_of(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.')
+    return std::nullopt;
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+      return std::nullopt;
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() > suffix.size() &&
+           beast::iequals(std::string_view{name}.substr(name.size() - suffix.size()), suffix);
+  };
+  if (ends_with(".tar.gz") || ends_with(".tgz"))
+    return storage::archive_format::tar_gz;
+  if (ends_with(".tar.zst"))
+    return storage::archive_format::tar_zst;
+  return std::nullopt;
+}
+
+std::optional<uint64_t> content_length(const http::request_header<>& head) {
+  auto v = head[http::field::content_length];
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || end != v.data() + v.size())
+    return std::nullopt;
+  return n;
+}
+
+response db_failure_response(db_failure f) {
+  if (f == db_failure::error)
+    return error_response(http::status::internal_server_error, "internal", "internal error");
+  return unavailable_response("the database is unavailable, retry later");
+}
+
+response not_found() {
+  return error_response(http::status::not_found, "not_found", "no such upload");
+}
+
+// Runs `query` through the db actors and answers with `answer(result)`.
+template <class R, class Query, class Answer>
+void with_db(const services& svc, const exchange_ptr& ex, const char* what, Query query,
+             Answer answer) {
+  auto done = [ex, answer](db_outcome<R> outcome) {
+    if (auto* failure = std::get_if<db_failure>(&outcome))
+      return ex->reply(db_failure_response(*failure));
+    ex->reply(answer(std::get<R>(outcome)));
+  };
+  submit(*svc.directory, make_db_request<R>(what, ex->db_deadline(svc.cfg), std::move(query),
+                                            std::move(done)));
+}
+
+} // namespace
+
+void put_upload(const services& svc, exchange_ptr ex) {
+  auto& filename = ex->params.at(0);
+  auto format = format_of(filename);
+  if (!format)
+    return ex->reply(error_response(
+      http::status::bad_request, "invalid_filename",
+      "the filename must be a plain name of [A-Za-z0-9._-] ending in .tar.gz, .tgz or .tar.zst"));
+  auto& cfg = svc.cfg;
+  if (auto length = content_length(ex->head); length && *length > cfg.max_upload_bytes)
+    return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
+                                    "the upload exceeds the size limit of " +
+                                      std::to_string(cfg.max_upload_bytes) + " bytes"));
+  upload_request req{db::random_url_safe(22), filename, *format, *ex->user, ex->client_ip,
+                     ex->request_id};
+  upload_limits limits;
+  limits.max_bytes = cfg.max_upload_bytes;
+  limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;
+  limits.db_deadline = cfg.db_deadline;
+  limits.retention_days = cfg.retention_days;
+  limits.storage_writers = cfg.storage_writers;
+  ex->hand_over([&svc, limits, req](upload_link_ptr link) {
+    return spawn_upload_session(svc.sys, svc.directory, limits, req, std::move(link));
+  });
+}
+
+void list_uploads(const services& svc, exchange_ptr ex) {
+  unsigned limit = 50;
+  std::optional<std::string> cursor;
+  auto url = boost::urls::parse_origin_form(ex->head.target());
+  for (auto param : url->params()) {
+    if (param.key == "limit") {
+      auto& v = param.value;
+      auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+      if (ec != std::errc{} || end != v.data() + v.size() || limit < 1 || limit > 200)
+        return ex->reply(error_response(http::status::bad_request, "invalid_limit",
+                                        "limit must be an integer from 1 to 200"));
+    } else if (param.key == "cursor") {
+      cursor = param.value;
+    }
+  }
+  using page = std::optional<db::upload_page>; // nullopt: the cursor is not ours
+  auto viewer = *ex->user;
+  with_db<page>(
+    svc, ex, "list uploads",
+    [viewer, limit, cursor](pqxx::work& tx) -> page {
+      try {
+        return db::list_uploads(tx, viewer, limit, cursor);
+      } catch (const db::invalid_cursor&) {
+        return std::nullopt;
+      }
+    },
+    [](const page& p) {
+      if (!p)
+        return error_response(http::status::bad_request, "invalid_cursor", "invalid cursor");
+      boost::json::array uploads;
+      for (auto& row : p->uploads)
+        uploads.push_back(db::to_json(row));
+      boost::json::object body{{"uploads", std::move(uploads)}};
+      if (p->next_cursor)
+        body["next_cursor"] = *p->next_cursor;
+      else
+        body["next_cursor"] = nullptr;
+      return json_response(http::status::ok, body);
+    });
+}
+
+void get_upload(const services& svc, exchange_ptr ex) {
+  using found = std::optional<db::upload_row>;
+  auto id = ex->params.at(0);
+  auto viewer = *ex->user;
+  with_db<found>(
+    svc, ex, "get upload", [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); },
+    [](const found& row) {
+      return row ? json_response(http::status::ok, db::to_json(*row)) : not_found();
+    });
+}
+
+void delete_upload(const services& svc, exchange_ptr ex) {
+  auto id = ex->params.at(0);
+  auto viewer = *ex->user;
+  auto ip = ex->client_ip;
+  auto rid = ex->request_id;
+  auto writer = svc.directory->find(storage_writer_name(id, svc.cfg.storage_writers));
+  with_db<bool>(
+    svc, ex, "delete upload",
+    [id, viewer, ip, rid](pqxx::work& tx) { return db::delete_upload(tx, id, viewer, ip, rid); },
+    [id, writer](bool deleted) {
+      if (!deleted)
+        return not_found();
+      // The row is gone (committed): the file follows. Should that fail or
+      // the process die first, the next start moves it to orphans/.
+      caf::anon_send(writer, remove_atom::value, id);
+      response res{http::status::no_content, 11};
+      return res;
+    });
+}
+
+} // namespace portal::handlers

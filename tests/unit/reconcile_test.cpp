@@ -1,0 +1,150 @@
+#include "storage/data_dir.hpp"
+#include "storage/reconcile.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+
+using namespace portal::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A prepared data dir under the system temp dir (tests only), removed after.
+struct temp_data_dir {
+  fs::path root;
+  data_dir_layout layout;
+  temp_data_dir() {
+    static std::atomic<int> counter{0};
+    root = fs::temp_directory_path() / ("portal-reconcile-test-" + std::to_string(::getpid()) +
+                                        "-" + std::to_string(counter++));
+    layout = prepare_data_dir(root);
+  }
+  ~temp_data_dir() {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+  }
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+using names = std::vector<std::string>;
+
+} // namespace
+
+TEST_CASE("reconcile: a clean data dir needs no repair", "[storage]") {
+  temp_data_dir d;
+  write_file(d.layout.archives / "known1", "one");
+  auto r = reconcile(d.layout, {"known1"});
+  CHECK(r.removed_temp.empty());
+  CHECK(r.orphaned.empty());
+  CHECK(r.missing_files.empty());
+  CHECK(r.failed.empty());
+  CHECK(read_all(d.layout.archives / "known1") == "one");
+}
+
+TEST_CASE("reconcile: stale temporaries go, other tmp entries stay", "[storage]") {
+  temp_data_dir d;
+  write_file(d.layout.tmp / "a.part", "partial");
+  write_file(d.layout.tmp / "known1.part", "partial of a known id");
+  write_file(d.layout.tmp / "notes.txt", "not ours to judge");
+  fs::create_directory(d.layout.tmp / "dir.part");
+  auto r = reconcile(d.layout, {});
+  CHECK(sorted(r.removed_temp) == names{"a.part", "known1.part"});
+  CHECK(names_in(d.layout.tmp) == names{"dir.part", "notes.txt"});
+  CHECK(r.failed.empty());
+}
+
+TEST_CASE("reconcile: archives without rows move to orphans intact", "[storage]") {
+  temp_data_dir d;
+  write_file(d.layout.archives / "known1", "kept");
+  write_file(d.layout.archives / "unknown1", "orphan bytes");
+  write_file(d.layout.archives / "bad.name", "not an id");
+  fs::create_directory(d.layout.archives / "somedir");
+  write_file(d.layout.archives / "somedir" / "inner", "inside");
+  write_file(d.layout.root / "target", "symlink target");
+  fs::create_symlink(d.layout.root / "target", d.layout.archives / "link");
+
+  auto r = reconcile(d.layout, {"known1", "missing1"});
+
+  CHECK(sorted(r.orphaned) == names{"bad.name", "link", "somedir", "unknown1"});
+  CHECK(r.missing_files == names{"missing1"});
+  CHECK(r.failed.empty());
+  CHECK(names_in(d.layout.archives) == names{"known1"});
+  CHECK(read_all(d.layout.archives / "known1") == "kept");
+  CHECK(read_all(d.layout.orphans / "unknown1") == "orphan bytes");
+  CHECK(read_all(d.layout.orphans / "bad.name") == "not an id");
+  CHECK(read_all(d.layout.orphans / "somedir" / "inner") == "inside");
+  // The symlink itself moved; what it pointed to was not touched.
+  CHECK(fs::is_symlink(d.layout.orphans / "link"));
+  CHECK(read_all(d.layout.root / "target") == "symlink target");
+}
+
+TEST_CASE("reconcile: a known id that is not a regular file is missing and moved", "[storage]") {
+  temp_data_dir d;
+  fs::create_directory(d.layout.archives / "known1");
+  auto r = reconcile(d.layout, {"known1"});
+  CHECK(r.orphaned == names{"known1"});
+  CHECK(r.missing_files == names{"known1"});
+  CHECK(fs::is_directory(d.layout.orphans / "known1"));
+  CHECK(names_in(d.layout.archives).empty());
+}
+
+TEST_CASE("reconcile: known ids that are not valid ids are only reported", "[storage]") {
+  temp_data_dir d;
+  auto r = reconcile(d.layout, {"../escape", "ok-id"});
+  CHECK(r.missing_files == names{"../escape", "ok-id"});
+  CHECK(names_in(d.layout.orphans).empty());
+}
+
+TEST_CASE("reconcile: a name taken in orphans gets a timestamp suffix", "[storage]") {
+  temp_data_dir d;
+  write_file(d.layout.orphans / "dup", "first");
+  write_file(d.layout.archives / "dup", "second");
+  auto r1 = reconcile(d.layout, {});
+  CHECK(r1.orphaned == names{"dup"});
+  write_file(d.layout.archives / "dup", "third");
+  auto r2 = reconcile(d.layout, {});
+  CHECK(r2.orphaned == names{"dup"});
+  CHECK(r2.failed.empty());
+
+  auto in_orphans = names_in(d.layout.orphans);
+  REQUIRE(in_orphans.size() == 3);
+  CHECK(read_all(d.layout.orphans / "dup") == "first");
+  std::vector<std::string> contents;
+  for (const auto& n : in_orphans) {
+    CHECK(n.rfind("dup", 0) == 0);
+    if (n != "dup") {
+      CAPTURE(n);
+      CHECK(n.size() >= std::string("dup.20260101T000000Z").size());
+      CHECK(n.back() != '.');
+    }
+    contents.push_back(read_all(d.layout.orphans / n));
+  }
+  std::sort(contents.begin(), contents.end());
+  CHECK(contents == names{"first", "second", "third"});
+  CHECK(names_in(d.layout.archives).empty());
+}

@@ -1,0 +1,528 @@
+// Supervision on a real actor_system (normal scheduler, 2 threads): restart
+// policies, strategies, intensity/escalation, nesting, shutdown, and the real
+// db supervision tree.
+//
+// Synchronisation is only ever "wait for a condition, with a deadline". A
+// negative ("X was NOT restarted") is checked through a barrier rather than a
+// pause: the supervisor holds a strong handle to each child (and its down
+// message carries another) until it has handled that child's down message, so
+// `dir->find(name)` turning invalid means the supervisor has finished with the
+// old child; had it restarted it, `find` would return the new one instead.
+#include "actors/actor_directory.hpp"
+#include "actors/actor_tree.hpp"
+#include "actors/db_pool.hpp"
+#include "actors/db_request.hpp"
+#include "actors/supervisor.hpp"
+#include "config/config.hpp"
+
+#include <caf/all.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+using crash_atom = caf::atom_constant<caf::atom("t_crash")>;
+using stop_atom = caf::atom_constant<caf::atom("t_stop")>;
+using ping_atom = caf::atom_constant<caf::atom("t_ping")>;
+using pong_atom = caf::atom_constant<caf::atom("t_pong")>;
+
+constexpr auto deadline = 5s;
+
+// A child: throws on `crash` (like a bug), quits normally on `stop`, answers
+// `ping`. The exception handler only keeps CAF from printing each crash; the
+// exit reason is the default one (sec::runtime_error).
+caf::behavior test_child(caf::event_based_actor* self) {
+  self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) -> caf::error {
+    return caf::make_error(caf::sec::runtime_error);
+  });
+  return {
+      [](crash_atom) { throw std::runtime_error("test crash"); },
+      [=](stop_atom) { self->quit(); },
+      [](ping_atom) { return pong_atom::value; },
+  };
+}
+
+portal::child_spec child(const std::string& name, portal::restart_policy policy) {
+  return portal::child_spec{name, "test_child", policy,
+                            [](caf::event_based_actor* sup) { return sup->spawn(test_child); }};
+}
+
+template <class Pred> bool wait_until(Pred pred, std::chrono::milliseconds timeout = deadline) {
+  auto until = steady::now() + timeout;
+  while (!pred()) {
+    if (steady::now() >= until)
+      return pred();
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+struct test_config : caf::actor_system_config {
+  test_config() { set("scheduler.max-threads", 2); }
+};
+
+struct fixture {
+  test_config cfg;
+  caf::actor_system sys{cfg};
+  std::shared_ptr<portal::actor_directory> dir = std::make_shared<portal::actor_directory>();
+  // Held strongly (a supervisor nobody references dies as `unreachable`,
+  // taking its children's handles with it) and stopped in the destructor,
+  // even after a failed REQUIRE.
+  std::vector<caf::actor> roots;
+
+  ~fixture() {
+    for (auto& r : roots)
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+    roots.clear();
+  }
+
+  caf::actor start(portal::supervisor_spec spec) {
+    auto h = portal::spawn_supervisor(sys, dir, std::move(spec));
+    roots.push_back(h);
+    return h;
+  }
+
+  std::optional<portal::actor_entry> entry(const std::string& name) const {
+    for (auto& e : dir->entries())
+      if (e.name == name)
+        return e;
+    return std::nullopt;
+  }
+
+  // The id of the live actor under `name`, or 0.
+  caf::actor_id live_id(const std::string& name) const {
+    auto h = dir->find(name);
+    return h ? h.id() : 0;
+  }
+
+  uint64_t restarts(const std::string& name) const {
+    auto e = entry(name);
+    return e ? e->restarts : 0;
+  }
+
+  // The entry is live, agrees with its handle, and has been restarted
+  // `n` times; its id differs from `old_id`.
+  bool restarted(const std::string& name, caf::actor_id old_id, uint64_t n) const {
+    auto e = entry(name);
+    auto id = live_id(name);
+    return e && e->restarts == n && id != 0 && id != old_id && e->id == id;
+  }
+
+  bool all_live(const std::vector<std::string>& names) const {
+    for (auto& n : names) {
+      auto e = entry(n);
+      if (!e || live_id(n) == 0 || e->id != live_id(n))
+        return false;
+    }
+    return true;
+  }
+
+  // Barrier (see the top of the file): the supervisor has handled the old
+  // child's exit and did not start a new one.
+  bool gone(const std::string& name) const { return !dir->find(name); }
+
+  void send(const std::string& name, caf::atom_value what) const {
+    auto h = dir->find(name);
+    REQUIRE(h);
+    caf::anon_send(h, what);
+  }
+};
+
+bool answers(caf::scoped_actor& self, const caf::actor& h) {
+  if (!h)
+    return false;
+  bool ok = false;
+  self->request(h, caf::duration{2s}, ping_atom::value)
+      .receive([&](pong_atom) { ok = true; }, [&](caf::error&) { ok = false; });
+  return ok;
+}
+
+// Receives down messages until every id in `ids` is down or the deadline
+// passes; returns the reasons by id (missing ids timed out).
+std::map<caf::actor_id, caf::error> await_downs(caf::scoped_actor& self,
+                                                std::vector<caf::actor_id> ids) {
+  std::map<caf::actor_id, caf::error> out;
+  auto until = steady::now() + deadline;
+  while (out.size() < ids.size()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now());
+    if (left <= 0ms)
+      break;
+    self->receive(
+        [&](caf::down_msg& dm) {
+          for (auto id : ids)
+            if (dm.source.id() == id)
+              out.emplace(id, dm.reason);
+        },
+        caf::after(left) >> [] {});
+  }
+  return out;
+}
+
+caf::actor_id monitor(caf::scoped_actor& self, const caf::actor& h) {
+  REQUIRE(h);
+  self->monitor(h);
+  return h.id();
+}
+
+using portal::restart_policy;
+using portal::restart_strategy;
+
+} // namespace
+
+TEST_CASE("one_for_one restarts a crashed permanent child, not its sibling", "[supervisor]") {
+  fixture f;
+  f.start({"sup",
+           restart_strategy::one_for_one,
+           {5, 10s},
+           {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"sup", "a", "b"}); }));
+  auto a0 = f.live_id("a");
+  auto b0 = f.live_id("b");
+  CHECK(f.restarts("a") == 0);
+
+  f.send("a", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("a", a0, 1); }));
+  auto e = f.entry("a");
+  REQUIRE(e);
+  CHECK(e->name == "a");
+  CHECK(e->kind == "test_child");
+  CHECK(e->supervisor == "sup");
+
+  CHECK(f.live_id("b") == b0);
+  CHECK(f.restarts("b") == 0);
+
+  caf::scoped_actor self{f.sys};
+  CHECK(answers(self, f.dir->find("a")));
+  CHECK(answers(self, f.dir->find("b")));
+}
+
+TEST_CASE("transient: restarted after a crash, not after a normal exit or user_shutdown",
+          "[supervisor]") {
+  fixture f;
+  f.start({"sup",
+           restart_strategy::one_for_one,
+           {5, 10s},
+           {child("t", restart_policy::transient), child("u", restart_policy::transient)}});
+  REQUIRE(wait_until([&] { return f.all_live({"t", "u"}); }));
+  auto t0 = f.live_id("t");
+
+  f.send("t", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("t", t0, 1); }));
+  auto t1 = f.live_id("t");
+
+  SECTION("normal exit") {
+    f.send("t", stop_atom::value);
+    REQUIRE(wait_until([&] { return f.gone("t"); }));
+    auto e = f.entry("t");
+    REQUIRE(e); // a transient child keeps its entry
+    CHECK(e->restarts == 1);
+    CHECK(e->id == t1);
+  }
+  SECTION("user_shutdown") {
+    caf::anon_send_exit(f.dir->find("u"), caf::exit_reason::user_shutdown);
+    REQUIRE(wait_until([&] { return f.gone("u"); }));
+    CHECK(f.restarts("u") == 0);
+    // the crashed-and-restarted sibling is untouched
+    CHECK(f.live_id("t") == t1);
+  }
+}
+
+TEST_CASE("temporary: never restarted, and its entry is removed", "[supervisor]") {
+  fixture f;
+  f.start({"sup",
+           restart_strategy::one_for_one,
+           {5, 10s},
+           {child("tmp", restart_policy::temporary), child("p", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"tmp", "p"}); }));
+  auto p0 = f.live_id("p");
+
+  SECTION("crash") {
+    f.send("tmp", crash_atom::value);
+  }
+  SECTION("normal exit") {
+    f.send("tmp", stop_atom::value);
+  }
+
+  REQUIRE(wait_until([&] { return !f.entry("tmp"); }));
+  CHECK(f.gone("tmp"));
+  CHECK(f.live_id("p") == p0);
+  CHECK(f.restarts("p") == 0);
+}
+
+TEST_CASE("permanent: restarted even after a normal exit or user_shutdown", "[supervisor]") {
+  fixture f;
+  f.start(
+      {"sup", restart_strategy::one_for_one, {5, 10s}, {child("p", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"p"}); }));
+  auto p0 = f.live_id("p");
+
+  f.send("p", stop_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("p", p0, 1); }));
+  auto p1 = f.live_id("p");
+
+  caf::anon_send_exit(f.dir->find("p"), caf::exit_reason::user_shutdown);
+  REQUIRE(wait_until([&] { return f.restarted("p", p1, 2); }));
+
+  caf::scoped_actor self{f.sys};
+  CHECK(answers(self, f.dir->find("p")));
+}
+
+TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervisor]") {
+  fixture f;
+  f.start({"sup",
+           restart_strategy::rest_for_one,
+           {5, 10s},
+           {child("a", restart_policy::permanent), child("b", restart_policy::permanent),
+            child("c", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"a", "b", "c"}); }));
+  auto a0 = f.live_id("a");
+  auto b0 = f.live_id("b");
+  auto c0 = f.live_id("c");
+
+  f.send("b", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("b", b0, 1) && f.restarted("c", c0, 1); }));
+  CHECK(f.live_id("a") == a0);
+  CHECK(f.restarts("a") == 0);
+  auto b1 = f.live_id("b");
+  auto c1 = f.live_id("c");
+
+  // The first child: everything restarts.
+  f.send("a", crash_atom::value);
+  REQUIRE(wait_until([&] {
+    return f.restarted("a", a0, 1) && f.restarted("b", b1, 2) && f.restarted("c", c1, 2);
+  }));
+
+  caf::scoped_actor self{f.sys};
+  for (auto name : {"a", "b", "c"})
+    CHECK(answers(self, f.dir->find(name)));
+}
+
+TEST_CASE("intensity exceeded: the supervisor stops its children and exits", "[supervisor]") {
+  fixture f;
+  auto sup =
+      f.start({"sup",
+               restart_strategy::one_for_one,
+               {2, 10s},
+               {child("x", restart_policy::permanent), child("y", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"x", "y"}); }));
+  caf::scoped_actor self{f.sys};
+  auto sup_id = monitor(self, sup);
+  sup = nullptr;
+
+  auto x0 = f.live_id("x");
+  f.send("x", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("x", x0, 1); }));
+  auto x1 = f.live_id("x");
+  f.send("x", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("x", x1, 2); }));
+  f.send("x", crash_atom::value);
+
+  auto downs = await_downs(self, {sup_id});
+  REQUIRE(downs.count(sup_id) == 1);
+  auto& reason = downs[sup_id];
+  INFO("supervisor exit reason: " << f.sys.render(reason));
+  CHECK(static_cast<bool>(reason));           // not normal
+  CHECK((reason == caf::sec::runtime_error)); // the child's reason, escalated
+
+  CHECK(wait_until([&] { return f.gone("x") && f.gone("y"); }));
+  CHECK(f.restarts("x") == 2);
+  CHECK(f.restarts("y") == 0);
+}
+
+TEST_CASE("nested: an escalating inner supervisor is restarted by the outer one", "[supervisor]") {
+  fixture f;
+  portal::supervisor_spec inner{
+      "inner",
+      restart_strategy::one_for_one,
+      {1, 10s},
+      {child("n_crash", restart_policy::permanent), child("n_peer", restart_policy::permanent)}};
+  f.start({"outer",
+           restart_strategy::one_for_one,
+           {5, 10s},
+           {portal::supervisor_child(f.dir, inner), child("o_peer", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] {
+    return f.all_live({"outer", "inner", "n_crash", "n_peer", "o_peer"});
+  }));
+  auto inner0 = f.live_id("inner");
+  auto crash0 = f.live_id("n_crash");
+  auto peer0 = f.live_id("n_peer");
+  auto o_peer0 = f.live_id("o_peer");
+  CHECK(f.entry("inner")->supervisor == "outer");
+  CHECK(f.entry("n_crash")->supervisor == "inner");
+
+  f.send("n_crash", crash_atom::value);
+  REQUIRE(wait_until([&] { return f.restarted("n_crash", crash0, 1); }));
+  CHECK(f.live_id("inner") == inner0);
+  auto crash1 = f.live_id("n_crash");
+
+  f.send("n_crash", crash_atom::value); // the second within 10 s: escalates
+  REQUIRE(wait_until([&] {
+    auto c = f.live_id("n_crash");
+    auto p = f.live_id("n_peer");
+    return f.restarted("inner", inner0, 1) && c != 0 && c != crash1 && c != crash0 && p != 0 &&
+           p != peer0 && f.all_live({"n_crash", "n_peer"});
+  }));
+  CHECK(f.live_id("o_peer") == o_peer0);
+  CHECK(f.restarts("o_peer") == 0);
+
+  caf::scoped_actor self{f.sys};
+  CHECK(answers(self, f.dir->find("n_crash")));
+  CHECK(answers(self, f.dir->find("n_peer")));
+}
+
+TEST_CASE("exit(user_shutdown) to a supervisor stops its children and itself", "[supervisor]") {
+  fixture f;
+  auto sup = f.start({"sup",
+                      restart_strategy::one_for_one,
+                      {5, 10s},
+                      {child("a", restart_policy::permanent), child("b", restart_policy::transient),
+                       child("c", restart_policy::temporary)}});
+  REQUIRE(wait_until([&] { return f.all_live({"a", "b", "c"}); }));
+  caf::scoped_actor self{f.sys};
+  std::vector<caf::actor_id> ids{monitor(self, sup)};
+  for (auto name : {"a", "b", "c"})
+    ids.push_back(monitor(self, f.dir->find(name)));
+
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  sup = nullptr;
+  auto downs = await_downs(self, ids);
+  REQUIRE(downs.size() == ids.size());
+  for (auto& kv : downs) {
+    INFO("actor " << kv.first << " exit reason: " << f.sys.render(kv.second));
+    CHECK((kv.second == caf::exit_reason::user_shutdown));
+  }
+  CHECK(wait_until([&] { return f.gone("a") && f.gone("b") && f.gone("c"); }));
+  CHECK(f.restarts("a") == 0);
+}
+
+TEST_CASE("a killed supervisor (untrappable) still takes its children down", "[supervisor]") {
+  fixture f;
+  auto sup =
+      f.start({"sup",
+               restart_strategy::one_for_one,
+               {5, 10s},
+               {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
+  REQUIRE(wait_until([&] { return f.all_live({"a", "b"}); }));
+  caf::scoped_actor self{f.sys};
+  // Someone else (a client) holds a strong handle to a child: it must not
+  // outlive its supervisor.
+  auto client_held = f.dir->find("a");
+  std::vector<caf::actor_id> ids{monitor(self, sup), monitor(self, client_held),
+                                 monitor(self, f.dir->find("b"))};
+  caf::anon_send_exit(sup, caf::exit_reason::kill);
+  auto downs = await_downs(self, ids);
+  CHECK(downs.size() == ids.size());
+  CHECK((downs[ids[0]] == caf::exit_reason::kill));
+}
+
+TEST_CASE("the real tree: db workers and pool are restarted under stable names", "[actor_tree]") {
+  fixture f;
+  portal::config cfg;
+  cfg.database_url = "postgresql://nobody@127.0.0.1:1/none"; // closed port: never connects
+  cfg.db_pool_size = 2;
+  cfg.data_dir = std::filesystem::temp_directory_path() / "portal-supervisor-test"; // never written
+  auto tree = portal::start_actor_tree(f.sys, cfg);
+  f.roots.push_back(tree.root);
+  auto& dir = *tree.directory;
+  f.dir = tree.directory;
+  const std::vector<std::string> names{"root",       "db_supervisor", "db_pool",
+                                       "db_workers", "db_worker_1",   "db_worker_2"};
+  REQUIRE(wait_until([&] { return f.all_live(names); }));
+  CHECK(f.entry("db_worker_1")->supervisor == "db_workers");
+  CHECK(f.entry("db_workers")->supervisor == "db_supervisor");
+  CHECK(f.entry("db_pool")->supervisor == "db_supervisor");
+
+  auto submit_unavailable_fast = [&] {
+    auto p = std::make_shared<std::promise<portal::db_outcome<int>>>();
+    auto fut = p->get_future();
+    auto t0 = steady::now();
+    portal::submit(dir, portal::make_db_request<int>(
+                            "supervisor_test", t0 + 2s, [](pqxx::work&) { return 1; },
+                            [p](portal::db_outcome<int> o) { p->set_value(std::move(o)); }));
+    REQUIRE(fut.wait_for(3s) == std::future_status::ready);
+    auto elapsed = steady::now() - t0;
+    auto outcome = fut.get();
+    REQUIRE(std::holds_alternative<portal::db_failure>(outcome));
+    CHECK(std::get<portal::db_failure>(outcome) == portal::db_failure::unavailable);
+    CHECK(elapsed < 500ms);
+  };
+
+  SECTION("a db request fails fast with unavailable while no worker is connected") {
+    submit_unavailable_fast();
+  }
+
+  SECTION("killing db_worker_1 restarts only it") {
+    auto w1 = f.live_id("db_worker_1");
+    auto w2 = f.live_id("db_worker_2");
+    caf::anon_send_exit(dir.find("db_worker_1"), caf::exit_reason::kill);
+    REQUIRE(wait_until([&] { return f.restarted("db_worker_1", w1, 1); }));
+    CHECK(f.live_id("db_worker_2") == w2);
+    CHECK(f.restarts("db_worker_2") == 0);
+    CHECK(f.restarts("db_workers") == 0);
+    CHECK(f.restarts("db_pool") == 0);
+  }
+
+  SECTION("killing db_workers (untrappable) stops its workers; it is restarted with new ones") {
+    caf::scoped_actor self{f.sys};
+    auto workers0 = f.live_id("db_workers");
+    auto w1 = monitor(self, dir.find("db_worker_1"));
+    auto w2 = monitor(self, dir.find("db_worker_2"));
+    caf::anon_send_exit(dir.find("db_workers"), caf::exit_reason::kill);
+    // The old workers (detached, kept alive by their reconnect timers) must
+    // not be orphaned: they would reconnect forever and block shutdown.
+    auto downs = await_downs(self, {w1, w2});
+    CHECK(downs.size() == 2);
+    REQUIRE(wait_until([&] {
+      auto n1 = f.live_id("db_worker_1");
+      auto n2 = f.live_id("db_worker_2");
+      return f.restarted("db_workers", workers0, 1) && n1 != 0 && n1 != w1 && n2 != 0 && n2 != w2 &&
+             f.all_live(names);
+    }));
+    CHECK(f.restarts("db_pool") == 0);
+  }
+
+  SECTION("killing db_pool restarts the pool and the workers (rest_for_one)") {
+    auto sup0 = f.live_id("db_supervisor");
+    auto pool0 = f.live_id("db_pool");
+    auto workers0 = f.live_id("db_workers");
+    auto w1 = f.live_id("db_worker_1");
+    auto w2 = f.live_id("db_worker_2");
+    caf::anon_send_exit(dir.find("db_pool"), caf::exit_reason::kill);
+    REQUIRE(wait_until([&] {
+      auto n1 = f.live_id("db_worker_1");
+      auto n2 = f.live_id("db_worker_2");
+      return f.restarted("db_pool", pool0, 1) && f.restarted("db_workers", workers0, 1) &&
+             n1 != 0 && n1 != w1 && n2 != 0 && n2 != w2 && f.all_live(names);
+    }));
+    CHECK(f.live_id("db_supervisor") == sup0);
+    CHECK(f.restarts("db_supervisor") == 0);
+    // the new pool works: still no database, still a fast refusal
+    submit_unavailable_fast();
+  }
+
+  // Shutdown: the whole tree goes down, detached workers included.
+  caf::scoped_actor self{f.sys};
+  std::vector<caf::actor_id> ids;
+  for (auto& n : names)
+    ids.push_back(monitor(self, dir.find(n)));
+  caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
+  auto downs = await_downs(self, ids);
+  CHECK(downs.size() == ids.size());
+  for (auto& kv : downs) {
+    INFO("actor " << kv.first << " exit reason: " << f.sys.render(kv.second));
+    CHECK((kv.second == caf::exit_reason::user_shutdown));
+  }
+}
