@@ -4,6 +4,8 @@
 
 #include <sodium.h>
 
+#include <charconv>
+
 namespace portal::db {
 
 namespace {
@@ -13,7 +15,7 @@ constexpr const char* columns = R"(u.id, u.filename, u.size, u.sha256, u.format,
   u.uncompressed_size, o.username,
   to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
   to_char(u.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-  to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))";
+  (extract(epoch from u.created_at) * 1000000)::bigint)";
 
 upload_row row_from(const pqxx::row& r) {
   upload_row u;
@@ -33,10 +35,11 @@ upload_row row_from(const pqxx::row& r) {
 
 bool is_admin(const identity& viewer) { return viewer.role == "admin"; }
 
-// A cursor is the last row's (created_at with microseconds, id), base64url:
-// opaque to clients, exact for keyset pagination on (created_at, id).
-std::string make_cursor(const std::string& created_at_us, const std::string& id) {
-  auto plain = created_at_us + "|" + id;
+// A cursor is the last row's (created_at in microseconds since the epoch,
+// id), base64url: opaque to clients, exact for keyset pagination on
+// (created_at, id), and nothing in it reaches SQL but a checked integer.
+std::string make_cursor(int64_t created_at_us, const std::string& id) {
+  auto plain = std::to_string(created_at_us) + "|" + id;
   std::string out(sodium_base64_encoded_len(plain.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                   '\0');
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(plain.data()),
@@ -45,7 +48,7 @@ std::string make_cursor(const std::string& created_at_us, const std::string& id)
   return out;
 }
 
-std::pair<std::string, std::string> parse_cursor(const std::string& cursor) {
+std::pair<int64_t, std::string> parse_cursor(const std::string& cursor) {
   if (cursor.empty() || cursor.size() > 200)
     throw invalid_cursor("invalid cursor");
   std::string plain(cursor.size(), '\0');
@@ -56,9 +59,13 @@ std::pair<std::string, std::string> parse_cursor(const std::string& cursor) {
     throw invalid_cursor("invalid cursor");
   plain.resize(len);
   auto bar = plain.find('|');
+  int64_t micros = 0;
   if (bar == std::string::npos || bar == 0 || bar + 1 == plain.size())
     throw invalid_cursor("invalid cursor");
-  return {plain.substr(0, bar), plain.substr(bar + 1)};
+  auto [end, ec] = std::from_chars(plain.data(), plain.data() + bar, micros);
+  if (ec != std::errc{} || end != plain.data() + bar || micros < 0)
+    throw invalid_cursor("invalid cursor");
+  return {micros, plain.substr(bar + 1)};
 }
 
 } // namespace
@@ -111,7 +118,8 @@ std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::str
 
 upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, unsigned limit,
                          const std::optional<std::string>& cursor) {
-  std::optional<std::string> after_time, after_id;
+  std::optional<int64_t> after_time;
+  std::optional<std::string> after_id;
   if (cursor) {
     auto [t, i] = parse_cursor(*cursor);
     after_time = t;
@@ -122,7 +130,8 @@ upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, uns
     std::string{"select "} + columns +
       R"( from uploads u join users o on o.id = u.owner_id
           where ($1 or u.owner_id = $2)
-            and ($3::timestamptz is null or (u.created_at, u.id) < ($3::timestamptz, $4))
+            and ($3::bigint is null or (u.created_at, u.id) <
+                 ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4))
           order by u.created_at desc, u.id desc
           limit $5)",
     is_admin(viewer), viewer.user_id, after_time, after_id, static_cast<int>(limit) + 1);
@@ -130,7 +139,7 @@ upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, uns
   for (std::size_t i = 0; i < r.size() && i < limit; ++i)
     page.uploads.push_back(row_from(r[i]));
   if (r.size() > limit)
-    page.next_cursor = make_cursor(r[limit - 1][10].as<std::string>(), page.uploads.back().id);
+    page.next_cursor = make_cursor(r[limit - 1][10].as<int64_t>(), page.uploads.back().id);
   return page;
 }
 

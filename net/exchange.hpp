@@ -38,7 +38,7 @@ struct services {
 
 struct exchange {
   http::request_header<> head;
-  std::string path;                // decoded path, no query
+  std::string path;                // percent-encoded path, no query
   std::vector<std::string> params; // the route's {placeholders}
   std::string request_id;
   std::string client_ip;

@@ -113,7 +113,9 @@ void http_session::handle_request() {
   auto target = boost::urls::parse_origin_form(req.target());
   if (!target)
     return answer_and_close(http::status::bad_request, "bad_request", "malformed request target");
-  path_ = target->path();
+  // Routed on the encoded path, so that "%2F" inside a name stays inside its
+  // segment; the router decodes each parameter.
+  path_ = std::string{target->encoded_path()};
 
   auto ex = std::make_shared<exchange>();
   ex->head = req.base();
@@ -153,6 +155,10 @@ void http_session::start_upload(exchange::spawn_upload spawn) {
     });
   upload_ = spawn(std::move(link));
   credit_ = svc_.cfg.credit_window;
+  body_timed_out_ = false;
+  last_body_activity_ = std::chrono::steady_clock::now();
+  ++head_generation_;
+  arm_body_deadline();
   if (parser_->is_done()) // no body at all
     return caf::anon_send(upload_, eof_atom::value);
   if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
@@ -184,26 +190,40 @@ void http_session::do_read_body() {
   body.data = filling_->data.get() + filling_->size;
   body.size = filling_->capacity - filling_->size;
   reading_body_ = true;
-  body_timed_out_ = false;
-  head_deadline_.expires_after(svc_.cfg.body_idle_timeout);
-  head_deadline_.async_wait(beast::bind_front_handler(&http_session::on_body_deadline,
-                                                      shared_from_this(), ++head_generation_));
-  // read_some, not read: the idle timer is re-armed for every arrival (a
-  // trickling client is not silent), and the first bytes are seen at once.
+  last_body_activity_ = std::chrono::steady_clock::now();
+  // read_some, not read: every arrival counts as activity (a trickling
+  // client is not silent), and the first bytes are seen at once.
   http::async_read_some(stream_, buffer_, *parser_,
                         beast::bind_front_handler(&http_session::on_body, shared_from_this()));
 }
 
+// One timer for the whole body, not one per read (re-arming a timer per 64 KiB
+// read was a measurable share of the upload's CPU): it wakes at the earliest
+// moment the client could have been silent for body_idle_timeout, and only
+// a pending read counts as waiting for the client (waiting for credit is
+// the server being slow, not the client).
+void http_session::arm_body_deadline() {
+  auto at = last_body_activity_ + svc_.cfg.body_idle_timeout;
+  if (!reading_body_)
+    at = std::chrono::steady_clock::now() + svc_.cfg.body_idle_timeout;
+  head_deadline_.expires_at(at);
+  head_deadline_.async_wait(beast::bind_front_handler(&http_session::on_body_deadline,
+                                                      shared_from_this(), head_generation_));
+}
+
 void http_session::on_body_deadline(unsigned generation, beast::error_code ec) {
-  if (ec || generation != head_generation_ || !reading_body_)
+  if (ec || generation != head_generation_ || !upload_)
     return;
+  auto idle = std::chrono::steady_clock::now() - last_body_activity_;
+  if (!reading_body_ || idle < svc_.cfg.body_idle_timeout)
+    return arm_body_deadline();
   body_timed_out_ = true;
   stream_.socket().cancel();
 }
 
 void http_session::on_body(beast::error_code ec, std::size_t) {
   reading_body_ = false;
-  head_deadline_.cancel();
+  last_body_activity_ = std::chrono::steady_clock::now();
   if (ec == http::error::need_buffer) // the chunk is full: not an error
     ec = {};
   if (held_answer_) { // the upload answered while this read was pending
@@ -246,6 +266,7 @@ void http_session::on_credit(std::size_t n) {
 
 void http_session::on_upload_done(upload_answer answer) {
   upload_ = nullptr;
+  head_deadline_.cancel();
   filling_.reset();
   if (answered_)
     return; // we answered first (408), or the client is gone
@@ -275,6 +296,7 @@ void http_session::on_upload_done(upload_answer answer) {
 // The connection ends the upload (timeout, disconnect, malformed body); the
 // upload actor discards what it had.
 void http_session::end_upload() {
+  head_deadline_.cancel();
   filling_.reset();
   if (upload_)
     caf::anon_send(upload_, abort_atom::value);

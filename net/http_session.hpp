@@ -39,6 +39,7 @@ private:
   void start_upload(exchange::spawn_upload spawn);
   void do_read_body();
   void on_body(beast::error_code ec, std::size_t);
+  void arm_body_deadline();
   void on_body_deadline(unsigned generation, beast::error_code ec);
   void on_credit(std::size_t n);
   void on_upload_done(upload_answer answer);
@@ -84,6 +85,7 @@ private:
   std::size_t credit_ = 0; // chunks we may still send before an ack
   bool reading_body_ = false;
   bool body_timed_out_ = false;
+  std::chrono::steady_clock::time_point last_body_activity_;
   bool answered_ = false; // this request has its answer (or the client is gone)
   std::optional<response> held_answer_; // waits for the pending body read to stop
   std::size_t lingered_ = 0;

@@ -4,6 +4,8 @@
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
 
+#include <boost/url/pct_string_view.hpp>
+
 #include <array>
 
 namespace portal {
@@ -44,9 +46,10 @@ bool match_pattern(std::string_view pattern, std::string_view path,
   std::vector<std::string> values;
   for (std::size_t i = 0; i < want.size(); ++i) {
     if (want[i].size() > 1 && want[i].front() == '{') {
-      if (have[i].empty())
+      auto encoded = boost::urls::make_pct_string_view(have[i]);
+      if (have[i].empty() || !encoded)
         return false;
-      values.emplace_back(have[i]);
+      values.push_back(encoded->decode());
     } else if (want[i] != have[i]) {
       return false;
     }
@@ -90,9 +93,16 @@ void dispatch(const services& svc, exchange_ptr ex) {
     res.set(http::field::allow, m.allow);
     return ex->reply(std::move(res));
   }
-  // Every path answers JSON until the web UI's pages arrive.
-  if (!m.found)
-    return ex->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+  // Every path answers JSON until the web UI's pages arrive. Under /api/ an
+  // anonymous caller learns nothing, not even which paths exist (SPEC §4).
+  if (!m.found) {
+    auto not_found = [](exchange_ptr e) {
+      e->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+    };
+    if (ex->path.rfind("/api/", 0) == 0)
+      return authenticate(svc, std::move(ex), false, not_found);
+    return not_found(std::move(ex));
+  }
   ex->params = std::move(m.params);
   auto handler = m.found->handler;
   switch (m.found->who) {

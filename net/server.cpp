@@ -114,6 +114,10 @@ int serve(const config& cfg) {
     caf_cfg.set("scheduler.max-threads", worker_threads());
     // Unlimited by default: one busy actor would starve the others.
     caf_cfg.set("scheduler.max-throughput", 100);
+    // The default work-stealing policy polls idle workers with 50 µs sleeps,
+    // which costs more CPU than the uploads themselves on a small machine
+    // (measured: see bench/RESULTS.md); sharing blocks idle workers instead.
+    caf_cfg.set("scheduler.policy", caf::atom("sharing"));
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);

@@ -388,6 +388,8 @@ class Portal:
                 self.env.pop(key, None)
             else:
                 self.env[key] = value
+        # a caller may hand over another server's data dir (restart tests)
+        self.data_dir = self.env.get("PORTAL_DATA_DIR", self.data_dir)
         self.proc = None
         self.port = None
         self.returncode = None

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""Benchmark driver: a throwaway PostgreSQL, a fresh server per scenario,
+bench/loadgen.py against it, and a CPU profile.
+
+Python 3 standard library only. Reuses tests/support/portal_harness.py
+(PYTHONPATH=tests/support) for the cluster (PostgresCluster) and for running
+the binary (Portal); only the server's data dir is moved from /tmp to the
+real disk (bench/.cache/data), as production keeps it on the volume.
+
+Per scenario "NxSIZE" (e.g. 4x256M):
+  1. make (or reuse) the archive with bench/make_archive.py;
+  2. start a fresh `upload-portal serve` (VmHWM is a lifetime high-water
+     mark, so each scenario's peak RSS is its own);
+  3. run loadgen.py with N concurrent uploads and the server's PID;
+  4. delete the uploads through the API (DELETE /api/v1/uploads/{id}), stop
+     the server with SIGTERM (exit code checked), wipe the data dir.
+
+Profile (--profile): `perf` (perf record -g on the running server during one
+scenario, default 4x256M) needs working perf events; `callgrind` runs the
+server under valgrind --tool=callgrind for a small upload (1x32M) and
+annotates it; `auto` (default) takes perf if `perf stat -e instructions true`
+counts instructions, else callgrind. `both` runs callgrind and, if
+`perf record -e cpu-clock` works, also a software-clock perf profile.
+
+Writes bench/.cache/results/<timestamp>/ (loadgen JSON lines, server logs,
+profiles, reports) and prints a summary table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+sys.path.insert(0, HERE)
+
+import make_archive  # noqa: E402
+from portal_harness import Portal, PostgresCluster  # noqa: E402
+
+CACHE = os.path.join(HERE, ".cache")
+DATA_DIR = os.path.join(CACHE, "data")
+MiB = 1 << 20
+
+# The server's settings for every scenario; everything else is the default.
+# The per-user concurrency and start-rate limits (8, 60/min) are raised so the
+# 16- and 64-way scenarios measure the pipeline, not the 429 path.
+SERVER_ENV = {
+    "PORTAL_MAX_UPLOAD_BYTES": str(1 << 30),
+    "PORTAL_UPLOADS_PER_USER": "256",
+    "PORTAL_UPLOADS_TOTAL": "256",
+    "PORTAL_UPLOAD_STARTS_PER_MINUTE": "100000",
+}
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def busy_processes(limit=5):
+    """The top CPU consumers right now (the machine is shared)."""
+    r = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
+                       capture_output=True, text=True)
+    return [" ".join(l.split()) for l in r.stdout.splitlines()[:limit]]
+
+
+def parse_scenario(text):
+    n, _, size = text.partition("x")
+    return int(n), make_archive.parse_size(size)
+
+
+def wipe_data_dir():
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+def start_server(pg_url, binary, wrap=None, listen_timeout=30):
+    """A fresh server with its data dir on the real disk. wrap: argv prefix
+    (valgrind ...) run in front of the binary."""
+    wipe_data_dir()
+    env = dict(SERVER_ENV, PORTAL_DATA_DIR=DATA_DIR)
+    if wrap:
+        p = Portal(pg_url, env=env, binary=wrap[0])
+        args = tuple(wrap[1:]) + (binary, "serve")
+    else:
+        p = Portal(pg_url, env=env, binary=binary)
+        args = ("serve",)
+    p.data_dir = DATA_DIR  # Portal.start() creates it
+    p.start(args=args, wait=True, timeout=listen_timeout)
+    return p
+
+
+def delete_uploads(portal, token, ids):
+    bad = []
+    for upload_id in ids:
+        status, _, body = portal.request(
+            "DELETE", f"/api/v1/uploads/{upload_id}",
+            headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        if status != 204:
+            bad.append((upload_id, status, body[:200]))
+    return bad
+
+
+def stop_server(portal, outdir, label, timeout=60):
+    """SIGTERM, wait, save its output; returns (exit code, problems)."""
+    problems = []
+    try:
+        code = portal.terminate(timeout=timeout)
+    except AssertionError as exc:
+        code = None
+        problems.append(f"server did not exit within {timeout}s of SIGTERM: {exc}")
+    if code not in (0, None):
+        problems.append(f"server exited {code} after SIGTERM")
+    with open(os.path.join(outdir, f"server-{label}.log"), "w") as f:
+        f.write(portal.output())
+    for entry in portal.logs:
+        if entry.get("level") in ("error", "fatal", "critical"):
+            problems.append(f"server logged {entry.get('level')}: {json.dumps(entry)[:300]}")
+    portal.cleanup()
+    return code, problems
+
+
+def run_loadgen(portal, token, archive, n, label, outdir, pid=None):
+    cmd = [
+        sys.executable, os.path.join(HERE, "loadgen.py"),
+        "--port", str(portal.port),
+        "--file", archive,
+        "-n", str(n),
+        "--label", label,
+        "--name-prefix", f"bench-{label}",
+    ]
+    if pid:
+        cmd += ["--server-pid", str(pid)]
+    env = dict(os.environ, PORTAL_BENCH_TOKEN=token)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    sys.stdout.write(proc.stdout.rsplit("\n", 2)[0] + "\n")
+    if proc.stderr.strip():
+        sys.stdout.write(proc.stderr)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen printed no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rep = json.loads(lines[-1])
+    with open(os.path.join(outdir, "loadgen.jsonl"), "a") as f:
+        f.write(lines[-1] + "\n")
+    return rep
+
+
+def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
+    n, size = parse_scenario(spec)
+    archive = make_archive.ensure(size)
+    label = f"{n}x{make_archive.size_label(size)}" + ("-perf" if perf_profile else "")
+    log(f"scenario {label}: load average {loadavg()}")
+    busy = busy_processes()
+    log(f"busiest processes: {busy}")
+    portal = start_server(pg_url, binary)
+    pid = portal.proc.pid
+    perf = None
+    if perf_profile:
+        event, path = perf_profile
+        perf = subprocess.Popen(
+            ["perf", "record", "-e", event, "-g", "-p", str(pid), "-o", path],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.0)  # let perf attach to every thread first
+    problems = []
+    rep = None
+    try:
+        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=pid)
+    finally:
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            _, err = perf.communicate(timeout=120)
+            with open(os.path.join(outdir, f"perf-record-{label}.log"), "wb") as f:
+                f.write(err)
+        bad = delete_uploads(portal, token, rep["upload_ids"] if rep else [])
+        if bad:
+            problems.append(f"DELETE failed for {len(bad)} uploads: {bad[:3]}")
+        code, stop_problems = stop_server(portal, outdir, label)
+        problems += stop_problems
+        wipe_data_dir()
+    rep["server_exit_code"] = code
+    rep["busy_processes_at_start"] = busy
+    rep["problems"] = problems
+    for p in problems:
+        log(f"PROBLEM in {label}: {p}")
+    return rep
+
+
+# --------------------------------------------------------------------------
+# profiles
+
+# (stage, regex over "object function") in priority order; first match wins.
+STAGES = [
+    ("dynamic loader (ld.so)", r"ld-linux|/elf/|_dl_"),
+    ("kernel: irq-enable point (VM cpu-clock artifact: time in irq-off kernel code)", r"pvm_irq_enable"),
+    ("inflate (zlib / zstd)", r"libz\.so|inflate|adler32|crc32|libzstd|ZSTD_"),
+    ("SHA-256 (OpenSSL)", r"sha256|SHA256|sha256_block|libcrypto|EVP_Digest"),
+    ("tar walk (libarchive, archive_check)", r"libarchive|archive_read|archive_check|tar_read|archive_entry|"
+                                             r"__archive|read_decompressed|read_compressed"),
+    ("Asio/Beast HTTP parsing and I/O", r"boost::beast|boost::asio|basic_parser|http_session|listener"),
+    ("CAF messaging and scheduling", r"libcaf|caf::"),
+    ("fibers (Boost.Context)", r"boost::context|jump_fcontext|ontop_fcontext|make_fcontext"),
+    ("memcpy/memmove (user space)", r"memcpy|memmove|__memset|memset"),
+    ("locks (pthread mutex, shared_ptr atomics)", r"pthread_mutex|_Sp_counted_base|__lll_lock"),
+    ("malloc/free", r"malloc|free|_int_|operator new|operator delete|tcache|cfree"),
+    ("kernel: socket receive (TCP, copy to user)", r"tcp_|skb|sock_|inet_|__sys_recv|copy_user|_copy_to_user|"
+                                                    r"copyout|loopback|net_rx|(?<![a-z])ip_|__netif|napi|rep_movs"),
+    ("kernel: file write / page cache / fsync", r"ext4|xfs|btrfs|filemap|generic_perform_write|iomap|"
+                                                 r"page_cache|folio|writeback|jbd2|blk_|fsync|copyin|"
+                                                 r"_copy_from_user|vfs_write"),
+    ("kernel: scheduling, futex, epoll, syscalls", r"futex|schedule|epoll|__schedule|finish_task_switch|"
+                                                    r"entry_SYSCALL|syscall|do_syscall|ttwu|try_to_wake_up"),
+    ("PostgreSQL client (libpq/libpqxx)", r"libpq|pqxx"),
+]
+
+
+def classify(text):
+    for stage, pattern in STAGES:
+        if re.search(pattern, text):
+            return stage
+    if "[k]" in text or "[kernel" in text:
+        return "kernel: other"
+    return "other"
+
+
+def group(costs):
+    """[(cost, text)] -> [(stage, share, top members)] sorted by share."""
+    total = sum(c for c, _ in costs) or 1
+    stages = {}
+    for cost, text in costs:
+        s = stages.setdefault(classify(text), [0, []])
+        s[0] += cost
+        s[1].append((cost, text))
+    out = []
+    for stage, (cost, members) in sorted(stages.items(), key=lambda kv: -kv[1][0]):
+        members.sort(key=lambda m: -m[0])
+        out.append((stage, cost / total, [(c / total, t) for c, t in members[:4]]))
+    return out
+
+
+def format_stages(title, grouped, note=""):
+    lines = [title]
+    if note:
+        lines.append(note)
+    lines.append("")
+    lines.append("| stage | share | top functions (share) |")
+    lines.append("| --- | ---: | --- |")
+    for stage, share, members in grouped:
+        if share < 0.005:
+            continue
+        tops = "; ".join(f"`{t.strip()[:80]}` {s * 100:.1f}%" for s, t in members[:3])
+        lines.append(f"| {stage} | {share * 100:.1f}% | {tops} |")
+    return "\n".join(lines) + "\n"
+
+
+def perf_events_work():
+    r = subprocess.run(["perf", "stat", "-x,", "-e", "instructions", "true"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return False
+    return not re.search(r"not supported|not counted", r.stderr)
+
+
+def perf_record_works(event):
+    r = subprocess.run(["perf", "record", "-e", event, "-o", "/dev/null", "true"],
+                       capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def perf_stages(data_path, outdir, label):
+    r = subprocess.run(
+        ["perf", "report", "-i", data_path, "--no-children", "--sort", "dso,sym",
+         "--stdio", "-g", "none", "--percent-limit", "0"],
+        capture_output=True, text=True, timeout=600)
+    with open(os.path.join(outdir, f"perf-report-{label}.txt"), "w") as f:
+        f.write(r.stdout)
+    costs = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"^\s+([\d.]+)%\s+(\S+)\s+(\[[.k]\])\s+(.*)$", line)
+        if m:
+            costs.append((float(m.group(1)), f"{m.group(2)} {m.group(3)} {m.group(4)}"))
+    return group(costs)
+
+
+def callgrind_stages(out_file, outdir):
+    r = subprocess.run(
+        ["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", out_file],
+        capture_output=True, text=True, timeout=600)
+    with open(os.path.join(outdir, "callgrind-annotate.txt"), "w") as f:
+        f.write(r.stdout)
+    costs = []
+    for line in r.stdout.splitlines():
+        # "1,234,567 (12.34%)  file:function [object]" (older: no percentage)
+        m = re.match(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*?)$", line)
+        if m and ("[" in m.group(2) or ":" in m.group(2)) and "PROGRAM TOTALS" not in line:
+            costs.append((int(m.group(1).replace(",", "")), m.group(2)))
+    return group(costs)
+
+
+def callgrind_control(pid, state):
+    r = subprocess.run(["callgrind_control", "-i", state, pid], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 or "OK" not in r.stdout:
+        raise RuntimeError(f"callgrind_control -i {state} {pid} failed: {r.stdout} {r.stderr}")
+
+
+def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
+    n, size = parse_scenario(spec)
+    archive = make_archive.ensure(size)
+    label = f"{n}x{make_archive.size_label(size)}-callgrind"
+    out_file = os.path.join(outdir, "callgrind.out")
+    log(f"profile {label}: load average {loadavg()}")
+    # Instrumentation is off until the server listens and on only while the
+    # uploads run, so start-up (dynamic linking, migrations check) and
+    # shutdown do not dilute the upload's profile.
+    wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+            "--separate-threads=no", "--dump-instr=no", "--instr-atstart=no"]
+    portal = start_server(pg_url, binary, wrap=wrap, listen_timeout=180)
+    pid = str(portal.proc.pid)
+    try:
+        callgrind_control(pid, "on")
+        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=portal.proc.pid)
+        callgrind_control(pid, "off")
+        bad = delete_uploads(portal, token, rep["upload_ids"])
+    finally:
+        code, problems = stop_server(portal, outdir, label, timeout=300)
+        wipe_data_dir()
+    if bad:
+        problems.append(f"DELETE failed: {bad}")
+    for p in problems:
+        log(f"PROBLEM in {label}: {p}")
+    return rep, callgrind_stages(out_file, outdir)
+
+
+# --------------------------------------------------------------------------
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ"),
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(mem_kib / (1 << 20), 1),
+        "kernel": os.uname().release,
+        "commit": commit,
+        "worktree_dirty": bool(dirty),
+        "loadavg_start": loadavg(),
+    }
+
+
+def summary_table(reports):
+    head = ("| scenario | ok/fail | wall s | MiB/s | latency min / med / p95 / max s | "
+            "server VmHWM MiB | server CPU s | CPU s/GiB | client CPU s | loadavg before -> after |")
+    lines = [head, "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+    for r in reports:
+        lat = r["latency_seconds"]
+        lat_s = " / ".join(f"{lat[k]:.2f}" for k in ("min", "median", "p95", "max")) if lat else "-"
+        lines.append(
+            f"| {r['label']} | {r['ok']}/{r['failures']} | {r['wall_seconds']:.2f} | {r['mib_per_s']} | "
+            f"{lat_s} | {r['server_vmhwm_mib']} | {r['server_cpu_seconds']:.2f} | "
+            f"{r['server_cpu_seconds_per_gib']:.2f} | {r['client_cpu_seconds']:.2f} | "
+            f"{' '.join(f'{x:.2f}' for x in r['loadavg_before'])} -> "
+            f"{' '.join(f'{x:.2f}' for x in r['loadavg_after'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "upload-portal"))
+    ap.add_argument("--scenarios", default="1x256M,4x256M,16x256M,64x1M",
+                    help="comma-separated NxSIZE list ('' for none)")
+    ap.add_argument("--profile", choices=("auto", "perf", "callgrind", "both", "none"), default="auto")
+    ap.add_argument("--perf-scenario", default="4x256M")
+    ap.add_argument("--callgrind-scenario", default="1x32M")
+    args = ap.parse_args()
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outdir = os.path.join(CACHE, "results", stamp)
+    os.makedirs(outdir, exist_ok=True)
+    info = machine()
+    with open(os.path.join(outdir, "git-status.txt"), "w") as f:
+        for cmd in (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain"],
+                    ["git", "diff", "--stat", "HEAD"]):
+            f.write("$ " + " ".join(cmd) + "\n")
+            f.write(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout + "\n")
+    st = os.stat(args.binary)
+    info["binary_mtime"] = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(st.st_mtime))
+    info["command"] = " ".join(sys.argv)
+    info["server_env"] = SERVER_ENV
+    log(f"machine: {json.dumps(info)}")
+    log(f"results in {outdir}")
+
+    pg = PostgresCluster()
+    reports = []
+    profiles = []
+    try:
+        admin = Portal(pg.url, binary=args.binary)
+        admin.migrate()
+        token = admin.create_user_and_token("bench")
+        admin.cleanup()
+
+        for spec in filter(None, args.scenarios.split(",")):
+            reports.append(scenario(pg.url, args.binary, token, spec, outdir))
+
+        mode = args.profile
+        if mode == "auto":
+            mode = "perf" if perf_events_work() else "callgrind"
+            log(f"perf stat -e instructions: {'works' if mode == 'perf' else 'not supported'} -> {mode}")
+        if mode == "perf":
+            path = os.path.join(outdir, "perf.data")
+            rep = scenario(pg.url, args.binary, token, args.perf_scenario, outdir,
+                           perf_profile=("cycles", path))
+            reports.append(rep)
+            profiles.append(("perf", rep["label"], perf_stages(path, outdir, rep["label"])))
+        if mode in ("callgrind", "both"):
+            rep, stages = callgrind_profile(pg.url, args.binary, token, outdir, args.callgrind_scenario)
+            rep["label"] += " (under valgrind)"
+            reports.append(rep)
+            profiles.append(("callgrind", rep["label"], stages))
+        if mode == "both" and perf_record_works("cpu-clock"):
+            path = os.path.join(outdir, "perf-cpuclock.data")
+            rep = scenario(pg.url, args.binary, token, args.perf_scenario, outdir,
+                           perf_profile=("cpu-clock", path))
+            reports.append(rep)
+            profiles.append(("perf cpu-clock", rep["label"], perf_stages(path, outdir, rep["label"])))
+    finally:
+        pg.destroy()
+        wipe_data_dir()
+
+    info["loadavg_end"] = loadavg()
+    table = summary_table(reports)
+    text = [f"machine: {json.dumps(info)}", "", table]
+    for kind, label, stages in profiles:
+        text.append(format_stages(f"profile ({kind}, {label}):", stages))
+    problems = [(r["label"], p) for r in reports for p in r.get("problems", [])]
+    problems += [(r["label"], f["error"]) for r in reports for f in r["failure_details"]]
+    text.append("problems: " + (json.dumps(problems) if problems else "none"))
+    report = "\n".join(text)
+    with open(os.path.join(outdir, "report.md"), "w") as f:
+        f.write(report + "\n")
+    with open(os.path.join(outdir, "run.json"), "w") as f:
+        json.dump({"machine": info, "reports": reports,
+                   "profiles": [{"kind": k, "label": l, "stages": s} for k, l, s in profiles]}, f, indent=1)
+    print()
+    print(report)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Concurrent plain-PUT upload load generator for upload-portal (SPEC §5.1).
+
+Python 3 standard library only. N threads each upload the same archive file
+with `PUT /api/v1/uploads/<name>` (Authorization: Bearer, Content-Length),
+the body streamed from disk with socket.sendfile (the file is never read
+into this process's memory), then read the 201 JSON answer and compare its
+`sha256` and `size` with the file's (hashed once, before the run).
+
+Reports
+  - aggregate MiB/s: bytes of successful uploads / wall time from the first
+    upload's start to the last one's finish;
+  - per-upload latency min / median / p95 / max (connect to answer read);
+  - failures (status, hash mismatch, exception), each named;
+  - with --server-pid: the server's peak RSS (VmHWM from /proc/PID/status:
+    a lifetime high-water mark, so start a fresh server per scenario), the
+    largest VmRSS sampled during the run, and the server's CPU seconds
+    (utime+stime from /proc/PID/stat, summed over its threads, delta across
+    the run) per GiB uploaded;
+  - this process's own CPU seconds and the load average before and after
+    (the client shares the machine with the server).
+
+The last stdout line is one JSON object with every figure (ids of the
+created uploads included, so a driver can delete them).
+
+    python3 bench/loadgen.py --port 8080 --token upt_... --file a.tar.gz -n 4 \
+        --server-pid 1234
+"""
+
+import argparse
+import hashlib
+import http.client
+import json
+import math
+import os
+import socket
+import statistics
+import sys
+import threading
+import time
+
+MiB = 1 << 20
+GiB = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------
+# /proc
+
+
+def proc_cpu_seconds(pid):
+    """utime+stime of a process (all its threads), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2:].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
+    return (utime + stime) / CLK_TCK
+
+
+def thread_cpu_seconds(pid):
+    """{tid: (name, utime+stime seconds)} for every thread of a process."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue  # the thread ended
+        name = data[data.index("(") + 1:data.rindex(")")]
+        fields = data[data.rindex(")") + 2:].split()
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def proc_status_kib(pid, key):
+    """A 'kB' field of /proc/PID/status (VmHWM, VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return None
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+class RssSampler(threading.Thread):
+    """Samples the server's VmRSS every `interval` seconds (max kept)."""
+
+    def __init__(self, pid, interval=0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.max_kib = 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.max_kib = max(self.max_kib, proc_status_kib(self.pid, "VmRSS") or 0)
+            except OSError:
+                return
+            self.stop.wait(self.interval)
+
+
+# --------------------------------------------------------------------------
+# one upload
+
+
+def sha256_of(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(MiB)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+class Result:
+    def __init__(self, index):
+        self.index = index
+        self.start = None
+        self.end = None
+        self.status = None
+        self.error = None
+        self.upload_id = None
+        self.body = None
+
+    @property
+    def ok(self):
+        return self.error is None
+
+    @property
+    def latency(self):
+        return self.end - self.start
+
+
+def upload(args, index, size, digest, barrier, result):
+    name = f"{args.name_prefix}-{index:04d}.tar.gz"
+    barrier.wait()
+    result.start = time.monotonic()
+    conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
+    try:
+        conn.putrequest("PUT", f"/api/v1/uploads/{name}", skip_accept_encoding=True)
+        conn.putheader("Authorization", f"Bearer {args.token}")
+        conn.putheader("Content-Type", "application/gzip")
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        send_error = None
+        try:
+            with open(args.file, "rb") as f:
+                sent = conn.sock.sendfile(f, 0, size)
+            if sent != size:
+                send_error = f"sendfile sent {sent} of {size} bytes"
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            # The server may have answered early (4xx) and closed: read it.
+            send_error = f"send: {exc!r}"
+        try:
+            resp = conn.getresponse()
+            body = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            result.error = f"{send_error + '; ' if send_error else ''}response: {exc!r}"
+            return
+        result.status = resp.status
+        result.body = body[:500]
+        if resp.status != 201:
+            result.error = f"HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
+            return
+        if send_error:
+            result.error = f"201 but {send_error}"
+            return
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            result.error = f"201 with a body that is not JSON: {body[:200]!r}"
+            return
+        result.upload_id = obj.get("id")
+        if obj.get("sha256") != digest:
+            result.error = f"sha256 mismatch: server {obj.get('sha256')!r}, file {digest}"
+        elif obj.get("size") != size:
+            result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
+    except Exception as exc:  # connection refused, timeout, ...
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        result.end = time.monotonic()
+        conn.close()
+
+
+# --------------------------------------------------------------------------
+# the run
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    s = sorted(values)
+    k = max(1, math.ceil(p / 100 * len(s)))
+    return s[k - 1]
+
+
+def run(args):
+    size = os.path.getsize(args.file)
+    t0 = time.monotonic()
+    digest = sha256_of(args.file)
+    hash_seconds = time.monotonic() - t0
+    # Warm the page cache so every thread's sendfile reads from memory.
+    with open(args.file, "rb") as f:
+        while f.read(8 * MiB):
+            pass
+
+    pid = args.server_pid
+    load_before = loadavg()
+    cpu_before = proc_cpu_seconds(pid) if pid else None
+    threads_before = thread_cpu_seconds(pid) if pid else {}
+    sampler = RssSampler(pid) if pid else None
+    if sampler:
+        sampler.start()
+    own_before = os.times()
+
+    results = [Result(i) for i in range(args.concurrency)]
+    barrier = threading.Barrier(args.concurrency)
+    threads = [
+        threading.Thread(target=upload, args=(args, i, size, digest, barrier, results[i]), daemon=True)
+        for i in range(args.concurrency)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    own_after = os.times()
+    cpu_after = proc_cpu_seconds(pid) if pid else None
+    threads_after = thread_cpu_seconds(pid) if pid else {}
+    if sampler:
+        sampler.stop.set()
+        sampler.join()
+    hwm_kib = proc_status_kib(pid, "VmHWM") if pid else None
+    load_after = loadavg()
+
+    started = [r for r in results if r.start is not None]
+    first = min(r.start for r in started)
+    last = max(r.end for r in started)
+    wall = last - first
+    good = [r for r in results if r.ok]
+    bad = [r for r in results if not r.ok]
+    total_bytes = size * len(good)
+    lat = [r.latency for r in good]
+    server_cpu = (cpu_after - cpu_before) if pid else None
+    # The busiest server threads: is one thread the bottleneck (busy ~ 1.0)?
+    busiest = sorted(
+        ((name, after - threads_before.get(tid, (name, 0.0))[1], tid)
+         for tid, (name, after) in threads_after.items()),
+        key=lambda t: -t[1])[:6]
+    attempted_gib = size * args.concurrency / GiB
+
+    report = {
+        "label": args.label,
+        "file": os.path.basename(args.file),
+        "file_bytes": size,
+        "sha256": digest,
+        "concurrency": args.concurrency,
+        "ok": len(good),
+        "failures": len(bad),
+        "failure_details": [{"index": r.index, "status": r.status, "error": r.error} for r in bad],
+        "total_bytes": total_bytes,
+        "wall_seconds": round(wall, 4),
+        "mib_per_s": round(total_bytes / MiB / wall, 2) if wall > 0 else None,
+        "latency_seconds": {
+            "min": round(min(lat), 4),
+            "median": round(statistics.median(lat), 4),
+            "p95": round(percentile(lat, 95), 4),
+            "max": round(max(lat), 4),
+        } if lat else None,
+        "server_pid": pid,
+        "server_vmhwm_mib": round(hwm_kib / 1024, 1) if hwm_kib is not None else None,
+        "server_max_sampled_rss_mib": round(sampler.max_kib / 1024, 1) if sampler else None,
+        "server_cpu_seconds": round(server_cpu, 3) if server_cpu is not None else None,
+        # CPU per GiB of the bytes the server was sent (failures included).
+        "server_cpu_seconds_per_gib": round(server_cpu / attempted_gib, 3) if server_cpu is not None else None,
+        "server_busiest_threads": [
+            {"tid": tid, "name": name, "cpu_seconds": round(cpu, 2),
+             "busy": round(cpu / wall, 2) if wall > 0 else None}
+            for name, cpu, tid in busiest if cpu > 0],
+        "client_cpu_seconds": round(
+            (own_after.user - own_before.user) + (own_after.system - own_before.system), 3),
+        "client_hash_seconds": round(hash_seconds, 3),
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+        "nproc": os.cpu_count(),
+        "upload_ids": [r.upload_id for r in good],
+    }
+    return report
+
+
+def print_table(rep, out=sys.stdout):
+    lat = rep["latency_seconds"] or {}
+    rows = [
+        ("scenario", rep["label"] or "-"),
+        ("archive", f"{rep['file']} ({rep['file_bytes'] / MiB:.2f} MiB)"),
+        ("concurrency", rep["concurrency"]),
+        ("ok / failed", f"{rep['ok']} / {rep['failures']}"),
+        ("wall time", f"{rep['wall_seconds']:.2f} s"),
+        ("aggregate", f"{rep['mib_per_s']} MiB/s" if rep["mib_per_s"] is not None else "-"),
+        ("latency min/med/p95/max",
+         " / ".join(f"{lat[k]:.2f}" for k in ("min", "median", "p95", "max")) + " s" if lat else "-"),
+        ("server peak RSS (VmHWM)", f"{rep['server_vmhwm_mib']} MiB" if rep["server_pid"] else "-"),
+        ("server max sampled RSS", f"{rep['server_max_sampled_rss_mib']} MiB" if rep["server_pid"] else "-"),
+        ("server CPU", f"{rep['server_cpu_seconds']} s ({rep['server_cpu_seconds_per_gib']} s/GiB)"
+         if rep["server_pid"] else "-"),
+        ("server busiest threads", ", ".join(
+            f"{t['name']}:{t['cpu_seconds']}s ({t['busy']:.0%})" for t in rep["server_busiest_threads"][:4]) or "-"),
+        ("client CPU", f"{rep['client_cpu_seconds']} s"),
+        ("load avg before -> after",
+         f"{' '.join(map(str, rep['loadavg_before']))} -> {' '.join(map(str, rep['loadavg_after']))}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}", file=out)
+    for f in rep["failure_details"][:10]:
+        print(f"  FAILED #{f['index']}: {f['error']}", file=out)
+    if len(rep["failure_details"]) > 10:
+        print(f"  ... and {len(rep['failure_details']) - 10} more failures", file=out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--token", default=os.environ.get("PORTAL_BENCH_TOKEN"),
+                    help="API token (default: $PORTAL_BENCH_TOKEN)")
+    ap.add_argument("--file", required=True, help="the archive to upload")
+    ap.add_argument("-n", "--concurrency", type=int, default=1)
+    ap.add_argument("--server-pid", type=int, help="read the server's RSS and CPU from /proc")
+    ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz")
+    ap.add_argument("--label", default="", help="scenario name for the report")
+    ap.add_argument("--timeout", type=float, default=600, help="socket timeout, seconds")
+    args = ap.parse_args()
+    if not args.token:
+        ap.error("--token or $PORTAL_BENCH_TOKEN is required")
+    rep = run(args)
+    print_table(rep)
+    print(json.dumps(rep, separators=(",", ":")))
+    sys.exit(0 if rep["failures"] == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
