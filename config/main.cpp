@@ -48,7 +48,14 @@ int version() {
             << "libarchive " << archive_version_string() << "\n"
             << "zstd " << ZSTD_versionString() << "\n"
             << "openssl " << OPENSSL_FULL_VERSION_STR << "\n"
-            << "libsodium " << sodium_version_string() << "\n";
+            << "libsodium " << sodium_version_string() << "\n"
+#ifdef PORTAL_FAILPOINTS
+            << "failpoints on (test build)\n"
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+            << "sanitizers on (test build)\n"
+#endif
+      ;
   return 0;
 }
 

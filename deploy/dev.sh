@@ -4,8 +4,9 @@
 #   bash deploy/dev.sh serve     install deps, build, start a local PostgreSQL
 #                                under ./var/pg (unless DATABASE_URL is set),
 #                                migrate, then run the server on :8080
-#   bash deploy/dev.sh test      install deps, build, run every test; then the
-#                                same again with ASan+UBSan in build-asan
+#   bash deploy/dev.sh test      install deps, build a test build (failpoints on)
+#                                in build-test, run every test; then the same
+#                                again with ASan+UBSan in build-asan
 #   bash deploy/dev.sh build     install deps and build only
 #   bash deploy/dev.sh stop-db   stop the local PostgreSQL started by `serve`
 #
@@ -159,10 +160,12 @@ cmd_test() {
   trap print_wall_time EXIT # also when a build fails
   install_deps
 
-  build build
-  run_ctest build || rc=1
+  # Test builds compile in the failpoints (storage delay / ENOSPC) that the
+  # backpressure tests drive; build/ (what `serve` runs) never has them.
+  build build-test -DPORTAL_FAILPOINTS=ON
+  run_ctest build-test || rc=1
 
-  build build-asan -DPORTAL_SANITIZE=ON
+  build build-asan -DPORTAL_SANITIZE=ON -DPORTAL_FAILPOINTS=ON
   export UBSAN_OPTIONS="suppressions=$ROOT/tests/support/ubsan.supp:print_stacktrace=1:halt_on_error=1"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
   export LSAN_OPTIONS="suppressions=$ROOT/tests/support/lsan.supp:print_suppressions=0"
