@@ -213,7 +213,7 @@ STAGES = [
     ("memcpy/memmove (user space)", r"memcpy|memmove|__memset|memset"),
     ("locks (pthread mutex, shared_ptr atomics)", r"pthread_mutex|_Sp_counted_base|__lll_lock"),
     ("malloc/free", r"malloc|free|_int_|operator new|operator delete|tcache|cfree"),
-    ("kernel: socket receive (TCP, copy to user)", r"tcp_|skb|sock_|inet_|__sys_recv|copy_user|_copy_to_user|"
+    ("socket receive (recvmsg: libc + kernel TCP, copy to user)", r"recvmsg|tcp_|skb|sock_|inet_|__sys_recv|copy_user|_copy_to_user|_copy_to_iter|"
                                                     r"copyout|loopback|net_rx|(?<![a-z])ip_|__netif|napi|rep_movs"),
     ("kernel: file write / page cache / fsync", r"ext4|xfs|btrfs|filemap|generic_perform_write|iomap|"
                                                  r"page_cache|folio|writeback|jbd2|blk_|fsync|copyin|"
@@ -292,6 +292,40 @@ def perf_stages(data_path, outdir, label):
     return group(costs)
 
 
+THREAD_KINDS = {
+    "upload-portal": "Asio I/O threads (HTTP sessions: body reads, parsing)",
+    "caf.multiplexer": "CAF scheduler workers (upload_session, archive_validator: inflate + tar walk)",
+    "caf.actor": "detached CAF actors (storage_writer: write + SHA-256; db_worker)",
+    "caf.clock": "CAF clock",
+}
+
+
+def perf_threads(data_path, outdir, label):
+    """Shares of the samples by thread name (CAF 0.17 names its scheduler
+    workers caf.multiplexer and detached actors caf.actor)."""
+    r = subprocess.run(
+        ["perf", "report", "-i", data_path, "--no-children", "--sort", "comm,dso",
+         "--stdio", "-g", "none", "--percent-limit", "0"],
+        capture_output=True, text=True, timeout=600)
+    with open(os.path.join(outdir, f"perf-threads-{label}.txt"), "w") as f:
+        f.write(r.stdout)
+    by_comm = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"^\s+([\d.]+)%\s+(\S+)\s+(\S+)", line)
+        if m:
+            comm = THREAD_KINDS.get(m.group(2), m.group(2))
+            entry = by_comm.setdefault(comm, [0.0, {}])
+            entry[0] += float(m.group(1))
+            entry[1][m.group(3)] = entry[1].get(m.group(3), 0.0) + float(m.group(1))
+    lines = ["| threads | share | by object |", "| --- | ---: | --- |"]
+    for comm, (share, dsos) in sorted(by_comm.items(), key=lambda kv: -kv[1][0]):
+        if share < 0.5:
+            continue
+        parts = ", ".join(f"{d} {v:.1f}%" for d, v in sorted(dsos.items(), key=lambda kv: -kv[1]) if v >= 0.5)
+        lines.append(f"| {comm} | {share:.1f}% | {parts} |")
+    return "\n".join(lines) + "\n"
+
+
 def callgrind_stages(out_file, outdir):
     r = subprocess.run(
         ["callgrind_annotate", "--inclusive=no", "--threshold=100", "--auto=no", out_file],
@@ -344,6 +378,65 @@ def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
 # --------------------------------------------------------------------------
 
 
+def syscall_profile(pg_url, binary, token, outdir, spec):
+    """Counts the server's system calls (strace -f -c) during one scenario.
+
+    strace slows the server down a lot: only the counts mean anything, in
+    particular body bytes per recvmsg (how big the socket reads are)."""
+    n, size = parse_scenario(spec)
+    archive = make_archive.ensure(size)
+    label = f"{n}x{make_archive.size_label(size)}-strace"
+    out_file = os.path.join(outdir, f"strace-{label}.txt")
+    log(f"syscall count {label}: load average {loadavg()}")
+    portal = start_server(pg_url, binary)
+    st = subprocess.Popen(["strace", "-f", "-c", "-o", out_file, "-p", str(portal.proc.pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # attached to every thread
+    try:
+        rep = run_loadgen(portal, token, archive, n, label, outdir)
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=60)
+        bad = delete_uploads(portal, token, rep["upload_ids"]) if "rep" in locals() else []
+        stop_server(portal, outdir, label)
+        wipe_data_dir()
+    calls = {}
+    with open(out_file) as f:
+        for line in f:
+            parts = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(parts) >= 5 and parts[3].isdigit() and not parts[-1].startswith("-"):
+                calls[parts[-1]] = int(parts[3])
+    uploaded = rep["total_bytes"]
+    per_mib = {k: round(v / (uploaded / MiB), 1) for k, v in calls.items() if uploaded}
+    summary = {
+        "label": label,
+        "uploaded_bytes": uploaded,
+        "calls": calls,
+        "calls_per_mib": per_mib,
+        "body_bytes_per_recvmsg": round(uploaded / calls["recvmsg"], 1) if calls.get("recvmsg") else None,
+        "body_bytes_per_write": round(uploaded / calls["write"], 1) if calls.get("write") else None,
+        "delete_failures": bad,
+    }
+    log(f"syscalls {label}: {json.dumps(summary)}")
+    return summary
+
+
+def format_syscalls(sc):
+    lines = [f"system calls during {sc['label']} (strace -f -c; {sc['uploaded_bytes']} body bytes):", "",
+             "| syscall | calls | per MiB uploaded |", "| --- | ---: | ---: |"]
+    for name, count in sorted(sc["calls"].items(), key=lambda kv: -kv[1])[:9]:
+        if name == "total":
+            continue
+        lines.append(f"| {name} | {count} | {sc['calls_per_mib'].get(name)} |")
+    lines.append("")
+    lines.append(f"| all | {sc['calls'].get('total')} | {sc['calls_per_mib'].get('total')} |")
+    lines.append("")
+    lines.append(f"body bytes per recvmsg: {sc['body_bytes_per_recvmsg']}; "
+                 f"per file write: {sc['body_bytes_per_write']}")
+    return "\n".join(lines) + "\n"
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -367,6 +460,18 @@ def machine():
         "worktree_dirty": bool(dirty),
         "loadavg_start": loadavg(),
     }
+
+
+def reprofile(outdir):
+    """Stage tables again from a results directory's saved profiles."""
+    for name in sorted(os.listdir(outdir)):
+        path = os.path.join(outdir, name)
+        if name == "callgrind.out":
+            print(format_stages(f"profile (callgrind, {outdir}):", callgrind_stages(path, outdir)))
+        elif name.startswith("perf") and name.endswith(".data"):
+            print(format_stages(f"profile ({name}, {outdir}):", perf_stages(path, outdir, name[:-5])))
+            print(perf_threads(path, outdir, name[:-5]))
+    return 0
 
 
 def summary_table(reports):
@@ -393,7 +498,14 @@ def main():
     ap.add_argument("--profile", choices=("auto", "perf", "callgrind", "both", "none"), default="auto")
     ap.add_argument("--perf-scenario", default="4x256M")
     ap.add_argument("--callgrind-scenario", default="1x32M")
+    ap.add_argument("--syscalls", default="1x32M",
+                    help="count the server's system calls (strace -c) for this scenario ('' to skip)")
+    ap.add_argument("--reprofile", metavar="RESULTS_DIR",
+                    help="only re-read the profiles saved in RESULTS_DIR and print their stage tables")
     args = ap.parse_args()
+    if args.reprofile:
+        return reprofile(args.reprofile)
+    args.binary = os.path.abspath(args.binary)  # the harness runs it from a temp cwd
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outdir = os.path.join(CACHE, "results", stamp)
@@ -414,6 +526,8 @@ def main():
     pg = PostgresCluster()
     reports = []
     profiles = []
+    syscalls = None
+    thread_table = None
     try:
         admin = Portal(pg.url, binary=args.binary)
         admin.migrate()
@@ -444,6 +558,9 @@ def main():
                            perf_profile=("cpu-clock", path))
             reports.append(rep)
             profiles.append(("perf cpu-clock", rep["label"], perf_stages(path, outdir, rep["label"])))
+            thread_table = perf_threads(path, outdir, rep["label"])
+        if args.syscalls and shutil.which("strace"):
+            syscalls = syscall_profile(pg.url, args.binary, token, outdir, args.syscalls)
     finally:
         pg.destroy()
         wipe_data_dir()
@@ -453,6 +570,10 @@ def main():
     text = [f"machine: {json.dumps(info)}", "", table]
     for kind, label, stages in profiles:
         text.append(format_stages(f"profile ({kind}, {label}):", stages))
+    if thread_table:
+        text.append("perf cpu-clock samples by thread:\n\n" + thread_table)
+    if syscalls:
+        text.append(format_syscalls(syscalls))
     problems = [(r["label"], p) for r in reports for p in r.get("problems", [])]
     problems += [(r["label"], f["error"]) for r in reports for f in r["failure_details"]]
     text.append("problems: " + (json.dumps(problems) if problems else "none"))
@@ -460,7 +581,7 @@ def main():
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write(report + "\n")
     with open(os.path.join(outdir, "run.json"), "w") as f:
-        json.dump({"machine": info, "reports": reports,
+        json.dump({"machine": info, "reports": reports, "syscalls": syscalls,
                    "profiles": [{"kind": k, "label": l, "stages": s} for k, l, s in profiles]}, f, indent=1)
     print()
     print(report)
