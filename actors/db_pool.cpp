@@ -33,11 +33,16 @@ struct pool_state {
   std::deque<db_request_ptr> queue;
   const char* name = "db_pool";
 
-  bool any_connected() const {
+  // True once every worker has said it has no connection. A worker not yet
+  // heard from (just started) may still connect: requests wait for it, up
+  // to their deadline, instead of failing in the first milliseconds.
+  bool all_disconnected(unsigned expected) const {
+    if (workers.size() < expected)
+      return false;
     for (auto& kv : workers)
       if (kv.second != worker_state::disconnected)
-        return true;
-    return false;
+        return false;
+    return true;
   }
 
   void publish_counts(unsigned expected) {
@@ -87,14 +92,14 @@ caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, uns
     auto& st = self->state;
     st.workers.erase(dm.source);
     drop_idle(st, dm.source);
-    if (!st.any_connected())
+    if (st.all_disconnected(expected))
       fail_queue(st, db_failure::unavailable);
     st.publish_counts(expected);
   });
   return {
     [=](submit_atom, db_request_ptr& req) {
       auto& st = self->state;
-      if (!st.any_connected()) {
+      if (st.all_disconnected(expected)) {
         req->fail(db_failure::unavailable);
         return;
       }
@@ -123,7 +128,7 @@ caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, uns
         self->monitor(worker);
       st.workers[worker.address()] = worker_state::disconnected;
       drop_idle(st, worker.address());
-      if (!st.any_connected())
+      if (st.all_disconnected(expected))
         fail_queue(st, db_failure::unavailable);
       st.publish_counts(expected);
     },

@@ -1,6 +1,7 @@
 // The db_pool is the one address for database work. Workers announce
 // themselves when idle (`ready`); the pool hands each queued request to an
-// idle worker, fails requests at once while no worker has a connection, and
+// idle worker, fails requests at once while every worker has reported that it
+// has no connection (a just-started worker may still connect), and
 // fails any request still unanswered at its deadline, so no caller waits
 // longer than config.db_deadline for the database.
 #pragma once
