@@ -21,6 +21,8 @@ server under valgrind --tool=callgrind for a small upload (1x32M) and
 annotates it; `auto` (default) takes perf if `perf stat -e instructions true`
 counts instructions, else callgrind. `both` runs callgrind and, if
 `perf record -e cpu-clock` works, also a software-clock perf profile.
+--syscalls (default 1x32M) counts the server's system calls with strace -f -c
+(body bytes per recvmsg is the figure that matters).
 
 Writes bench/.cache/results/<timestamp>/ (loadgen JSON lines, server logs,
 profiles, reports) and prints a summary table.
@@ -370,6 +372,8 @@ def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
         wipe_data_dir()
     if bad:
         problems.append(f"DELETE failed: {bad}")
+    rep["server_exit_code"] = code
+    rep["problems"] = problems
     for p in problems:
         log(f"PROBLEM in {label}: {p}")
     return rep, callgrind_stages(out_file, outdir)

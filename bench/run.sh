@@ -10,7 +10,8 @@
 # 64x1M) a fresh server with its data dir in bench/.cache/data, loadgen.py
 # against it, the uploads deleted, SIGTERM. Then the CPU profiles:
 # callgrind (1x32M) because `perf stat -e instructions` has no hardware
-# counters in this VM, plus perf record -e cpu-clock -g (4x256M).
+# counters in this VM, plus perf record -e cpu-clock -g (4x256M), plus the
+# server's system calls counted by strace -f -c (1x32M).
 # Raw output: bench/.cache/results/<timestamp>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
