@@ -22,7 +22,7 @@ struct actor_entry {
   std::string kind;       // e.g. "db_worker"
   std::string supervisor; // the supervising actor's name
   caf::actor_id id = 0;
-  uint64_t restarts = 0;  // per name
+  uint64_t restarts = 0; // per name
 };
 
 class actor_directory {

@@ -19,11 +19,10 @@ supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const conf
     auto name = "db_worker_" + std::to_string(i);
     db_worker_options opts;
     opts.conninfo = cfg.database_url;
-    spec.children.push_back(child_spec{
-      name, "db_worker", restart_policy::permanent,
-      [dir, opts, name](caf::event_based_actor* sup) {
-        return spawn_db_worker(sup, dir, opts, name);
-      }});
+    spec.children.push_back(child_spec{name, "db_worker", restart_policy::permanent,
+                                       [dir, opts, name](caf::event_based_actor* sup) {
+                                         return spawn_db_worker(sup, dir, opts, name);
+                                       }});
   }
   return spec;
 }
@@ -31,10 +30,9 @@ supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const conf
 supervisor_spec db_supervisor_spec(std::shared_ptr<actor_directory> dir,
                                    std::shared_ptr<db_pool_counts> counts, const config& cfg) {
   auto workers = cfg.db_pool_size;
-  child_spec pool{"db_pool", "db_pool", restart_policy::permanent,
-                  [counts, workers](caf::event_based_actor* sup) {
-                    return spawn_db_pool(sup, counts, workers);
-                  }};
+  child_spec pool{
+    "db_pool", "db_pool", restart_policy::permanent,
+    [counts, workers](caf::event_based_actor* sup) { return spawn_db_pool(sup, counts, workers); }};
   return supervisor_spec{"db_supervisor",
                          restart_strategy::rest_for_one,
                          {5, 10s},
@@ -45,11 +43,9 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
   auto layout = storage::layout_of(cfg.data_dir);
   supervisor_spec spec{"storage_supervisor", restart_strategy::one_for_one, {10, 10s}, {}};
   for (unsigned i = 1; i <= cfg.storage_writers; ++i)
-    spec.children.push_back(child_spec{"storage_writer_" + std::to_string(i), "storage_writer",
-                                       restart_policy::permanent,
-                                       [layout](caf::event_based_actor* sup) {
-                                         return spawn_storage_writer(sup, layout);
-                                       }});
+    spec.children.push_back(child_spec{
+      "storage_writer_" + std::to_string(i), "storage_writer", restart_policy::permanent,
+      [layout](caf::event_based_actor* sup) { return spawn_storage_writer(sup, layout); }});
   for (unsigned i = 1; i <= 2; ++i)
     spec.children.push_back(child_spec{"archive_reader_" + std::to_string(i), "archive_reader",
                                        restart_policy::permanent, spawn_archive_reader});
@@ -62,12 +58,12 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
   actor_tree tree;
   tree.directory = std::make_shared<actor_directory>();
   tree.db_counts = std::make_shared<db_pool_counts>();
-  supervisor_spec root{"root",
-                       restart_strategy::one_for_one,
-                       {5, 60s},
-                       {supervisor_child(tree.directory,
-                                         db_supervisor_spec(tree.directory, tree.db_counts, cfg)),
-                        supervisor_child(tree.directory, storage_supervisor_spec(cfg))}};
+  supervisor_spec root{
+    "root",
+    restart_strategy::one_for_one,
+    {5, 60s},
+    {supervisor_child(tree.directory, db_supervisor_spec(tree.directory, tree.db_counts, cfg)),
+     supervisor_child(tree.directory, storage_supervisor_spec(cfg))}};
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
   return tree;
 }

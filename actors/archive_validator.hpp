@@ -14,7 +14,7 @@
 
 namespace portal {
 
-caf::actor spawn_archive_validator(caf::event_based_actor* session,
-                                   storage::archive_format format, storage::archive_limits limits);
+caf::actor spawn_archive_validator(caf::event_based_actor* session, storage::archive_format format,
+                                   storage::archive_limits limits);
 
 } // namespace portal

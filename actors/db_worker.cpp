@@ -85,14 +85,14 @@ void run_request(worker_ptr self, db_request& req) {
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const std::exception& e) {
-    log::error("database request failed", {{"actor", st.worker_name}, {"request", req.what()},
-                                           {"error", e.what()}});
+    log::error("database request failed",
+               {{"actor", st.worker_name}, {"request", req.what()}, {"error", e.what()}});
     req.fail(db_failure::error);
   }
 }
 
-caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir, db_worker_options opts,
-                        std::string name) {
+caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir,
+                        db_worker_options opts, std::string name) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.worker_name = std::move(name);

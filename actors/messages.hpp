@@ -21,13 +21,13 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 namespace portal {
 
 // The upload pipeline (docs/ARCHITECTURE.md, "One upload").
-using chunk_atom = caf::atom_constant<caf::atom("chunk")>;     // bytes of an upload
-using eof_atom = caf::atom_constant<caf::atom("eof")>;         // the body ended
-using abort_atom = caf::atom_constant<caf::atom("abort")>;     // the client went away
-using finish_atom = caf::atom_constant<caf::atom("finish")>;   // validator: end of stream
-using commit_atom = caf::atom_constant<caf::atom("commit")>;   // storage: make durable
-using discard_atom = caf::atom_constant<caf::atom("discard")>; // storage: drop the temp file
-using remove_atom = caf::atom_constant<caf::atom("remove")>;   // storage: drop a committed file
+using chunk_atom = caf::atom_constant<caf::atom("chunk")>;       // bytes of an upload
+using eof_atom = caf::atom_constant<caf::atom("eof")>;           // the body ended
+using abort_atom = caf::atom_constant<caf::atom("abort")>;       // the client went away
+using finish_atom = caf::atom_constant<caf::atom("finish")>;     // validator: end of stream
+using commit_atom = caf::atom_constant<caf::atom("commit")>;     // storage: make durable
+using discard_atom = caf::atom_constant<caf::atom("discard")>;   // storage: drop the temp file
+using remove_atom = caf::atom_constant<caf::atom("remove")>;     // storage: drop a committed file
 using recorded_atom = caf::atom_constant<caf::atom("recorded")>; // db: the row is committed
 using list_atom = caf::atom_constant<caf::atom("list")>;         // archive_reader: list members
 

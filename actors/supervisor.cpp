@@ -109,8 +109,8 @@ void on_child_down(sup_ptr self, caf::down_msg& dm) {
     self->quit(dm.reason ? dm.reason : caf::make_error(caf::exit_reason::unknown));
     return;
   }
-  log::warn("restarting actor", {{"supervisor", st.spec.name}, {"actor", c.spec.name},
-                                 {"reason", reason}});
+  log::warn("restarting actor",
+            {{"supervisor", st.spec.name}, {"actor", c.spec.name}, {"reason", reason}});
   auto first = i - st.children.begin();
   auto last = st.spec.strategy == restart_strategy::rest_for_one
                 ? static_cast<std::ptrdiff_t>(st.children.size())
@@ -155,9 +155,7 @@ child_spec supervisor_child(std::shared_ptr<actor_directory> dir, supervisor_spe
   cs.name = spec.name;
   cs.kind = "supervisor";
   cs.restart = restart;
-  cs.start = [dir, spec](caf::event_based_actor* sup) {
-    return sup->spawn(supervisor, dir, spec);
-  };
+  cs.start = [dir, spec](caf::event_based_actor* sup) { return sup->spawn(supervisor, dir, spec); };
   return cs;
 }
 

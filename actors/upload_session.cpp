@@ -65,8 +65,9 @@ void fail(session_ptr self, const upload_failure& f) {
 }
 
 void internal_failure(session_ptr self, const char* stage, const caf::error& e) {
-  log::error("upload stage failed",
-             {{"upload_id", self->state.req.id}, {"stage", stage}, {"error", self->system().render(e)}});
+  log::error(
+    "upload stage failed",
+    {{"upload_id", self->state.req.id}, {"stage", stage}, {"error", self->system().render(e)}});
   fail(self, {500, "internal", "the upload failed"});
 }
 
@@ -88,11 +89,12 @@ void record(session_ptr self, const validation_result& v, const commit_result& c
   auto query = [row, owner, ip, rid](pqxx::work& tx) {
     return db::insert_upload(tx, row, owner, ip, rid);
   };
-  auto done = [me](recorded outcome) { caf::anon_send(me, recorded_atom::value, std::move(outcome)); };
-  submit(*st.dir, make_db_request<db::upload_row>("insert upload",
-                                                  std::chrono::steady_clock::now() +
-                                                    st.limits.db_deadline,
-                                                  std::move(query), std::move(done)));
+  auto done = [me](recorded outcome) {
+    caf::anon_send(me, recorded_atom::value, std::move(outcome));
+  };
+  submit(*st.dir, make_db_request<db::upload_row>(
+                    "insert upload", std::chrono::steady_clock::now() + st.limits.db_deadline,
+                    std::move(query), std::move(done)));
 }
 
 void commit(session_ptr self, validation_result v) {
@@ -182,7 +184,9 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
       progress(self);
     },
     // Nobody hears the answer: the connection has already gone or answered.
-    [=](abort_atom) { fail(self, {499, "client_closed", "the client went away"}); },
+    [=](abort_atom) {
+      fail(self, {499, "client_closed", "the client went away"});
+    },
     [=](recorded_atom, recorded& outcome) {
       auto& s = self->state;
       if (auto* failure = std::get_if<db_failure>(&outcome)) {

@@ -26,8 +26,8 @@
 namespace portal {
 
 struct upload_limits {
-  uint64_t max_bytes = 0;             // PORTAL_MAX_UPLOAD_BYTES
-  storage::archive_limits archive;    // entries, 32 x max_bytes uncompressed
+  uint64_t max_bytes = 0;          // PORTAL_MAX_UPLOAD_BYTES
+  storage::archive_limits archive; // entries, 32 x max_bytes uncompressed
   std::chrono::milliseconds db_deadline{2000};
   std::optional<unsigned> retention_days;
   unsigned storage_writers = 1;

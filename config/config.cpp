@@ -1,7 +1,8 @@
 #include "config/config.hpp"
 
-#include <algorithm>
 #include <arpa/inet.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -86,7 +87,8 @@ struct raw_value {
   const std::string* text() const { return std::get_if<std::string>(&value); }
 };
 
-template <class Parse> auto checked(const raw_value& r, std::string_view text, Parse parse) {
+template <class Parse>
+auto checked(const raw_value& r, std::string_view text, Parse parse) {
   try {
     return parse(text);
   } catch (const invalid& e) {
@@ -364,79 +366,79 @@ struct setting {
 
 const std::vector<setting>& settings() {
   static const std::vector<setting> all = {
-      {"env", "PORTAL_ENV", false,
-       [](config& c, const raw_value& v) { c.env = checked(v, to_string(v), parse_environment); }},
-      {"listen", "PORTAL_LISTEN", false,
-       [](config& c, const raw_value& v) { c.listen = to_listen(v); }},
-      {"metrics_listen", "PORTAL_METRICS_LISTEN", false,
-       [](config& c, const raw_value& v) { c.metrics_listen = to_listen(v); }},
-      {"data_dir", "PORTAL_DATA_DIR", false,
-       [](config& c, const raw_value& v) { c.data_dir = to_nonempty_string(v); }},
-      {"trust_proxy", "PORTAL_TRUST_PROXY", false,
-       [](config& c, const raw_value& v) { c.trust_proxy = to_bool(v); }},
-      {"drain_seconds", "PORTAL_DRAIN_SECONDS", false,
-       [](config& c, const raw_value& v) { c.drain = to_seconds(v, 0, 3600); }},
-      {"header_timeout_seconds", "PORTAL_HEADER_TIMEOUT_SECONDS", false,
-       [](config& c, const raw_value& v) { c.header_timeout = to_seconds(v, 1, 3600); }},
-      {"body_idle_timeout_seconds", "PORTAL_BODY_IDLE_TIMEOUT_SECONDS", false,
-       [](config& c, const raw_value& v) { c.body_idle_timeout = to_seconds(v, 1, 3600); }},
-      {"retention_days", "PORTAL_RETENTION_DAYS", false,
-       [](config& c, const raw_value& v) {
-         auto days = static_cast<unsigned>(to_unsigned(v, 0, 36500));
-         c.retention_days = days == 0 ? std::nullopt : std::optional<unsigned>(days);
-       }},
-      {"secret_key_base", "SECRET_KEY_BASE", true,
-       [](config& c, const raw_value& v) { c.secret_key_base = to_string(v); }},
-      {"database.url", "DATABASE_URL", true,
-       [](config& c, const raw_value& v) { c.database_url = to_conninfo(v); }},
-      {"database.direct_url", "DATABASE_DIRECT_URL", true,
-       [](config& c, const raw_value& v) { c.database_direct_url = to_conninfo(v); }},
-      {"database.allow_insecure", "PORTAL_DB_ALLOW_INSECURE", false,
-       [](config& c, const raw_value& v) { c.db_allow_insecure = to_bool(v); }},
-      {"database.pool_size", "PORTAL_DB_POOL_SIZE", false,
-       [](config& c, const raw_value& v) {
-         c.db_pool_size = static_cast<unsigned>(to_unsigned(v, 1, 1024));
-       }},
-      {"database.deadline_ms", "PORTAL_DB_DEADLINE_MS", false,
-       [](config& c, const raw_value& v) {
-         c.db_deadline = std::chrono::milliseconds(to_unsigned(v, 1, 600000));
-       }},
-      {"limits.max_upload_bytes", "PORTAL_MAX_UPLOAD_BYTES", false,
-       [](config& c, const raw_value& v) { c.max_upload_bytes = to_unsigned(v, 1, int64_max); }},
-      {"limits.min_free_bytes", "PORTAL_MIN_FREE_BYTES", false,
-       [](config& c, const raw_value& v) { c.min_free_bytes = to_unsigned(v, 0, int64_max); }},
-      {"limits.chunk_bytes", "PORTAL_CHUNK_BYTES", false,
-       [](config& c, const raw_value& v) {
-         c.chunk_bytes = static_cast<std::size_t>(to_unsigned(v, 1024, 64 << 20));
-       }},
-      {"limits.credit_window", "PORTAL_CREDIT_WINDOW", false,
-       [](config& c, const raw_value& v) {
-         c.credit_window = static_cast<std::size_t>(to_unsigned(v, 1, 1024));
-       }},
-      {"limits.buffer_budget_bytes", "PORTAL_BUFFER_BUDGET_BYTES", false,
-       [](config& c, const raw_value& v) {
-         c.buffer_budget_bytes = static_cast<std::size_t>(to_unsigned(v, 1 << 20, int64_max));
-       }},
-      {"limits.storage_writers", "PORTAL_STORAGE_WRITERS", false,
-       [](config& c, const raw_value& v) {
-         c.storage_writers = static_cast<unsigned>(to_unsigned(v, 1, 64));
-       }},
-      {"limits.uploads_per_user", "PORTAL_UPLOADS_PER_USER", false,
-       [](config& c, const raw_value& v) {
-         c.uploads_per_user = static_cast<unsigned>(to_unsigned(v, 1, 100000));
-       }},
-      {"limits.uploads_total", "PORTAL_UPLOADS_TOTAL", false,
-       [](config& c, const raw_value& v) {
-         c.uploads_total = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
-       }},
-      {"limits.upload_starts_per_minute", "PORTAL_UPLOAD_STARTS_PER_MINUTE", false,
-       [](config& c, const raw_value& v) {
-         c.upload_starts_per_minute = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
-       }},
-      {"tls.cert", "PORTAL_TLS_CERT", false,
-       [](config& c, const raw_value& v) { c.tls_cert = to_string(v); }},
-      {"tls.key", "PORTAL_TLS_KEY", false,
-       [](config& c, const raw_value& v) { c.tls_key = to_string(v); }},
+    {"env", "PORTAL_ENV", false,
+     [](config& c, const raw_value& v) { c.env = checked(v, to_string(v), parse_environment); }},
+    {"listen", "PORTAL_LISTEN", false,
+     [](config& c, const raw_value& v) { c.listen = to_listen(v); }},
+    {"metrics_listen", "PORTAL_METRICS_LISTEN", false,
+     [](config& c, const raw_value& v) { c.metrics_listen = to_listen(v); }},
+    {"data_dir", "PORTAL_DATA_DIR", false,
+     [](config& c, const raw_value& v) { c.data_dir = to_nonempty_string(v); }},
+    {"trust_proxy", "PORTAL_TRUST_PROXY", false,
+     [](config& c, const raw_value& v) { c.trust_proxy = to_bool(v); }},
+    {"drain_seconds", "PORTAL_DRAIN_SECONDS", false,
+     [](config& c, const raw_value& v) { c.drain = to_seconds(v, 0, 3600); }},
+    {"header_timeout_seconds", "PORTAL_HEADER_TIMEOUT_SECONDS", false,
+     [](config& c, const raw_value& v) { c.header_timeout = to_seconds(v, 1, 3600); }},
+    {"body_idle_timeout_seconds", "PORTAL_BODY_IDLE_TIMEOUT_SECONDS", false,
+     [](config& c, const raw_value& v) { c.body_idle_timeout = to_seconds(v, 1, 3600); }},
+    {"retention_days", "PORTAL_RETENTION_DAYS", false,
+     [](config& c, const raw_value& v) {
+       auto days = static_cast<unsigned>(to_unsigned(v, 0, 36500));
+       c.retention_days = days == 0 ? std::nullopt : std::optional<unsigned>(days);
+     }},
+    {"secret_key_base", "SECRET_KEY_BASE", true,
+     [](config& c, const raw_value& v) { c.secret_key_base = to_string(v); }},
+    {"database.url", "DATABASE_URL", true,
+     [](config& c, const raw_value& v) { c.database_url = to_conninfo(v); }},
+    {"database.direct_url", "DATABASE_DIRECT_URL", true,
+     [](config& c, const raw_value& v) { c.database_direct_url = to_conninfo(v); }},
+    {"database.allow_insecure", "PORTAL_DB_ALLOW_INSECURE", false,
+     [](config& c, const raw_value& v) { c.db_allow_insecure = to_bool(v); }},
+    {"database.pool_size", "PORTAL_DB_POOL_SIZE", false,
+     [](config& c, const raw_value& v) {
+       c.db_pool_size = static_cast<unsigned>(to_unsigned(v, 1, 1024));
+     }},
+    {"database.deadline_ms", "PORTAL_DB_DEADLINE_MS", false,
+     [](config& c, const raw_value& v) {
+       c.db_deadline = std::chrono::milliseconds(to_unsigned(v, 1, 600000));
+     }},
+    {"limits.max_upload_bytes", "PORTAL_MAX_UPLOAD_BYTES", false,
+     [](config& c, const raw_value& v) { c.max_upload_bytes = to_unsigned(v, 1, int64_max); }},
+    {"limits.min_free_bytes", "PORTAL_MIN_FREE_BYTES", false,
+     [](config& c, const raw_value& v) { c.min_free_bytes = to_unsigned(v, 0, int64_max); }},
+    {"limits.chunk_bytes", "PORTAL_CHUNK_BYTES", false,
+     [](config& c, const raw_value& v) {
+       c.chunk_bytes = static_cast<std::size_t>(to_unsigned(v, 1024, 64 << 20));
+     }},
+    {"limits.credit_window", "PORTAL_CREDIT_WINDOW", false,
+     [](config& c, const raw_value& v) {
+       c.credit_window = static_cast<std::size_t>(to_unsigned(v, 1, 1024));
+     }},
+    {"limits.buffer_budget_bytes", "PORTAL_BUFFER_BUDGET_BYTES", false,
+     [](config& c, const raw_value& v) {
+       c.buffer_budget_bytes = static_cast<std::size_t>(to_unsigned(v, 1 << 20, int64_max));
+     }},
+    {"limits.storage_writers", "PORTAL_STORAGE_WRITERS", false,
+     [](config& c, const raw_value& v) {
+       c.storage_writers = static_cast<unsigned>(to_unsigned(v, 1, 64));
+     }},
+    {"limits.uploads_per_user", "PORTAL_UPLOADS_PER_USER", false,
+     [](config& c, const raw_value& v) {
+       c.uploads_per_user = static_cast<unsigned>(to_unsigned(v, 1, 100000));
+     }},
+    {"limits.uploads_total", "PORTAL_UPLOADS_TOTAL", false,
+     [](config& c, const raw_value& v) {
+       c.uploads_total = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
+     }},
+    {"limits.upload_starts_per_minute", "PORTAL_UPLOAD_STARTS_PER_MINUTE", false,
+     [](config& c, const raw_value& v) {
+       c.upload_starts_per_minute = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
+     }},
+    {"tls.cert", "PORTAL_TLS_CERT", false,
+     [](config& c, const raw_value& v) { c.tls_cert = to_string(v); }},
+    {"tls.key", "PORTAL_TLS_KEY", false,
+     [](config& c, const raw_value& v) { c.tls_key = to_string(v); }},
   };
   return all;
 }
@@ -543,7 +545,7 @@ void apply_env(config& cfg, const env_lookup& env) {
 void check_combinations(const config& cfg) {
   if (cfg.tls_cert.empty() != cfg.tls_key.empty())
     throw config_error(
-        "PORTAL_TLS_CERT and PORTAL_TLS_KEY (tls.cert, tls.key) must be set together");
+      "PORTAL_TLS_CERT and PORTAL_TLS_KEY (tls.cert, tls.key) must be set together");
   if (cfg.metrics_listen && cfg.metrics_listen->port != 0 &&
       cfg.metrics_listen->port == cfg.listen.port && cfg.metrics_listen->host == cfg.listen.host)
     throw config_error("PORTAL_METRICS_LISTEN must differ from PORTAL_LISTEN, got " +
@@ -658,7 +660,7 @@ std::vector<std::string> check_serve_rules(const config& cfg) {
     warnings.push_back(*w);
   if (!cfg.database_direct_url.empty())
     if (auto w =
-            check_sslmode("DATABASE_DIRECT_URL", cfg.database_direct_url, cfg.db_allow_insecure))
+          check_sslmode("DATABASE_DIRECT_URL", cfg.database_direct_url, cfg.db_allow_insecure))
       warnings.push_back(*w);
   return warnings;
 }
@@ -668,14 +670,14 @@ std::string render_redacted(const config& cfg) {
   std::vector<std::string> unset;
 
   toml::table root{
-      {"env", cfg.env == environment::production ? "production" : "development"},
-      {"listen", format_listen(cfg.listen)},
-      {"data_dir", cfg.data_dir.string()},
-      {"trust_proxy", cfg.trust_proxy},
-      {"drain_seconds", i64(cfg.drain.count())},
-      {"header_timeout_seconds", i64(cfg.header_timeout.count())},
-      {"body_idle_timeout_seconds", i64(cfg.body_idle_timeout.count())},
-      {"secret_key_base", secret_label(cfg)},
+    {"env", cfg.env == environment::production ? "production" : "development"},
+    {"listen", format_listen(cfg.listen)},
+    {"data_dir", cfg.data_dir.string()},
+    {"trust_proxy", cfg.trust_proxy},
+    {"drain_seconds", i64(cfg.drain.count())},
+    {"header_timeout_seconds", i64(cfg.header_timeout.count())},
+    {"body_idle_timeout_seconds", i64(cfg.body_idle_timeout.count())},
+    {"secret_key_base", secret_label(cfg)},
   };
   if (cfg.metrics_listen)
     root.insert("metrics_listen", format_listen(*cfg.metrics_listen));
@@ -687,9 +689,9 @@ std::string render_redacted(const config& cfg) {
     unset.push_back("retention_days");
 
   toml::table database{
-      {"allow_insecure", cfg.db_allow_insecure},
-      {"pool_size", i64(cfg.db_pool_size)},
-      {"deadline_ms", i64(cfg.db_deadline.count())},
+    {"allow_insecure", cfg.db_allow_insecure},
+    {"pool_size", i64(cfg.db_pool_size)},
+    {"deadline_ms", i64(cfg.db_deadline.count())},
   };
   if (!cfg.database_url.empty())
     database.insert("url", redact_conninfo(cfg.database_url));
@@ -702,15 +704,15 @@ std::string render_redacted(const config& cfg) {
   root.insert("database", std::move(database));
 
   root.insert("limits", toml::table{
-                            {"max_upload_bytes", i64(cfg.max_upload_bytes)},
-                            {"min_free_bytes", i64(cfg.min_free_bytes)},
-                            {"chunk_bytes", i64(cfg.chunk_bytes)},
-                            {"credit_window", i64(cfg.credit_window)},
-                            {"buffer_budget_bytes", i64(cfg.buffer_budget_bytes)},
-                            {"storage_writers", i64(cfg.storage_writers)},
-                            {"uploads_per_user", i64(cfg.uploads_per_user)},
-                            {"uploads_total", i64(cfg.uploads_total)},
-                            {"upload_starts_per_minute", i64(cfg.upload_starts_per_minute)},
+                          {"max_upload_bytes", i64(cfg.max_upload_bytes)},
+                          {"min_free_bytes", i64(cfg.min_free_bytes)},
+                          {"chunk_bytes", i64(cfg.chunk_bytes)},
+                          {"credit_window", i64(cfg.credit_window)},
+                          {"buffer_budget_bytes", i64(cfg.buffer_budget_bytes)},
+                          {"storage_writers", i64(cfg.storage_writers)},
+                          {"uploads_per_user", i64(cfg.uploads_per_user)},
+                          {"uploads_total", i64(cfg.uploads_total)},
+                          {"upload_starts_per_minute", i64(cfg.upload_starts_per_minute)},
                         });
   if (!cfg.tls_cert.empty())
     root.insert("tls", toml::table{{"cert", cfg.tls_cert.string()}, {"key", cfg.tls_key.string()}});

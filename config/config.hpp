@@ -45,9 +45,9 @@ struct config {
   uint64_t max_upload_bytes = uint64_t{1} << 30;
   uint64_t min_free_bytes = uint64_t{64} << 20; // /ready fails below this
   std::size_t chunk_bytes = 256 * 1024;
-  std::size_t credit_window = 4;                       // chunks in flight per upload
+  std::size_t credit_window = 4;                           // chunks in flight per upload
   std::size_t buffer_budget_bytes = std::size_t{32} << 20; // chunk buffers of all uploads together
-  unsigned storage_writers = 2;                         // detached threads doing upload I/O
+  unsigned storage_writers = 2;                            // detached threads doing upload I/O
   unsigned uploads_per_user = 8;
   unsigned uploads_total = 256;
   unsigned upload_starts_per_minute = 60;

@@ -4,19 +4,19 @@
 #include "db/admin_commands.hpp"
 #include "net/server.hpp"
 
-#include <archive.h>
 #include <boost/version.hpp>
 #include <caf/config.hpp>
 #include <openssl/opensslv.h>
 #include <pqxx/version.hxx>
-#include <sodium.h>
-#include <zstd.h>
 
+#include <archive.h>
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <sodium.h>
 #include <string>
 #include <vector>
+#include <zstd.h>
 
 namespace {
 
@@ -55,7 +55,7 @@ int version() {
 #if defined(__SANITIZE_ADDRESS__)
             << "sanitizers on (test build)\n"
 #endif
-      ;
+    ;
   return 0;
 }
 

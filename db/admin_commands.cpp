@@ -6,12 +6,13 @@
 #include "db/tokens.hpp"
 #include "db/users.hpp"
 
+#include <pqxx/pqxx>
+
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <libpq-fe.h>
 #include <map>
-#include <pqxx/pqxx>
 #include <set>
 #include <sodium.h>
 #include <sstream>
@@ -26,8 +27,8 @@ constexpr int exit_usage = 2;
 const char* const user_usage = "usage: upload-portal user add NAME [--role admin|uploader] "
                                "[--password-stdin] | user list | user disable NAME";
 const char* const token_usage =
-    "usage: upload-portal token create --user NAME [--name LABEL] [--expires-in DURATION]"
-    " | token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]";
+  "usage: upload-portal token create --user NAME [--name LABEL] [--expires-in DURATION]"
+  " | token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]";
 
 // A malformed command line (exit 2), as opposed to a refusal (exit 1).
 struct usage_error : std::runtime_error {
@@ -264,7 +265,7 @@ int token_create(const config& cfg, const std::vector<std::string>& args) {
   auto conn = connect_app(cfg);
   pqxx::work tx(conn);
   const created_token t =
-      create_token(tx, audit_actor::cli(), require_username_arg(*user), name, expires_in);
+    create_token(tx, audit_actor::cli(), require_username_arg(*user), name, expires_in);
   tx.commit();
   std::cout << "created token " << t.id << " for " << t.username
             << (t.expires_at ? ", expires " + *t.expires_at : ", never expires")
@@ -349,8 +350,8 @@ int migrate_command(const config& cfg) {
     // advisory lock is session state (see db/migrate.cpp).
     const bool direct = !cfg.database_direct_url.empty();
     const migrate_result r =
-        migrate(direct ? checked_conninfo(cfg.database_direct_url, "DATABASE_DIRECT_URL")
-                       : checked_conninfo(cfg.database_url, "DATABASE_URL"));
+      migrate(direct ? checked_conninfo(cfg.database_direct_url, "DATABASE_DIRECT_URL")
+                     : checked_conninfo(cfg.database_url, "DATABASE_URL"));
     // Names come from the embedded list; the result only carries versions.
     std::map<int, std::string> names;
     for (const auto& m : embedded_migrations()) {
@@ -368,13 +369,13 @@ int migrate_command(const config& cfg) {
 
 int user_command(const config& cfg, const std::vector<std::string>& args) {
   static const std::map<std::string, handler> table{
-      {"add", user_add}, {"list", user_list}, {"disable", user_disable}};
+    {"add", user_add}, {"list", user_list}, {"disable", user_disable}};
   return dispatch(cfg, args, table, "user", user_usage);
 }
 
 int token_command(const config& cfg, const std::vector<std::string>& args) {
   static const std::map<std::string, handler> table{
-      {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
+    {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
   return dispatch(cfg, args, table, "token", token_usage);
 }
 

@@ -2,11 +2,12 @@
 
 #include "db/credentials.hpp"
 
+#include <pqxx/pqxx>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <map>
-#include <pqxx/pqxx>
 #include <stdexcept>
 
 namespace portal::db {

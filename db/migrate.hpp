@@ -9,9 +9,9 @@
 namespace portal::db {
 
 struct migration {
-  int version = 0;      // NNNN from the file name
-  std::string name;     // the rest of the file name, without .sql
-  std::string sql;      // the file's text
+  int version = 0;  // NNNN from the file name
+  std::string name; // the rest of the file name, without .sql
+  std::string sql;  // the file's text
 };
 
 // Generated at build time from db/migrations/*.sql, sorted by version.

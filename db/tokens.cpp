@@ -75,10 +75,10 @@ created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
   }
   const minted_token minted = mint_token();
   const auto row = tx.exec_params1(
-      "INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)"
-      " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING " +
-          rfc3339("expires_at"),
-      minted.id, user.id, name, minted.secret_hash, seconds);
+    "INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)"
+    " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING " +
+      rfc3339("expires_at"),
+    minted.id, user.id, name, minted.secret_hash, seconds);
 
   created_token created{minted.id, minted.token, username, name, optional_text(row[0])};
   boost::json::object detail{{"user", username}, {"token_id", minted.id}, {"name", name}};
@@ -134,19 +134,19 @@ std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& act
   }
   // One statement: revoke and write one audit row per revoked token, so an
   // incident-response run is atomic however many tokens there are.
-  const auto row = tx.exec_params1(
-      "WITH revoked AS ("
-      "  UPDATE api_tokens t SET revoked_at = now() FROM users u"
-      "  WHERE u.id = t.user_id AND t.revoked_at IS NULL"
-      "    AND ($1::text IS NULL OR u.username = $1)"
-      "  RETURNING t.id, u.username),"
-      " audited AS ("
-      "  INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
-      "  SELECT 'token.revoke', $2, $3, $4, $5,"
-      "         jsonb_build_object('user', r.username, 'token_id', r.id, 'all', true)"
-      "  FROM revoked r)"
-      " SELECT count(*) FROM revoked",
-      username, actor.user_id, actor.username, actor.ip, actor.request_id);
+  const auto row =
+    tx.exec_params1("WITH revoked AS ("
+                    "  UPDATE api_tokens t SET revoked_at = now() FROM users u"
+                    "  WHERE u.id = t.user_id AND t.revoked_at IS NULL"
+                    "    AND ($1::text IS NULL OR u.username = $1)"
+                    "  RETURNING t.id, u.username),"
+                    " audited AS ("
+                    "  INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
+                    "  SELECT 'token.revoke', $2, $3, $4, $5,"
+                    "         jsonb_build_object('user', r.username, 'token_id', r.id, 'all', true)"
+                    "  FROM revoked r)"
+                    " SELECT count(*) FROM revoked",
+                    username, actor.user_id, actor.username, actor.ip, actor.request_id);
   return row[0].as<std::size_t>();
 }
 

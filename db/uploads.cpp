@@ -2,9 +2,8 @@
 
 #include "db/users.hpp"
 
-#include <sodium.h>
-
 #include <charconv>
+#include <sodium.h>
 
 namespace portal::db {
 
@@ -33,7 +32,9 @@ upload_row row_from(const pqxx::row& r) {
   return u;
 }
 
-bool is_admin(const identity& viewer) { return viewer.role == "admin"; }
+bool is_admin(const identity& viewer) {
+  return viewer.role == "admin";
+}
 
 // A cursor is the last row's (created_at in microseconds since the epoch,
 // id), base64url: opaque to clients, exact for keyset pagination on
@@ -53,8 +54,8 @@ std::pair<int64_t, std::string> parse_cursor(const std::string& cursor) {
     throw invalid_cursor("invalid cursor");
   std::string plain(cursor.size(), '\0');
   std::size_t len = 0;
-  if (sodium_base642bin(reinterpret_cast<unsigned char*>(plain.data()), plain.size(),
-                        cursor.data(), cursor.size(), nullptr, &len, nullptr,
+  if (sodium_base642bin(reinterpret_cast<unsigned char*>(plain.data()), plain.size(), cursor.data(),
+                        cursor.size(), nullptr, &len, nullptr,
                         sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
     throw invalid_cursor("invalid cursor");
   plain.resize(len);
@@ -126,15 +127,15 @@ upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, uns
     after_id = i;
   }
   // One more than asked tells whether there is a next page.
-  auto r = tx.exec_params(
-    std::string{"select "} + columns +
-      R"( from uploads u join users o on o.id = u.owner_id
+  auto r = tx.exec_params(std::string{"select "} + columns +
+                            R"( from uploads u join users o on o.id = u.owner_id
           where ($1 or u.owner_id = $2)
             and ($3::bigint is null or (u.created_at, u.id) <
                  ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4))
           order by u.created_at desc, u.id desc
           limit $5)",
-    is_admin(viewer), viewer.user_id, after_time, after_id, static_cast<int>(limit) + 1);
+                          is_admin(viewer), viewer.user_id, after_time, after_id,
+                          static_cast<int>(limit) + 1);
   upload_page page;
   for (std::size_t i = 0; i < r.size() && i < limit; ++i)
     page.uploads.push_back(row_from(r[i]));

@@ -9,8 +9,8 @@ namespace portal::db {
 namespace {
 
 constexpr const char* user_columns =
-    "id, username, role, disabled_at IS NOT NULL,"
-    " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+  "id, username, role, disabled_at IS NOT NULL,"
+  " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
 user_row to_user(const pqxx::row& row) {
   user_row u;
@@ -26,7 +26,7 @@ user_row to_user(const pqxx::row& row) {
 // indexes still catch a concurrent insert of the same name.
 void refuse_if_taken(pqxx::transaction_base& tx, const std::string& username) {
   const auto rows =
-      tx.exec_params("SELECT username FROM users WHERE lower(username) = lower($1)", username);
+    tx.exec_params("SELECT username FROM users WHERE lower(username) = lower($1)", username);
   if (rows.empty()) {
     return;
   }
@@ -42,7 +42,7 @@ pqxx::row insert_user(pqxx::transaction_base& tx, const std::string& username,
   try {
     return tx.exec_params1(std::string("INSERT INTO users (username, role, password_hash)"
                                        " VALUES ($1, $2, $3) RETURNING ") +
-                               user_columns,
+                             user_columns,
                            username, role, hash);
   } catch (const pqxx::unique_violation&) {
     throw refused("user " + username + " already exists");
@@ -108,7 +108,7 @@ std::vector<user_row> list_users(pqxx::transaction_base& tx) {
 
 std::optional<user_row> find_user(pqxx::transaction_base& tx, const std::string& username) {
   const auto rows = tx.exec_params(
-      std::string("SELECT ") + user_columns + " FROM users WHERE username = $1", username);
+    std::string("SELECT ") + user_columns + " FROM users WHERE username = $1", username);
   if (rows.empty()) {
     return std::nullopt;
   }
@@ -120,7 +120,7 @@ disable_outcome disable_user(pqxx::transaction_base& tx, const audit_actor& acto
   // FOR UPDATE: a concurrent disable of the same user waits, then sees it
   // disabled, so only one audit row is written.
   const auto rows = tx.exec_params(
-      "SELECT id, disabled_at IS NOT NULL FROM users WHERE username = $1 FOR UPDATE", username);
+    "SELECT id, disabled_at IS NOT NULL FROM users WHERE username = $1 FOR UPDATE", username);
   if (rows.empty()) {
     throw refused("no user named " + username);
   }

@@ -4,9 +4,10 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <pqxx/pqxx>
+
 #include <cstdint>
 #include <optional>
-#include <pqxx/pqxx>
 #include <stdexcept>
 #include <string>
 #include <string_view>

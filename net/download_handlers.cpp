@@ -70,7 +70,7 @@ bool etag_matches(std::string_view if_none_match, const std::string& etag) {
   while (pos < if_none_match.size()) {
     auto comma = if_none_match.find(',', pos);
     auto item = if_none_match.substr(pos, comma == std::string_view::npos ? std::string_view::npos
-                                                                           : comma - pos);
+                                                                          : comma - pos);
     while (!item.empty() && item.front() == ' ')
       item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ')
@@ -126,8 +126,8 @@ any_response content_answer(const services& svc, const http::request_header<>& h
     res.set(http::field::content_range, "bytes " + std::to_string(range->first) + "-" +
                                           std::to_string(range->first + range->length - 1) + "/" +
                                           std::to_string(row.size));
-  res.body() = file_range_body::value_type{file, range ? range->first : 0,
-                                           range ? range->length : row.size};
+  res.body() =
+    file_range_body::value_type{file, range ? range->first : 0, range ? range->length : row.size};
   res.prepare_payload();
   return res;
 }
@@ -141,10 +141,10 @@ void get_content(const services& svc, exchange_ptr ex) {
   auto query = [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); };
   auto done = [&svc, ex](db_outcome<found> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(*failure == db_failure::error
-                         ? error_response(http::status::internal_server_error, "internal",
-                                          "internal error")
-                         : unavailable_response("the database is unavailable, retry later"));
+      return ex->reply(
+        *failure == db_failure::error
+          ? error_response(http::status::internal_server_error, "internal", "internal error")
+          : unavailable_response("the database is unavailable, retry later"));
     auto& row = std::get<found>(outcome);
     if (!row)
       return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
@@ -163,10 +163,10 @@ void get_entries(const services& svc, exchange_ptr ex) {
   auto query = [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); };
   auto done = [&svc, ex](db_outcome<found> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(*failure == db_failure::error
-                         ? error_response(http::status::internal_server_error, "internal",
-                                          "internal error")
-                         : unavailable_response("the database is unavailable, retry later"));
+      return ex->reply(
+        *failure == db_failure::error
+          ? error_response(http::status::internal_server_error, "internal", "internal error")
+          : unavailable_response("the database is unavailable, retry later"));
     auto& row = std::get<found>(outcome);
     if (!row)
       return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
@@ -174,18 +174,18 @@ void get_entries(const services& svc, exchange_ptr ex) {
     auto reader = svc.directory->find("archive_reader_" + std::to_string(next++ % 2 + 1));
     if (!reader)
       return ex->reply(unavailable_response("storage is unavailable, retry later"));
-    entries_job job{storage::layout_of(svc.cfg.data_dir).archives / row->id,
-                    row->format == "tar.zst" ? storage::archive_format::tar_zst
-                                             : storage::archive_format::tar_gz,
-                    [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
-                      if (!entries)
-                        return ex->reply(error_response(http::status::internal_server_error,
-                                                        "internal", "the archive could not be read"));
-                      boost::json::array list;
-                      for (auto& e : *entries)
-                        list.push_back({{"path", e.path}, {"type", e.type}, {"size", e.size}});
-                      ex->reply(json_response(http::status::ok, {{"entries", std::move(list)}}));
-                    }};
+    entries_job job{
+      storage::layout_of(svc.cfg.data_dir).archives / row->id,
+      row->format == "tar.zst" ? storage::archive_format::tar_zst : storage::archive_format::tar_gz,
+      [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
+        if (!entries)
+          return ex->reply(error_response(http::status::internal_server_error, "internal",
+                                          "the archive could not be read"));
+        boost::json::array list;
+        for (auto& e : *entries)
+          list.push_back({{"path", e.path}, {"type", e.type}, {"size", e.size}});
+        ex->reply(json_response(http::status::ok, {{"entries", std::move(list)}}));
+      }};
     caf::anon_send(reader, list_atom::value, std::move(job));
   };
   submit(*svc.directory,

@@ -21,8 +21,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace portal {
@@ -42,7 +42,7 @@ struct exchange {
   std::vector<std::string> params; // the route's {placeholders}
   std::string request_id;
   std::string client_ip;
-  std::optional<db::identity> user; // set once authenticated
+  std::optional<db::identity> user;       // set once authenticated
   std::function<void(any_response)> sink; // set by the session: posts to its strand
 
   // Instead of reply(): hands the request body to an upload actor. The

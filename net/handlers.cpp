@@ -34,9 +34,8 @@ void ready(const services& svc, exchange_ptr ex) {
 void me(const services&, exchange_ptr ex) {
   // csrf_token belongs to cookie sessions (the security issue); bearer
   // callers need none, so it is null here.
-  boost::json::object body{{"username", ex->user->username},
-                           {"role", ex->user->role},
-                           {"csrf_token", nullptr}};
+  boost::json::object body{
+    {"username", ex->user->username}, {"role", ex->user->role}, {"csrf_token", nullptr}};
   ex->reply(json_response(http::status::ok, body));
 }
 

@@ -1,11 +1,11 @@
 // Names shared by the HTTP layer (Beast on Asio).
 #pragma once
 
+#include "net/file_range_body.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include "net/file_range_body.hpp"
 
 #include <variant>
 

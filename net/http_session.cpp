@@ -1,14 +1,14 @@
 #include "net/http_session.hpp"
 
+#include "actors/messages.hpp"
 #include "config/log.hpp"
 #include "net/responses.hpp"
 #include "net/router.hpp"
 
-#include "actors/messages.hpp"
-
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <caf/all.hpp>
+
 #include <sodium.h>
 
 namespace portal {
@@ -17,7 +17,7 @@ namespace {
 
 constexpr std::size_t head_limit = 16 * 1024;      // SPEC §8: whole request head
 constexpr std::size_t body_read_bytes = 64 * 1024; // the most Beast reads at once
-constexpr std::chrono::seconds write_timeout{30}; // a reader that vanished
+constexpr std::chrono::seconds write_timeout{30};  // a reader that vanished
 
 std::string new_request_id() {
   unsigned char raw[8];
@@ -42,7 +42,9 @@ http_session::http_session(tcp::socket&& socket, const services& svc, connection
   client_ip_ = ec ? "-" : ep.address().to_string();
 }
 
-http_session::~http_session() { registry_.remove(this); }
+http_session::~http_session() {
+  registry_.remove(this);
+}
 
 void http_session::run() {
   registry_.add(shared_from_this());
@@ -170,12 +172,11 @@ void http_session::start_upload(exchange::spawn_upload spawn) {
   if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
     // The upload is accepted: now the client may send the body.
     auto cont = std::make_shared<response>(http::status::continue_, 11);
-    http::async_write(stream_, *cont,
-                      [self, cont](beast::error_code ec, std::size_t) {
-                        if (ec)
-                          return self->end_upload();
-                        self->do_read_body();
-                      });
+    http::async_write(stream_, *cont, [self, cont](beast::error_code ec, std::size_t) {
+      if (ec)
+        return self->end_upload();
+      self->do_read_body();
+    });
     return;
   }
   do_read_body();
@@ -186,9 +187,8 @@ void http_session::do_read_body() {
     return;
   if (!filling_) {
     auto self = shared_from_this();
-    filling_ = svc_.chunks->acquire([self] {
-      net::post(self->stream_.get_executor(), [self] { self->do_read_body(); });
-    });
+    filling_ = svc_.chunks->acquire(
+      [self] { net::post(self->stream_.get_executor(), [self] { self->do_read_body(); }); });
     if (!filling_)
       return; // every buffer is in flight: woken when one comes back
   }
@@ -309,7 +309,9 @@ void http_session::end_upload() {
   upload_ = nullptr;
 }
 
-void http_session::abort_upload_now() { end_upload(); }
+void http_session::abort_upload_now() {
+  end_upload();
+}
 
 // ---- answering ----------------------------------------------------------------
 
@@ -383,9 +385,8 @@ void http_session::linger_close() {
   stream_.expires_after(std::chrono::seconds(2));
   auto scratch = std::make_shared<std::array<char, 16384>>();
   stream_.async_read_some(net::buffer(*scratch),
-                          [self = shared_from_this(), scratch](beast::error_code ec, std::size_t n) {
-                            self->on_linger(ec, n);
-                          });
+                          [self = shared_from_this(), scratch](
+                            beast::error_code ec, std::size_t n) { self->on_linger(ec, n); });
 }
 
 void http_session::on_linger(beast::error_code ec, std::size_t n) {

@@ -86,7 +86,7 @@ private:
   bool reading_body_ = false;
   bool body_timed_out_ = false;
   std::chrono::steady_clock::time_point last_body_activity_;
-  bool answered_ = false; // this request has its answer (or the client is gone)
+  bool answered_ = false;               // this request has its answer (or the client is gone)
   std::optional<response> held_answer_; // waits for the pending body read to stop
   std::size_t lingered_ = 0;
   uint64_t body_bytes_ = 0;

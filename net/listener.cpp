@@ -14,9 +14,13 @@ listener::listener(net::io_context& ioc, const tcp::endpoint& endpoint, const se
   acceptor_.listen(net::socket_base::max_listen_connections);
 }
 
-uint16_t listener::port() const { return acceptor_.local_endpoint().port(); }
+uint16_t listener::port() const {
+  return acceptor_.local_endpoint().port();
+}
 
-void listener::run() { do_accept(); }
+void listener::run() {
+  do_accept();
+}
 
 void listener::stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {

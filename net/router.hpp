@@ -13,9 +13,9 @@
 namespace portal {
 
 enum class access {
-  anyone,   // /health, /ready, static assets, the login page
-  bearer,   // /api/*: a token (sessions come with the security issue)
-  admin,    // /admin/*: an admin's token
+  anyone, // /health, /ready, static assets, the login page
+  bearer, // /api/*: a token (sessions come with the security issue)
+  admin,  // /admin/*: an admin's token
 };
 
 struct route {
@@ -26,9 +26,9 @@ struct route {
 };
 
 struct route_match {
-  const route* found = nullptr;     // null: 404 or 405
-  std::vector<std::string> params;  // values of {placeholders}, in order
-  std::string allow;                // for 405: the methods the path accepts
+  const route* found = nullptr;    // null: 404 or 405
+  std::vector<std::string> params; // values of {placeholders}, in order
+  std::string allow;               // for 405: the methods the path accepts
 };
 
 route_match match_route(http::verb method, std::string_view path);

@@ -2,11 +2,11 @@
 
 #include "actors/actor_tree.hpp"
 #include "config/log.hpp"
+#include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
 #include "net/http.hpp"
 #include "net/http_session.hpp"
 #include "net/listener.hpp"
-#include "db/uploads.hpp"
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 
@@ -30,7 +30,9 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
   return results.begin()->endpoint();
 }
 
-unsigned worker_threads() { return std::max(2u, std::thread::hardware_concurrency()); }
+unsigned worker_threads() {
+  return std::max(2u, std::thread::hardware_concurrency());
+}
 
 // Stop accepting, close idle connections, wait for busy ones up to the drain
 // deadline, then stop the event loop.
@@ -142,9 +144,10 @@ int serve(const config& cfg) {
       });
     });
     lst->run();
-    log::info("listening", {{"address", cfg.listen.host},
-                            {"port", lst->port()},
-                            {"env", cfg.env == environment::production ? "production" : "development"}});
+    log::info("listening",
+              {{"address", cfg.listen.host},
+               {"port", lst->port()},
+               {"env", cfg.env == environment::production ? "production" : "development"}});
 
     std::vector<std::thread> threads;
     for (unsigned i = 1; i < worker_threads(); ++i)

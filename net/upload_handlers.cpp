@@ -65,8 +65,8 @@ void with_db(const services& svc, const exchange_ptr& ex, const char* what, Quer
       return ex->reply(db_failure_response(*failure));
     ex->reply(answer(std::get<R>(outcome)));
   };
-  submit(*svc.directory, make_db_request<R>(what, ex->db_deadline(svc.cfg), std::move(query),
-                                            std::move(done)));
+  submit(*svc.directory,
+         make_db_request<R>(what, ex->db_deadline(svc.cfg), std::move(query), std::move(done)));
 }
 
 } // namespace
@@ -83,8 +83,8 @@ void put_upload(const services& svc, exchange_ptr ex) {
     return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
                                     "the upload exceeds the size limit of " +
                                       std::to_string(cfg.max_upload_bytes) + " bytes"));
-  upload_request req{db::random_url_safe(22), filename, *format, *ex->user, ex->client_ip,
-                     ex->request_id};
+  upload_request req{db::random_url_safe(22), filename,      *format, *ex->user,
+                     ex->client_ip,           ex->request_id};
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
   limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;

@@ -48,11 +48,12 @@
 //   "internal_error": not the uploader's fault.
 #include "storage/archive_check.hpp"
 
+#include <boost/context/fiber.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+
 #include <algorithm>
 #include <archive.h>
 #include <archive_entry.h>
-#include <boost/context/fiber.hpp>
-#include <boost/context/protected_fixedsize_stack.hpp>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -457,7 +458,7 @@ std::optional<archive_error> entry_policy::check_symlink_chains() const {
       break;
     case resolution::outside:
       return unsafe(path, "symlink target " + quote_entry(link.target) +
-                              " resolves outside the archive through other symlinks");
+                            " resolves outside the archive through other symlinks");
     case resolution::loop:
       return unsafe(path, "symlink target " + quote_entry(link.target) + " is a symlink loop");
     case resolution::too_costly:
@@ -610,8 +611,8 @@ std::optional<archive_error> archive_check::impl::check_magic(const char*& data,
     }
     return refusal(415, "unsupported_media_type",
                    std::string("expected ") +
-                       (gz ? "gzip data (1f 8b)" : "zstd data (28 b5 2f fd)") + " for a ." +
-                       to_string(format) + " upload, but it starts with " + got);
+                     (gz ? "gzip data (1f 8b)" : "zstd data (28 b5 2f fd)") + " for a ." +
+                     to_string(format) + " upload, but it starts with " + got);
   }
   magic_ok = magic_have == need;
   return std::nullopt;
@@ -657,9 +658,9 @@ std::variant<archive_summary, archive_error> archive_check::impl::finish() {
       if (!magic_ok) {
         fail(refusal(415, "unsupported_media_type",
                      std::string("expected ") +
-                         (format == archive_format::tar_gz ? "gzip" : "zstd") + " data for a ." +
-                         to_string(format) + " upload, but the body is too short (" +
-                         std::to_string(magic_have) + " bytes)"));
+                       (format == archive_format::tar_gz ? "gzip" : "zstd") + " data for a ." +
+                       to_string(format) + " upload, but the body is too short (" +
+                       std::to_string(magic_have) + " bytes)"));
       } else {
         input_ended = true;
         resume();
@@ -787,8 +788,8 @@ void archive_check::impl::walk() {
     std::string m = libarchive_message(compressed.get());
     // "raw" bids on any non-empty input, so this means no data at all.
     if (m == "Unrecognized archive format")
-      fail(invalid(std::string("the ") + filter_name() +
-                   " stream holds no data: not a tar archive"));
+      fail(
+        invalid(std::string("the ") + filter_name() + " stream holds no data: not a tar archive"));
     else
       fail(invalid(std::string("truncated or corrupt ") + filter_name() + " stream: " + m));
     return;
@@ -799,7 +800,7 @@ void archive_check::impl::walk() {
   if (archive_filter_count(compressed.get()) < 2 ||
       archive_filter_code(compressed.get(), 0) != want) {
     fail(
-        invalid(std::string("not a valid ") + filter_name() + " stream (bad or truncated header)"));
+      invalid(std::string("not a valid ") + filter_name() + " stream (bad or truncated header)"));
     return;
   }
   layer1 = compressed.get();
@@ -959,7 +960,7 @@ void archive_check::impl::check_trailer() {
 }
 
 archive_check::archive_check(archive_format expected, archive_limits limits)
-    : impl_(std::make_unique<impl>(expected, limits)) {}
+  : impl_(std::make_unique<impl>(expected, limits)) {}
 
 archive_check::~archive_check() = default;
 

@@ -23,15 +23,16 @@ enum class archive_format { tar_gz, tar_zst };
 const char* to_string(archive_format f);
 
 struct archive_limits {
-  uint64_t max_entries = 100000;      // more: archive_bomb
-  uint64_t max_uncompressed = 0;      // bytes of the decompressed tar stream; more: archive_bomb
+  uint64_t max_entries = 100000; // more: archive_bomb
+  uint64_t max_uncompressed = 0; // bytes of the decompressed tar stream; more: archive_bomb
 };
 
 // Why an archive is refused: the HTTP status and the SPEC §5.3 error code.
 struct archive_error {
-  int status = 422;     // 415 or 422
-  std::string code;     // "unsupported_media_type" | "invalid_archive" | "unsafe_entry" | "archive_bomb"
-  std::string message;  // human text; for unsafe_entry it names the entry
+  int status = 422; // 415 or 422
+  std::string
+    code; // "unsupported_media_type" | "invalid_archive" | "unsafe_entry" | "archive_bomb"
+  std::string message; // human text; for unsafe_entry it names the entry
 };
 
 struct archive_summary {

@@ -73,8 +73,8 @@ std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored
     info.path = utf8 ? utf8 : raw;
     info.type = type;
     info.size = archive_entry_size_is_set(e) && archive_entry_size(e) > 0
-                    ? static_cast<uint64_t>(archive_entry_size(e))
-                    : 0;
+                  ? static_cast<uint64_t>(archive_entry_size(e))
+                  : 0;
     out.push_back(std::move(info));
     if (archive_read_data_skip(a.get()) != ARCHIVE_OK)
       fail(a.get(), stored_archive, "cannot read");

@@ -1,6 +1,7 @@
 #include "storage/data_dir.hpp"
 
 #include <sys/statvfs.h>
+
 #include <unistd.h>
 
 namespace portal::storage {

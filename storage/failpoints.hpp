@@ -51,8 +51,8 @@ inline storage_config parse_storage_config(const char* delay_us, const char* eno
 
 inline const storage_config& storage() {
   static const storage_config cfg =
-      parse_storage_config(std::getenv("PORTAL_FAILPOINT_STORAGE_DELAY_US"),
-                           std::getenv("PORTAL_FAILPOINT_STORAGE_ENOSPC_AFTER"));
+    parse_storage_config(std::getenv("PORTAL_FAILPOINT_STORAGE_DELAY_US"),
+                         std::getenv("PORTAL_FAILPOINT_STORAGE_ENOSPC_AFTER"));
   return cfg;
 }
 

@@ -2,12 +2,13 @@
 
 #include "storage/failpoints.hpp"
 
+#include <openssl/evp.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio> // renameat2, RENAME_NOREPLACE (glibc >= 2.28, _GNU_SOURCE: g++ defines it)
 #include <fcntl.h>
-#include <openssl/evp.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace portal::storage {
@@ -128,7 +129,7 @@ struct upload_file::impl {
 };
 
 upload_file::upload_file(const data_dir_layout& layout, std::string upload_id)
-    : impl_(std::make_unique<impl>()) {
+  : impl_(std::make_unique<impl>()) {
   check_id(upload_id);
   auto& d = *impl_;
   d.id = std::move(upload_id);

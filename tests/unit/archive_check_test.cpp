@@ -2,8 +2,9 @@
 #include "storage/archive_entries.hpp"
 #include "tests/unit/archive_corpus.hpp"
 
-#include <atomic>
 #include <catch2/catch.hpp>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -66,15 +67,15 @@ test::check_run run(archive_format f, const std::string& bytes, std::size_t chun
 // A tar that exercises every accepted entry type.
 std::vector<member> sample_members() {
   return {
-      {"proj/", '5'},
-      {"proj/README.md", '0', text(3000)},
-      {"proj/bin/", '5'},
-      {"proj/bin/data.bin", '0', random_bytes(100 * 1024, 1)},
-      {"proj/empty", '0', ""},
-      {"proj/latest", '2', "", "README.md"},
-      {"proj/bin/up", '2', "", "../README.md"},
-      {"proj/copy", '1', "", "proj/README.md"},
-      {"proj/caf\xc3\xa9-\xe2\x82\xac.txt", '0', "utf-8 name", "", true},
+    {"proj/", '5'},
+    {"proj/README.md", '0', text(3000)},
+    {"proj/bin/", '5'},
+    {"proj/bin/data.bin", '0', random_bytes(100 * 1024, 1)},
+    {"proj/empty", '0', ""},
+    {"proj/latest", '2', "", "README.md"},
+    {"proj/bin/up", '2', "", "../README.md"},
+    {"proj/copy", '1', "", "proj/README.md"},
+    {"proj/caf\xc3\xa9-\xe2\x82\xac.txt", '0', "utf-8 name", "", true},
   };
 }
 
@@ -140,13 +141,13 @@ TEST_CASE("the outcome does not depend on how the stream is cut into chunks", "[
     storage::archive_limits limits;
   };
   std::vector<item> corpus = {
-      {"valid", good, test::default_limits()},
-      {"truncated", good.substr(0, good.size() / 2), test::default_limits()},
-      {"unsafe", test::compress(f, tar_unsafe), test::default_limits()},
-      {"bomb", good, tight},
-      {"no end marker", test::compress(f, test::ustar_header("a", '0', 1) + test::padded("z")),
-       test::default_limits()},
-      {"corrupt", flip(good, good.size() / 2), test::default_limits()},
+    {"valid", good, test::default_limits()},
+    {"truncated", good.substr(0, good.size() / 2), test::default_limits()},
+    {"unsafe", test::compress(f, tar_unsafe), test::default_limits()},
+    {"bomb", good, tight},
+    {"no end marker", test::compress(f, test::ustar_header("a", '0', 1) + test::padded("z")),
+     test::default_limits()},
+    {"corrupt", flip(good, good.size() / 2), test::default_limits()},
   };
   for (const auto& c : corpus) {
     INFO(c.what);
@@ -361,7 +362,7 @@ TEST_CASE("the end-of-archive marker is required", "[archive]") {
     CHECK_THAT(e.message, Contains("after the end-of-archive marker"));
     // Far behind the marker, after zero padding.
     refused_as(run(f, test::compress(f, members + test::end_marker() + std::string(20000, '\0') +
-                                            "x" + std::string(511, '\0'))),
+                                          "x" + std::string(511, '\0'))),
                "invalid_archive");
   }
   SECTION("a second archive appended (tar -i would extract it unchecked)") {
@@ -372,7 +373,7 @@ TEST_CASE("the end-of-archive marker is required", "[archive]") {
   }
   SECTION("a pax global header after the last member") {
     std::string tar =
-        members + test::pax_header({{"comment", "built by ci"}}, 'g') + test::end_marker();
+      members + test::pax_header({{"comment", "built by ci"}}, 'g') + test::end_marker();
     CHECK(accepted(run(f, test::compress(f, tar))).entries == 2);
     refused_as(run(f, test::compress(f, members + test::pax_header({{"comment", "x"}}, 'g'))),
                "invalid_archive");
@@ -419,45 +420,43 @@ struct unsafe_case {
 
 std::vector<unsafe_case> unsafe_cases() {
   return {
-      {"absolute path", {{"/etc/passwd", '0', "x"}}, "\"/etc/passwd\""},
-      {"absolute dir", {{"/tmp/", '5'}}, "/tmp"},
-      {"leading ..", {{"../x", '0', "x"}}, "\"../x\""},
-      {".. inside the root", {{"a/", '5'}, {"a/../b", '0', "x"}}, "\"a/../b\""},
-      {"trailing ..", {{"a/..", '5'}}, "\"a/.."},
-      {"0x01",
-       {{"a\x01"
-         "b",
-         '0', "x"}},
-       "\"a\\x01b\""},
-      {"0x1f", {{"a\x1f", '0', "x"}}, "\"a\\x1f\""},
-      {"0x7f", {{"del\x7f", '0', "x"}}, "\"del\\x7f\""},
-      {"newline", {{"line\nbreak", '0', "x"}}, "\"line\\nbreak\""},
-      {"tab", {{"t\tab", '0', "x"}}, "\"t\\tab\""},
-      {"char device", {{"dev/null", '3'}}, "character device"},
-      {"block device", {{"dev/sda", '4'}}, "block device"},
-      {"FIFO", {{"pipe", '6'}}, "FIFO"},
-      {"absolute symlink target", {{"l", '2', "", "/etc"}}, "\"l\""},
-      {"symlink escaping", {{"a/", '5'}, {"a/link", '2', "", "../../x"}}, "\"a/link\""},
-      {"symlink to the parent of the root", {{"up", '2', "", ".."}}, "\"up\""},
-      {"symlink escaping after descending", {{"s", '2', "", "a/b/../../../x"}}, "\"s\""},
-      {"symlink with a control character", {{"s", '2', "", "a\nb"}}, "\"s\""},
-      {"hardlink absolute", {{"h", '1', "", "/etc/passwd"}}, "\"h\""},
-      {"hardlink ..", {{"h", '1', "", "../x"}}, "\"h\""},
-      {"hardlink .. inside", {{"a/", '5'}, {"b", '0', "x"}, {"h", '1', "", "a/../b"}}, "\"h\""},
-      {"path through a symlink",
-       {{"a", '2', "", "."}, {"a/a/b", '2', "", "../../.."}},
-       "\"a/a/b\""},
-      {"file through a symlink", {{"d", '2', "", "sub"}, {"d/f", '0', "x"}}, "\"d/f\""},
-      {"symlink chain escaping",
-       {{"d/", '5'}, {"d/l", '2', "", "."}, {"d/s", '2', "", "l/../.."}},
-       "\"d/s\""},
-      {"symlink chain escaping, link defined later",
-       {{"d/", '5'}, {"d/s", '2', "", "l/../.."}, {"d/l", '2', "", "."}},
-       "\"d/s\""},
-      {"directory entry over a symlink (tar keeps the symlink)",
-       {{"l", '2', "", "."}, {"l/", '5'}, {"l/l/l/s", '2', "", "../../.."}},
-       "\"l/l/l/s\""},
-      {"symlink loop", {{"a", '2', "", "b/x"}, {"b", '2', "", "a/x"}}, "symlink loop"},
+    {"absolute path", {{"/etc/passwd", '0', "x"}}, "\"/etc/passwd\""},
+    {"absolute dir", {{"/tmp/", '5'}}, "/tmp"},
+    {"leading ..", {{"../x", '0', "x"}}, "\"../x\""},
+    {".. inside the root", {{"a/", '5'}, {"a/../b", '0', "x"}}, "\"a/../b\""},
+    {"trailing ..", {{"a/..", '5'}}, "\"a/.."},
+    {"0x01",
+     {{"a\x01"
+       "b",
+       '0', "x"}},
+     "\"a\\x01b\""},
+    {"0x1f", {{"a\x1f", '0', "x"}}, "\"a\\x1f\""},
+    {"0x7f", {{"del\x7f", '0', "x"}}, "\"del\\x7f\""},
+    {"newline", {{"line\nbreak", '0', "x"}}, "\"line\\nbreak\""},
+    {"tab", {{"t\tab", '0', "x"}}, "\"t\\tab\""},
+    {"char device", {{"dev/null", '3'}}, "character device"},
+    {"block device", {{"dev/sda", '4'}}, "block device"},
+    {"FIFO", {{"pipe", '6'}}, "FIFO"},
+    {"absolute symlink target", {{"l", '2', "", "/etc"}}, "\"l\""},
+    {"symlink escaping", {{"a/", '5'}, {"a/link", '2', "", "../../x"}}, "\"a/link\""},
+    {"symlink to the parent of the root", {{"up", '2', "", ".."}}, "\"up\""},
+    {"symlink escaping after descending", {{"s", '2', "", "a/b/../../../x"}}, "\"s\""},
+    {"symlink with a control character", {{"s", '2', "", "a\nb"}}, "\"s\""},
+    {"hardlink absolute", {{"h", '1', "", "/etc/passwd"}}, "\"h\""},
+    {"hardlink ..", {{"h", '1', "", "../x"}}, "\"h\""},
+    {"hardlink .. inside", {{"a/", '5'}, {"b", '0', "x"}, {"h", '1', "", "a/../b"}}, "\"h\""},
+    {"path through a symlink", {{"a", '2', "", "."}, {"a/a/b", '2', "", "../../.."}}, "\"a/a/b\""},
+    {"file through a symlink", {{"d", '2', "", "sub"}, {"d/f", '0', "x"}}, "\"d/f\""},
+    {"symlink chain escaping",
+     {{"d/", '5'}, {"d/l", '2', "", "."}, {"d/s", '2', "", "l/../.."}},
+     "\"d/s\""},
+    {"symlink chain escaping, link defined later",
+     {{"d/", '5'}, {"d/s", '2', "", "l/../.."}, {"d/l", '2', "", "."}},
+     "\"d/s\""},
+    {"directory entry over a symlink (tar keeps the symlink)",
+     {{"l", '2', "", "."}, {"l/", '5'}, {"l/l/l/s", '2', "", "../../.."}},
+     "\"l/l/l/s\""},
+    {"symlink loop", {{"a", '2', "", "b/x"}, {"b", '2', "", "a/x"}}, "symlink loop"},
   };
 }
 
@@ -501,26 +500,26 @@ TEST_CASE("names from pax headers are checked", "[archive]") {
 TEST_CASE("safe names and links are accepted", "[archive]") {
   auto f = GENERATE(gz, zst);
   std::vector<member> members = {
-      {"./a/./b/", '5'},
-      {"a/f", '0', "data"},
-      {"b", '0', "b"},
-      {"a/l", '2', "", "../b"},     // stays inside: resolves to "b"
-      {"a/b/up", '2', "", "../.."}, // the root itself
-      {"here", '2', "", "."},
-      {"dangling", '2', "", "does/not/exist"}, // inside, even if missing
-      {"h", '1', "", "a/f"},
-      {"usr/lib/", '5'},
-      {"usr/lib/x.so.1", '0', "elf"},
-      {"lib", '2', "", "usr/lib"},
-      {"usr/bin/", '5'},
-      {"usr/bin/x", '2', "", "../../lib/x.so.1"}, // through the "lib" symlink, inside
-      {"n\xc3\xa4me with spaces", '0', "", "", true},
-      {"dots...", '0', "x"},
-      {"..hidden", '0', "x"},
-      {"l2", '2', "", "b"},
-      {"l2", '2', "", "a/f"}, // replaced
-      {"deep/er/", '5'},
-      {"deep/er/l", '2', "", "../../lib/../usr/lib/x.so.1"},
+    {"./a/./b/", '5'},
+    {"a/f", '0', "data"},
+    {"b", '0', "b"},
+    {"a/l", '2', "", "../b"},     // stays inside: resolves to "b"
+    {"a/b/up", '2', "", "../.."}, // the root itself
+    {"here", '2', "", "."},
+    {"dangling", '2', "", "does/not/exist"}, // inside, even if missing
+    {"h", '1', "", "a/f"},
+    {"usr/lib/", '5'},
+    {"usr/lib/x.so.1", '0', "elf"},
+    {"lib", '2', "", "usr/lib"},
+    {"usr/bin/", '5'},
+    {"usr/bin/x", '2', "", "../../lib/x.so.1"}, // through the "lib" symlink, inside
+    {"n\xc3\xa4me with spaces", '0', "", "", true},
+    {"dots...", '0', "x"},
+    {"..hidden", '0', "x"},
+    {"l2", '2', "", "b"},
+    {"l2", '2', "", "a/f"}, // replaced
+    {"deep/er/", '5'},
+    {"deep/er/l", '2', "", "../../lib/../usr/lib/x.so.1"},
   };
   CHECK(accepted(run(f, test::compress(f, tar_of(members)))).entries == members.size());
 }
@@ -649,7 +648,7 @@ TEST_CASE("many checks run interleaved on one thread", "[archive]") {
         continue;
       any = true;
       refusals[i] =
-          checks[i]->feed(streams[i].data() + at, std::min(chunk, streams[i].size() - at));
+        checks[i]->feed(streams[i].data() + at, std::min(chunk, streams[i].size() - at));
     }
     if (!any)
       break;

@@ -1,12 +1,13 @@
 #include "tests/unit/archive_corpus.hpp"
 
+#include <sys/sysmacros.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <clocale>
 #include <cstring>
 #include <locale.h>
 #include <stdexcept>
-#include <sys/sysmacros.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -109,7 +110,7 @@ std::string write_tar(const std::vector<member>& members, bool pad_record) {
     check(r == ARCHIVE_OK, "write_header " + m.path + ": " + message(a));
     if (m.type == '0' && !m.data.empty())
       check(archive_write_data(a, m.data.data(), m.data.size()) ==
-                static_cast<la_ssize_t>(m.data.size()),
+              static_cast<la_ssize_t>(m.data.size()),
             "write_data");
     archive_entry_free(e);
   }

@@ -24,8 +24,7 @@ struct member {
 
   member(std::string path, char type = '0', std::string data = {}, std::string link = {},
          bool utf8 = false)
-      : path(std::move(path)), type(type), data(std::move(data)), link(std::move(link)),
-        utf8(utf8) {}
+    : path(std::move(path)), type(type), data(std::move(data)), link(std::move(link)), utf8(utf8) {}
 };
 
 // A tar stream from libarchive's writer (pax restricted: ustar headers, pax

@@ -1,7 +1,8 @@
 #include "config/config.hpp"
 
-#include <atomic>
 #include <catch2/catch.hpp>
+
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <unistd.h>
@@ -28,9 +29,9 @@ struct temp_toml {
   std::filesystem::path path;
   explicit temp_toml(const std::string& text) {
     static std::atomic<int> counter{0};
-    path = std::filesystem::temp_directory_path() /
-           ("portal-config-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
-            ".toml");
+    path =
+      std::filesystem::temp_directory_path() / ("portal-config-test-" + std::to_string(::getpid()) +
+                                                "-" + std::to_string(counter++) + ".toml");
     std::ofstream(path) << text;
   }
   ~temp_toml() {
@@ -42,12 +43,11 @@ struct temp_toml {
 const std::string good_secret(64, 'k');
 const std::string db_password = "hunter2-Sup3rS3cret";
 const std::string verified_url =
-    "postgresql://portal:" + db_password + "@db.internal:5432/portal?sslmode=verify-full";
+  "postgresql://portal:" + db_password + "@db.internal:5432/portal?sslmode=verify-full";
 
 vars production(vars extra = {}) {
-  vars v{{"PORTAL_ENV", "production"},
-         {"SECRET_KEY_BASE", good_secret},
-         {"DATABASE_URL", verified_url}};
+  vars v{
+    {"PORTAL_ENV", "production"}, {"SECRET_KEY_BASE", good_secret}, {"DATABASE_URL", verified_url}};
   for (auto& [k, val] : extra)
     v[k] = val;
   return v;
@@ -183,10 +183,10 @@ TEST_CASE("listen addresses", "[config]") {
   }
   SECTION("metrics listener must not collide with the main one") {
     auto msg = load_error(
-        {{"PORTAL_LISTEN", "127.0.0.1:8080"}, {"PORTAL_METRICS_LISTEN", "127.0.0.1:8080"}});
+      {{"PORTAL_LISTEN", "127.0.0.1:8080"}, {"PORTAL_METRICS_LISTEN", "127.0.0.1:8080"}});
     CHECK_THAT(msg, Contains("PORTAL_METRICS_LISTEN"));
     CHECK_NOTHROW(
-        load_env({{"PORTAL_LISTEN", "127.0.0.1:0"}, {"PORTAL_METRICS_LISTEN", "127.0.0.1:0"}}));
+      load_env({{"PORTAL_LISTEN", "127.0.0.1:0"}, {"PORTAL_METRICS_LISTEN", "127.0.0.1:0"}}));
   }
 }
 
@@ -403,11 +403,11 @@ TEST_CASE("check_serve_rules", "[config]") {
   SECTION("production with a proper secret and verified TLS starts without warnings") {
     CHECK(check_serve_rules(load_env(production())).empty());
     CHECK(check_serve_rules(
-              load_env(production({{"DATABASE_URL", "postgres://u:p@db/x?sslmode=verify-ca"}})))
-              .empty());
+            load_env(production({{"DATABASE_URL", "postgres://u:p@db/x?sslmode=verify-ca"}})))
+            .empty());
     CHECK(check_serve_rules(
-              load_env(production({{"DATABASE_URL", "host=db user=u sslmode=verify-full"}})))
-              .empty());
+            load_env(production({{"DATABASE_URL", "host=db user=u sslmode=verify-full"}})))
+            .empty());
   }
 
   SECTION("DATABASE_URL is required in every environment") {
@@ -452,8 +452,8 @@ TEST_CASE("check_serve_rules", "[config]") {
   SECTION("PORTAL_DB_ALLOW_INSECURE=1 accepts it with an insecure warning") {
     for (std::string flag : {"1", "true"}) {
       auto cfg = load_env(
-          production({{"DATABASE_URL", "host=db password=" + db_password + " sslmode=disable"},
-                      {"PORTAL_DB_ALLOW_INSECURE", flag}}));
+        production({{"DATABASE_URL", "host=db password=" + db_password + " sslmode=disable"},
+                    {"PORTAL_DB_ALLOW_INSECURE", flag}}));
       auto warnings = check_serve_rules(cfg);
       REQUIRE(warnings.size() == 1);
       CHECK_THAT(warnings[0], Contains("insecure"));
@@ -468,7 +468,7 @@ TEST_CASE("check_serve_rules", "[config]") {
 
   SECTION("production refuses TLS files that do not exist") {
     auto msg = serve_error(
-        production({{"PORTAL_TLS_CERT", "/nonexistent/c"}, {"PORTAL_TLS_KEY", "/nonexistent/k"}}));
+      production({{"PORTAL_TLS_CERT", "/nonexistent/c"}, {"PORTAL_TLS_KEY", "/nonexistent/k"}}));
     CHECK_THAT(msg, Contains("PORTAL_TLS_CERT"));
   }
 
@@ -493,7 +493,7 @@ TEST_CASE("check_serve_rules", "[config]") {
 TEST_CASE("render_redacted never shows a secret", "[config]") {
   SECTION("URL form") {
     auto cfg = load_env(production(
-        {{"DATABASE_DIRECT_URL", "postgres://admin:" + db_password + "-direct@db:5433/portal"}}));
+      {{"DATABASE_DIRECT_URL", "postgres://admin:" + db_password + "-direct@db:5433/portal"}}));
     auto text = render_redacted(cfg);
     CHECK_THAT(text, !Contains(db_password));
     CHECK_THAT(text, !Contains(good_secret));
@@ -505,9 +505,9 @@ TEST_CASE("render_redacted never shows a secret", "[config]") {
 
   SECTION("keyword form, quoted password and sslpassword") {
     auto cfg = load_env(
-        {{"DATABASE_URL", "host=db user=u password='" + db_password +
-                              " with space' sslpassword=" + db_password + "-key sslmode=require"},
-         {"SECRET_KEY_BASE", good_secret}});
+      {{"DATABASE_URL", "host=db user=u password='" + db_password +
+                          " with space' sslpassword=" + db_password + "-key sslmode=require"},
+       {"SECRET_KEY_BASE", good_secret}});
     auto text = render_redacted(cfg);
     CHECK_THAT(text, !Contains(db_password));
     CHECK_THAT(text, !Contains(good_secret));

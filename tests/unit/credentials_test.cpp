@@ -1,6 +1,7 @@
 #include "db/credentials.hpp"
 
 #include <catch2/catch.hpp>
+
 #include <set>
 #include <string>
 

@@ -1,9 +1,10 @@
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <atomic>
-#include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
 #include <unistd.h>

@@ -17,6 +17,7 @@
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <future>
@@ -49,9 +50,9 @@ caf::behavior test_child(caf::event_based_actor* self) {
     return caf::make_error(caf::sec::runtime_error);
   });
   return {
-      [](crash_atom) { throw std::runtime_error("test crash"); },
-      [=](stop_atom) { self->quit(); },
-      [](ping_atom) { return pong_atom::value; },
+    [](crash_atom) { throw std::runtime_error("test crash"); },
+    [=](stop_atom) { self->quit(); },
+    [](ping_atom) { return pong_atom::value; },
   };
 }
 
@@ -60,7 +61,8 @@ portal::child_spec child(const std::string& name, portal::restart_policy policy)
                             [](caf::event_based_actor* sup) { return sup->spawn(test_child); }};
 }
 
-template <class Pred> bool wait_until(Pred pred, std::chrono::milliseconds timeout = deadline) {
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout = deadline) {
   auto until = steady::now() + timeout;
   while (!pred()) {
     if (steady::now() >= until)
@@ -146,7 +148,7 @@ bool answers(caf::scoped_actor& self, const caf::actor& h) {
     return false;
   bool ok = false;
   self->request(h, caf::duration{2s}, ping_atom::value)
-      .receive([&](pong_atom) { ok = true; }, [&](caf::error&) { ok = false; });
+    .receive([&](pong_atom) { ok = true; }, [&](caf::error&) { ok = false; });
   return ok;
 }
 
@@ -161,12 +163,12 @@ std::map<caf::actor_id, caf::error> await_downs(caf::scoped_actor& self,
     if (left <= 0ms)
       break;
     self->receive(
-        [&](caf::down_msg& dm) {
-          for (auto id : ids)
-            if (dm.source.id() == id)
-              out.emplace(id, dm.reason);
-        },
-        caf::after(left) >> [] {});
+      [&](caf::down_msg& dm) {
+        for (auto id : ids)
+          if (dm.source.id() == id)
+            out.emplace(id, dm.reason);
+      },
+      caf::after(left) >> [] {});
   }
   return out;
 }
@@ -265,7 +267,7 @@ TEST_CASE("temporary: never restarted, and its entry is removed", "[supervisor]"
 TEST_CASE("permanent: restarted even after a normal exit or user_shutdown", "[supervisor]") {
   fixture f;
   f.start(
-      {"sup", restart_strategy::one_for_one, {5, 10s}, {child("p", restart_policy::permanent)}});
+    {"sup", restart_strategy::one_for_one, {5, 10s}, {child("p", restart_policy::permanent)}});
   REQUIRE(wait_until([&] { return f.all_live({"p"}); }));
   auto p0 = f.live_id("p");
 
@@ -301,9 +303,8 @@ TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervi
 
   // The first child: everything restarts.
   f.send("a", crash_atom::value);
-  REQUIRE(wait_until([&] {
-    return f.restarted("a", a0, 1) && f.restarted("b", b1, 2) && f.restarted("c", c1, 2);
-  }));
+  REQUIRE(wait_until(
+    [&] { return f.restarted("a", a0, 1) && f.restarted("b", b1, 2) && f.restarted("c", c1, 2); }));
 
   caf::scoped_actor self{f.sys};
   for (auto name : {"a", "b", "c"})
@@ -313,10 +314,10 @@ TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervi
 TEST_CASE("intensity exceeded: the supervisor stops its children and exits", "[supervisor]") {
   fixture f;
   auto sup =
-      f.start({"sup",
-               restart_strategy::one_for_one,
-               {2, 10s},
-               {child("x", restart_policy::permanent), child("y", restart_policy::permanent)}});
+    f.start({"sup",
+             restart_strategy::one_for_one,
+             {2, 10s},
+             {child("x", restart_policy::permanent), child("y", restart_policy::permanent)}});
   REQUIRE(wait_until([&] { return f.all_live({"x", "y"}); }));
   caf::scoped_actor self{f.sys};
   auto sup_id = monitor(self, sup);
@@ -345,10 +346,10 @@ TEST_CASE("intensity exceeded: the supervisor stops its children and exits", "[s
 TEST_CASE("nested: an escalating inner supervisor is restarted by the outer one", "[supervisor]") {
   fixture f;
   portal::supervisor_spec inner{
-      "inner",
-      restart_strategy::one_for_one,
-      {1, 10s},
-      {child("n_crash", restart_policy::permanent), child("n_peer", restart_policy::permanent)}};
+    "inner",
+    restart_strategy::one_for_one,
+    {1, 10s},
+    {child("n_crash", restart_policy::permanent), child("n_peer", restart_policy::permanent)}};
   f.start({"outer",
            restart_strategy::one_for_one,
            {5, 10s},
@@ -411,10 +412,10 @@ TEST_CASE("exit(user_shutdown) to a supervisor stops its children and itself", "
 TEST_CASE("a killed supervisor (untrappable) still takes its children down", "[supervisor]") {
   fixture f;
   auto sup =
-      f.start({"sup",
-               restart_strategy::one_for_one,
-               {5, 10s},
-               {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
+    f.start({"sup",
+             restart_strategy::one_for_one,
+             {5, 10s},
+             {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
   REQUIRE(wait_until([&] { return f.all_live({"a", "b"}); }));
   caf::scoped_actor self{f.sys};
   // Someone else (a client) holds a strong handle to a child: it must not
@@ -450,8 +451,8 @@ TEST_CASE("the real tree: db workers and pool are restarted under stable names",
     auto fut = p->get_future();
     auto t0 = steady::now();
     portal::submit(dir, portal::make_db_request<int>(
-                            "supervisor_test", t0 + 2s, [](pqxx::work&) { return 1; },
-                            [p](portal::db_outcome<int> o) { p->set_value(std::move(o)); }));
+                          "supervisor_test", t0 + 2s, [](pqxx::work&) { return 1; },
+                          [p](portal::db_outcome<int> o) { p->set_value(std::move(o)); }));
     REQUIRE(fut.wait_for(3s) == std::future_status::ready);
     auto elapsed = steady::now() - t0;
     auto outcome = fut.get();

@@ -2,15 +2,16 @@
 #include "storage/failpoints.hpp"
 #include "storage/upload_file.hpp"
 
-#include <atomic>
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
+#include <sys/mount.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <openssl/evp.h>
-#include <sys/mount.h>
 #include <unistd.h>
 #include <vector>
 
@@ -38,7 +39,7 @@ struct temp_data_dir {
 
 std::size_t count_entries(const fs::path& dir) {
   return static_cast<std::size_t>(
-      std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+    std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
 }
 
 std::string read_all(const fs::path& p) {
