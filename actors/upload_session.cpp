@@ -28,6 +28,9 @@ struct session_state {
   upload_limits limits;
   upload_request req;
   upload_link_ptr link;
+  // One of the user's concurrent uploads. Declared after the link so that a
+  // crashed session's client hears its 500 before the slot is freed.
+  upload_admission::ticket_ptr ticket;
   caf::actor validator;
   caf::actor writer;
   uint64_t bytes = 0;
@@ -47,6 +50,15 @@ boost::json::object error_body(const upload_failure& f) {
   return {{"error", {{"code", f.code}, {"message", f.message}}}};
 }
 
+// Frees the upload's concurrency slot, then tells the client: once it has
+// the answer, it may start another upload.
+void answer(session_ptr self, upload_answer a) {
+  auto& st = self->state;
+  if (st.ticket)
+    st.ticket->release();
+  st.link->done(std::move(a));
+}
+
 // The one way out of a session that did not succeed.
 void fail(session_ptr self, const upload_failure& f) {
   auto& st = self->state;
@@ -59,7 +71,7 @@ void fail(session_ptr self, const upload_failure& f) {
                                {"status", f.status},
                                {"code", f.code},
                                {"bytes", st.bytes}});
-  st.link->done(upload_answer{f.status, error_body(f)});
+  answer(self, upload_answer{f.status, error_body(f)});
   self->send_exit(st.validator, caf::exit_reason::user_shutdown);
   self->quit();
 }
@@ -165,8 +177,10 @@ void on_chunk(session_ptr self, const chunk_ptr& c) {
 }
 
 caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> dir,
-                             upload_limits limits, upload_request req, upload_link_ptr link) {
+                             upload_limits limits, upload_request req,
+                             upload_admission::ticket_ptr ticket, upload_link_ptr link) {
   auto& st = self->state;
+  st.ticket = std::move(ticket);
   st.dir = std::move(dir);
   st.limits = limits;
   st.req = std::move(req);
@@ -204,7 +218,7 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
                                     {"upload_id", row.id},
                                     {"size", row.size},
                                     {"entries", row.entries}});
-      s.link->done(upload_answer{201, db::to_json(row)});
+      answer(self, upload_answer{201, db::to_json(row)});
       self->send_exit(s.validator, caf::exit_reason::user_shutdown);
       self->quit();
     },
@@ -214,8 +228,10 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
 } // namespace
 
 caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
-                                upload_limits limits, upload_request req, upload_link_ptr link) {
-  return sys.spawn(upload_session, std::move(dir), limits, std::move(req), std::move(link));
+                                upload_limits limits, upload_request req,
+                                upload_admission::ticket_ptr ticket, upload_link_ptr link) {
+  return sys.spawn(upload_session, std::move(dir), limits, std::move(req), std::move(ticket),
+                   std::move(link));
 }
 
 } // namespace portal

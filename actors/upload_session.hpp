@@ -14,6 +14,7 @@
 #pragma once
 
 #include "actors/actor_directory.hpp"
+#include "actors/upload_admission.hpp"
 #include "actors/upload_types.hpp"
 
 #include <caf/actor.hpp>
@@ -34,6 +35,7 @@ struct upload_limits {
 };
 
 caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
-                                upload_limits limits, upload_request req, upload_link_ptr link);
+                                upload_limits limits, upload_request req,
+                                upload_admission::ticket_ptr ticket, upload_link_ptr link);
 
 } // namespace portal

@@ -8,6 +8,7 @@
 #include "actors/actor_directory.hpp"
 #include "actors/chunk_pool.hpp"
 #include "actors/db_pool.hpp"
+#include "actors/upload_admission.hpp"
 #include "actors/upload_types.hpp"
 #include "config/config.hpp"
 #include "db/identity.hpp"
@@ -34,6 +35,7 @@ struct services {
   std::shared_ptr<actor_directory> directory;
   std::shared_ptr<db_pool_counts> db_counts;
   std::shared_ptr<chunk_pool> chunks;
+  std::shared_ptr<upload_admission> admission;
 };
 
 struct exchange {

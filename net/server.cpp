@@ -123,7 +123,9 @@ int serve(const config& cfg) {
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
-    services svc{cfg, sys, tree.directory, tree.db_counts, chunks};
+    auto admission = std::make_shared<upload_admission>(
+      admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
+    services svc{cfg, sys, tree.directory, tree.db_counts, chunks, admission};
 
     auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
     drain shutdown{ioc, cfg, registry, lst};

@@ -83,6 +83,14 @@ void put_upload(const services& svc, exchange_ptr ex) {
     return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
                                     "the upload exceeds the size limit of " +
                                       std::to_string(cfg.max_upload_bytes) + " bytes"));
+  auto admitted = svc.admission->admit(ex->user->user_id);
+  if (auto* refusal = std::get_if<admission_refusal>(&admitted)) {
+    auto res =
+      error_response(http::status::too_many_requests, "too_many_uploads", refusal->message);
+    res.set(http::field::retry_after, std::to_string(refusal->retry_after_seconds));
+    return ex->reply(std::move(res));
+  }
+  auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
   upload_request req{db::random_url_safe(22), filename,      *format, *ex->user,
                      ex->client_ip,           ex->request_id};
   upload_limits limits;
@@ -91,8 +99,8 @@ void put_upload(const services& svc, exchange_ptr ex) {
   limits.db_deadline = cfg.db_deadline;
   limits.retention_days = cfg.retention_days;
   limits.storage_writers = cfg.storage_writers;
-  ex->hand_over([&svc, limits, req](upload_link_ptr link) {
-    return spawn_upload_session(svc.sys, svc.directory, limits, req, std::move(link));
+  ex->hand_over([&svc, limits, req, ticket](upload_link_ptr link) {
+    return spawn_upload_session(svc.sys, svc.directory, limits, req, ticket, std::move(link));
   });
 }
 
