@@ -1,6 +1,8 @@
 #include "actors/actor_directory.hpp"
 
 #include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/sec.hpp>
 
 namespace portal {
 
@@ -18,12 +20,44 @@ void actor_directory::forget(const std::string& name) {
   slots_.erase(name);
 }
 
+void actor_directory::record_temporary(const actor_entry& entry, const caf::actor& handle) {
+  auto e = entry;
+  e.temporary = true;
+  record(e, handle, false);
+  std::weak_ptr<actor_directory> weak = shared_from_this();
+  auto name = entry.name;
+  auto kind = entry.kind;
+  // Runs at once if the actor has already exited.
+  handle->attach_functor([weak, name, kind](const caf::error& reason) {
+    auto dir = weak.lock();
+    if (!dir)
+      return;
+    std::lock_guard<std::mutex> guard{dir->mutex_};
+    dir->slots_.erase(name);
+    if (reason && reason != caf::exit_reason::normal && reason != caf::exit_reason::user_shutdown)
+      ++dir->crashes_[kind];
+  });
+}
+
+std::map<std::string, uint64_t> actor_directory::crashes() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return crashes_;
+}
+
 caf::actor actor_directory::find(const std::string& name) const {
   std::lock_guard<std::mutex> guard{mutex_};
   auto i = slots_.find(name);
   if (i == slots_.end())
     return {};
   return caf::actor_cast<caf::actor>(i->second.handle.lock());
+}
+
+caf::actor actor_directory::find(caf::actor_id id) const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (auto& kv : slots_)
+    if (kv.second.entry.id == id)
+      return caf::actor_cast<caf::actor>(kv.second.handle.lock());
+  return {};
 }
 
 std::vector<actor_entry> actor_directory::entries() const {

@@ -5,7 +5,10 @@
 // blocks shutdown.
 #pragma once
 
+#include "actors/actor_probe.hpp"
+
 #include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
 #include <caf/weak_intrusive_ptr.hpp>
 
 #include <cstdint>
@@ -22,17 +25,26 @@ struct actor_entry {
   std::string kind;       // e.g. "db_worker"
   std::string supervisor; // the supervising actor's name
   caf::actor_id id = 0;
-  uint64_t restarts = 0; // per name
+  uint64_t restarts = 0;  // per name
+  probe_ptr probe;        // its live counters (SPEC §7 /admin/actors)
+  bool temporary = false; // never restarted: one per upload
 };
 
-class actor_directory {
+class actor_directory : public std::enable_shared_from_this<actor_directory> {
 public:
   // Records a (re)started child. `restarted` bumps the per-name counter.
   void record(const actor_entry& entry, const caf::actor& handle, bool restarted);
   void forget(const std::string& name);
+  // Records an actor nobody restarts (one per upload): it stays listed
+  // until it exits, and an abnormal exit counts as a crash of its kind.
+  void record_temporary(const actor_entry& entry, const caf::actor& handle);
+  // Abnormal exits of temporary actors, by kind.
+  std::map<std::string, uint64_t> crashes() const;
 
   // The live actor under `name`, or an invalid handle.
   caf::actor find(const std::string& name) const;
+  // The live actor with this id, or an invalid handle.
+  caf::actor find(caf::actor_id id) const;
   std::vector<actor_entry> entries() const;
 
 private:
@@ -42,6 +54,7 @@ private:
   };
   mutable std::mutex mutex_;
   std::map<std::string, slot> slots_;
+  std::map<std::string, uint64_t> crashes_;
 };
 
 } // namespace portal

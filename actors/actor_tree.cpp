@@ -20,8 +20,8 @@ supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const conf
     db_worker_options opts;
     opts.conninfo = cfg.database_url;
     spec.children.push_back(child_spec{name, "db_worker", restart_policy::permanent,
-                                       [dir, opts, name](caf::event_based_actor* sup) {
-                                         return spawn_db_worker(sup, dir, opts, name);
+                                       [dir, opts, name](caf::event_based_actor* sup, probe_ptr p) {
+                                         return spawn_db_worker(sup, p, dir, opts, name);
                                        }});
   }
   return spec;
@@ -30,9 +30,10 @@ supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const conf
 supervisor_spec db_supervisor_spec(std::shared_ptr<actor_directory> dir,
                                    std::shared_ptr<db_pool_counts> counts, const config& cfg) {
   auto workers = cfg.db_pool_size;
-  child_spec pool{
-    "db_pool", "db_pool", restart_policy::permanent,
-    [counts, workers](caf::event_based_actor* sup) { return spawn_db_pool(sup, counts, workers); }};
+  child_spec pool{"db_pool", "db_pool", restart_policy::permanent,
+                  [counts, workers](caf::event_based_actor* sup, probe_ptr p) {
+                    return spawn_db_pool(sup, p, counts, workers);
+                  }};
   return supervisor_spec{"db_supervisor",
                          restart_strategy::rest_for_one,
                          {5, 10s},
@@ -43,9 +44,11 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
   auto layout = storage::layout_of(cfg.data_dir);
   supervisor_spec spec{"storage_supervisor", restart_strategy::one_for_one, {10, 10s}, {}};
   for (unsigned i = 1; i <= cfg.storage_writers; ++i)
-    spec.children.push_back(child_spec{
-      "storage_writer_" + std::to_string(i), "storage_writer", restart_policy::permanent,
-      [layout](caf::event_based_actor* sup) { return spawn_storage_writer(sup, layout); }});
+    spec.children.push_back(child_spec{"storage_writer_" + std::to_string(i), "storage_writer",
+                                       restart_policy::permanent,
+                                       [layout](caf::event_based_actor* sup, probe_ptr p) {
+                                         return spawn_storage_writer(sup, p, layout);
+                                       }});
   for (unsigned i = 1; i <= 2; ++i)
     spec.children.push_back(child_spec{"archive_reader_" + std::to_string(i), "archive_reader",
                                        restart_policy::permanent, spawn_archive_reader});

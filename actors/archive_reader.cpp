@@ -17,24 +17,22 @@ struct reader_state {
   const char* name = "archive_reader";
 };
 
-caf::behavior archive_reader(caf::stateful_actor<reader_state>*) {
-  return {
-    [](list_atom, const entries_job& job) {
-      try {
-        job.done(storage::list_entries(job.archive, job.format, max_listed_entries));
-      } catch (const std::exception& e) {
-        log::error("stored archive unreadable",
-                   {{"archive", job.archive.filename().string()}, {"error", e.what()}});
-        job.done(std::nullopt);
-      }
-    },
-  };
+caf::behavior archive_reader(caf::stateful_actor<reader_state>* self, probe_ptr probe) {
+  return probed(self, probe, [](list_atom, const entries_job& job) {
+    try {
+      job.done(storage::list_entries(job.archive, job.format, max_listed_entries));
+    } catch (const std::exception& e) {
+      log::error("stored archive unreadable",
+                 {{"archive", job.archive.filename().string()}, {"error", e.what()}});
+      job.done(std::nullopt);
+    }
+  });
 }
 
 } // namespace
 
-caf::actor spawn_archive_reader(caf::event_based_actor* sup) {
-  return sup->spawn<caf::detached>(archive_reader);
+caf::actor spawn_archive_reader(caf::event_based_actor* sup, probe_ptr probe) {
+  return sup->spawn<caf::detached>(archive_reader, std::move(probe));
 }
 
 } // namespace portal

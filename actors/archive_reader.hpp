@@ -6,6 +6,7 @@
 //   (list_atom, entries_job)   runs libarchive over the file, then calls job.done
 #pragma once
 
+#include "actors/actor_probe.hpp"
 #include "storage/archive_entries.hpp"
 
 #include <caf/actor.hpp>
@@ -25,7 +26,7 @@ struct entries_job {
   std::function<void(std::optional<std::vector<storage::archive_entry_info>>)> done;
 };
 
-caf::actor spawn_archive_reader(caf::event_based_actor* sup);
+caf::actor spawn_archive_reader(caf::event_based_actor* sup, probe_ptr probe);
 
 } // namespace portal
 

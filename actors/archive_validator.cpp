@@ -19,10 +19,11 @@ upload_failure to_failure(const storage::archive_error& e) {
   return upload_failure{e.status, e.code, e.message};
 }
 
-caf::behavior archive_validator(caf::stateful_actor<validator_state>* self,
+caf::behavior archive_validator(caf::stateful_actor<validator_state>* self, probe_ptr probe,
                                 storage::archive_format format, storage::archive_limits limits) {
   self->state.check = std::make_unique<storage::archive_check>(format, limits);
-  return {
+  return probed(
+    self, probe,
     [=](chunk_atom, const chunk_ptr& c) -> upload_failure {
       if (auto refused = self->state.check->feed(c->data.get(), c->size))
         return to_failure(*refused);
@@ -34,15 +35,14 @@ caf::behavior archive_validator(caf::stateful_actor<validator_state>* self,
         return validation_result{to_failure(*refused), 0, 0};
       auto& summary = std::get<storage::archive_summary>(outcome);
       return validation_result{{}, summary.entries, summary.uncompressed_size};
-    },
-  };
+    });
 }
 
 } // namespace
 
-caf::actor spawn_archive_validator(caf::event_based_actor* session, storage::archive_format format,
-                                   storage::archive_limits limits) {
-  return session->spawn<caf::linked>(archive_validator, format, limits);
+caf::actor spawn_archive_validator(caf::event_based_actor* session, probe_ptr probe,
+                                   storage::archive_format format, storage::archive_limits limits) {
+  return session->spawn<caf::linked>(archive_validator, std::move(probe), format, limits);
 }
 
 } // namespace portal

@@ -7,6 +7,7 @@
 //   (finish_atom)           -> validation_result
 #pragma once
 
+#include "actors/actor_probe.hpp"
 #include "storage/archive_check.hpp"
 
 #include <caf/actor.hpp>
@@ -14,7 +15,7 @@
 
 namespace portal {
 
-caf::actor spawn_archive_validator(caf::event_based_actor* session, storage::archive_format format,
-                                   storage::archive_limits limits);
+caf::actor spawn_archive_validator(caf::event_based_actor* session, probe_ptr probe,
+                                   storage::archive_format format, storage::archive_limits limits);
 
 } // namespace portal

@@ -1,6 +1,7 @@
 #include "actors/db_pool.hpp"
 
 #include "actors/actor_directory.hpp"
+#include "actors/actor_probe.hpp"
 #include "actors/messages.hpp"
 
 #include <caf/all.hpp>
@@ -85,7 +86,8 @@ void fail_queue(pool_state& st, db_failure why) {
   st.queue.clear();
 }
 
-caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, unsigned expected) {
+caf::behavior db_pool(pool_ptr self, probe_ptr probe, std::shared_ptr<db_pool_counts> counts,
+                      unsigned expected) {
   self->state.counts = std::move(counts);
   self->state.publish_counts(expected);
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -96,7 +98,8 @@ caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, uns
       fail_queue(st, db_failure::unavailable);
     st.publish_counts(expected);
   });
-  return {
+  return probed(
+    self, probe,
     [=](submit_atom, db_request_ptr& req) {
       auto& st = self->state;
       if (st.all_disconnected(expected)) {
@@ -131,15 +134,14 @@ caf::behavior db_pool(pool_ptr self, std::shared_ptr<db_pool_counts> counts, uns
       if (st.all_disconnected(expected))
         fail_queue(st, db_failure::unavailable);
       st.publish_counts(expected);
-    },
-  };
+    });
 }
 
 } // namespace
 
-caf::actor spawn_db_pool(caf::event_based_actor* sup, std::shared_ptr<db_pool_counts> counts,
-                         unsigned workers) {
-  return sup->spawn(db_pool, std::move(counts), workers);
+caf::actor spawn_db_pool(caf::event_based_actor* sup, probe_ptr probe,
+                         std::shared_ptr<db_pool_counts> counts, unsigned workers) {
+  return sup->spawn(db_pool, std::move(probe), std::move(counts), workers);
 }
 
 void submit(const actor_directory& dir, db_request_ptr req) {

@@ -6,6 +6,7 @@
 // longer than config.db_deadline for the database.
 #pragma once
 
+#include "actors/actor_probe.hpp"
 #include "actors/db_request.hpp"
 
 #include <caf/actor.hpp>
@@ -24,8 +25,8 @@ struct db_pool_counts {
   std::atomic<int> disconnected{0};
 };
 
-caf::actor spawn_db_pool(caf::event_based_actor* sup, std::shared_ptr<db_pool_counts> counts,
-                         unsigned workers);
+caf::actor spawn_db_pool(caf::event_based_actor* sup, probe_ptr probe,
+                         std::shared_ptr<db_pool_counts> counts, unsigned workers);
 
 // Sends a request to the pool found in `dir`; fails it at once when there is
 // no pool (e.g. during a restart). Safe from any thread.

@@ -91,7 +91,7 @@ void run_request(worker_ptr self, db_request& req) {
   }
 }
 
-caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir,
+caf::behavior db_worker(worker_ptr self, probe_ptr probe, std::shared_ptr<actor_directory> dir,
                         db_worker_options opts, std::string name) {
   auto& st = self->state;
   st.opts = std::move(opts);
@@ -99,7 +99,8 @@ caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir,
   st.backoff = st.opts.backoff_min;
   st.pool = dir->find(st.opts.pool_name);
   self->send(self, connect_atom::value);
-  return {
+  return probed(
+    self, probe,
     [=](connect_atom) {
       if (!self->state.conn)
         try_connect(self);
@@ -108,15 +109,16 @@ caf::behavior db_worker(worker_ptr self, std::shared_ptr<actor_directory> dir,
       run_request(self, *req);
       if (self->state.conn)
         self->send(self->state.pool, ready_atom::value, caf::actor_cast<caf::actor>(self));
-    },
-  };
+    });
 }
 
 } // namespace
 
-caf::actor spawn_db_worker(caf::event_based_actor* sup, std::shared_ptr<actor_directory> dir,
-                           db_worker_options opts, std::string name) {
-  return sup->spawn<caf::detached>(db_worker, std::move(dir), std::move(opts), std::move(name));
+caf::actor spawn_db_worker(caf::event_based_actor* sup, probe_ptr probe,
+                           std::shared_ptr<actor_directory> dir, db_worker_options opts,
+                           std::string name) {
+  return sup->spawn<caf::detached>(db_worker, std::move(probe), std::move(dir), std::move(opts),
+                                   std::move(name));
 }
 
 } // namespace portal

@@ -8,6 +8,8 @@
 // business.
 #pragma once
 
+#include "actors/actor_probe.hpp"
+
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
 
@@ -26,7 +28,8 @@ struct db_worker_options {
   std::chrono::milliseconds backoff_max{5000};
 };
 
-caf::actor spawn_db_worker(caf::event_based_actor* sup, std::shared_ptr<actor_directory> dir,
-                           db_worker_options opts, std::string name);
+caf::actor spawn_db_worker(caf::event_based_actor* sup, probe_ptr probe,
+                           std::shared_ptr<actor_directory> dir, db_worker_options opts,
+                           std::string name);
 
 } // namespace portal

@@ -46,7 +46,7 @@ open_file* file_for(writer_ptr self, const std::string& id) {
   return &files.emplace(id, open_file{std::move(file), owner.address()}).first->second;
 }
 
-caf::behavior storage_writer(writer_ptr self, storage::data_dir_layout layout) {
+caf::behavior storage_writer(writer_ptr self, probe_ptr probe, storage::data_dir_layout layout) {
   self->state.layout = std::move(layout);
   // An upload session that died without committing or discarding: its
   // partial file must not outlive it.
@@ -55,7 +55,8 @@ caf::behavior storage_writer(writer_ptr self, storage::data_dir_layout layout) {
     for (auto i = files.begin(); i != files.end();)
       i = i->second.owner == dm.source ? files.erase(i) : std::next(i);
   });
-  return {
+  return probed(
+    self, probe,
     [=](chunk_atom, const std::string& id, const chunk_ptr& c) -> upload_failure {
       try {
         file_for(self, id)->file->write(c->data.get(), c->size);
@@ -85,14 +86,14 @@ caf::behavior storage_writer(writer_ptr self, storage::data_dir_layout layout) {
       } catch (const std::exception& e) {
         log::error("could not remove archive", {{"upload_id", id}, {"error", e.what()}});
       }
-    },
-  };
+    });
 }
 
 } // namespace
 
-caf::actor spawn_storage_writer(caf::event_based_actor* sup, storage::data_dir_layout layout) {
-  return sup->spawn<caf::detached>(storage_writer, std::move(layout));
+caf::actor spawn_storage_writer(caf::event_based_actor* sup, probe_ptr probe,
+                                storage::data_dir_layout layout) {
+  return sup->spawn<caf::detached>(storage_writer, std::move(probe), std::move(layout));
 }
 
 std::string storage_writer_name(const std::string& upload_id, unsigned count) {

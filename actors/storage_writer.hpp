@@ -10,6 +10,7 @@
 //   (remove_atom, id)                               remove a committed archive
 #pragma once
 
+#include "actors/actor_probe.hpp"
 #include "storage/data_dir.hpp"
 
 #include <caf/actor.hpp>
@@ -19,7 +20,8 @@
 
 namespace portal {
 
-caf::actor spawn_storage_writer(caf::event_based_actor* sup, storage::data_dir_layout layout);
+caf::actor spawn_storage_writer(caf::event_based_actor* sup, probe_ptr probe,
+                                storage::data_dir_layout layout);
 
 // The writer for an upload id among `count` writers named storage_writer_1..N.
 std::string storage_writer_name(const std::string& upload_id, unsigned count);

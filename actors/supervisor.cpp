@@ -40,10 +40,11 @@ struct supervisor_state {
 using sup_ptr = caf::stateful_actor<supervisor_state>*;
 
 void start_child(sup_ptr self, running_child& c, bool restarted) {
-  c.handle = c.spec.start(self);
+  auto probe = std::make_shared<actor_probe>();
+  c.handle = c.spec.start(self, probe);
   self->monitor(c.handle);
   self->state.dir->record(
-    actor_entry{c.spec.name, c.spec.kind, self->state.spec.name, c.handle.id(), 0}, c.handle,
+    actor_entry{c.spec.name, c.spec.kind, self->state.spec.name, c.handle.id(), 0, probe}, c.handle,
     restarted);
 }
 
@@ -122,7 +123,8 @@ void on_child_down(sup_ptr self, caf::down_msg& dm) {
     start_child(self, st.children[k], true);
 }
 
-caf::behavior supervisor(sup_ptr self, std::shared_ptr<actor_directory> dir, supervisor_spec spec) {
+caf::behavior supervisor(sup_ptr self, probe_ptr probe, std::shared_ptr<actor_directory> dir,
+                         supervisor_spec spec) {
   self->state.dir = std::move(dir);
   self->state.spec = std::move(spec);
   for (auto& cs : self->state.spec.children)
@@ -136,7 +138,7 @@ caf::behavior supervisor(sup_ptr self, std::shared_ptr<actor_directory> dir, sup
     stop_all(self);
     self->quit(em.reason);
   });
-  return {[](caf::get_atom) { return std::string{"supervisor"}; }};
+  return probed(self, probe, [](caf::get_atom) { return std::string{"supervisor"}; });
 }
 
 } // namespace
@@ -144,8 +146,9 @@ caf::behavior supervisor(sup_ptr self, std::shared_ptr<actor_directory> dir, sup
 caf::actor spawn_supervisor(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
                             supervisor_spec spec) {
   auto name = spec.name;
-  auto h = sys.spawn(supervisor, dir, std::move(spec));
-  dir->record(actor_entry{name, "supervisor", "", h.id(), 0}, h, false);
+  auto probe = std::make_shared<actor_probe>();
+  auto h = sys.spawn(supervisor, probe, dir, std::move(spec));
+  dir->record(actor_entry{name, "supervisor", "", h.id(), 0, probe}, h, false);
   return h;
 }
 
@@ -155,7 +158,9 @@ child_spec supervisor_child(std::shared_ptr<actor_directory> dir, supervisor_spe
   cs.name = spec.name;
   cs.kind = "supervisor";
   cs.restart = restart;
-  cs.start = [dir, spec](caf::event_based_actor* sup) { return sup->spawn(supervisor, dir, spec); };
+  cs.start = [dir, spec](caf::event_based_actor* sup, probe_ptr probe) {
+    return sup->spawn(supervisor, std::move(probe), dir, spec);
+  };
   return cs;
 }
 

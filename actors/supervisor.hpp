@@ -13,6 +13,7 @@
 #pragma once
 
 #include "actors/actor_directory.hpp"
+#include "actors/actor_probe.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
@@ -37,9 +38,10 @@ struct child_spec {
   std::string name; // stable across restarts; the directory key
   std::string kind;
   restart_policy restart = restart_policy::permanent;
-  // Spawns the child (the supervisor monitors it). Runs inside the
-  // supervisor, so siblings started earlier are already in the directory.
-  std::function<caf::actor(caf::event_based_actor* sup)> start;
+  // Spawns the child (the supervisor monitors it) and hands it its probe,
+  // a fresh one per start. Runs inside the supervisor, so siblings started
+  // earlier are already in the directory.
+  std::function<caf::actor(caf::event_based_actor* sup, probe_ptr probe)> start;
 };
 
 struct supervisor_spec {

@@ -23,11 +23,16 @@ namespace portal {
 
 namespace {
 
+std::string session_name(const std::string& upload_id) {
+  return "upload_session_" + upload_id;
+}
+
 struct session_state {
   std::shared_ptr<actor_directory> dir;
   upload_limits limits;
   upload_request req;
   upload_link_ptr link;
+  probe_ptr probe;
   // One of the user's concurrent uploads. Declared after the link so that a
   // crashed session's client hears its 500 before the slot is freed.
   upload_admission::ticket_ptr ticket;
@@ -153,6 +158,7 @@ void on_chunk(session_ptr self, const chunk_ptr& c) {
   if (st.over)
     return;
   st.bytes += c->size;
+  st.probe->upload->bytes_received.store(st.bytes, std::memory_order_relaxed);
   if (st.bytes > st.limits.max_bytes)
     return fail(self, {413, "payload_too_large", "the upload exceeds the size limit"});
   ++st.sent;
@@ -176,11 +182,13 @@ void on_chunk(session_ptr self, const chunk_ptr& c) {
       [=](caf::error& e) { internal_failure(self, "store", e); });
 }
 
-caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> dir,
-                             upload_limits limits, upload_request req,
-                             upload_admission::ticket_ptr ticket, upload_link_ptr link) {
+caf::behavior upload_session(session_ptr self, probe_ptr probe,
+                             std::shared_ptr<actor_directory> dir, upload_limits limits,
+                             upload_request req, upload_admission::ticket_ptr ticket,
+                             upload_link_ptr link) {
   auto& st = self->state;
   st.ticket = std::move(ticket);
+  st.probe = probe;
   st.dir = std::move(dir);
   st.limits = limits;
   st.req = std::move(req);
@@ -190,9 +198,14 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
     fail(self, {503, "storage_unavailable", "storage is unavailable, retry later"});
     return {};
   }
-  st.validator = spawn_archive_validator(self, st.req.format, st.limits.archive);
-  return {
-    [=](chunk_atom, const chunk_ptr& c) { on_chunk(self, c); },
+  auto validator_probe = std::make_shared<actor_probe>();
+  st.validator = spawn_archive_validator(self, validator_probe, st.req.format, st.limits.archive);
+  st.dir->record_temporary(actor_entry{"archive_validator_" + st.req.id, "archive_validator",
+                                       session_name(st.req.id), st.validator.id(), 0,
+                                       validator_probe},
+                           st.validator);
+  return probed(
+    self, probe, [=](chunk_atom, const chunk_ptr& c) { on_chunk(self, c); },
     [=](eof_atom) {
       self->state.eof = true;
       progress(self);
@@ -221,8 +234,7 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
       answer(self, upload_answer{201, db::to_json(row)});
       self->send_exit(s.validator, caf::exit_reason::user_shutdown);
       self->quit();
-    },
-  };
+    });
 }
 
 } // namespace
@@ -230,8 +242,18 @@ caf::behavior upload_session(session_ptr self, std::shared_ptr<actor_directory> 
 caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
                                 upload_limits limits, upload_request req,
                                 upload_admission::ticket_ptr ticket, upload_link_ptr link) {
-  return sys.spawn(upload_session, std::move(dir), limits, std::move(req), std::move(ticket),
-                   std::move(link));
+  auto probe = std::make_shared<actor_probe>();
+  probe->upload = std::make_shared<upload_progress>();
+  probe->upload->id = req.id;
+  probe->upload->owner = req.owner.username;
+  probe->upload->filename = req.filename;
+  auto name = session_name(req.id);
+  auto h = sys.spawn(upload_session, probe, dir, limits, std::move(req), std::move(ticket),
+                     std::move(link));
+  // Not supervised: nothing restarts an upload whose client is gone. Its
+  // crash fails that one upload (the link answers 500) and is counted.
+  dir->record_temporary(actor_entry{name, "upload_session", "", h.id(), 0, probe}, h);
+  return h;
 }
 
 } // namespace portal

@@ -11,8 +11,8 @@ PACKAGES=(
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-context1.81-dev
   libpqxx-dev libpq-dev libarchive-dev zlib1g-dev libzstd-dev zstd libssl-dev openssl
   libsodium-dev prometheus-cpp-dev libtomlplusplus-dev libisal-dev
-  # tests
-  catch2
+  # tests (prometheus: its promtool checks the /metrics text)
+  catch2 prometheus
   # local database for `dev.sh serve` and the integration/e2e tests
   postgresql postgresql-client
 )

@@ -28,6 +28,12 @@
 
 namespace portal {
 
+class metrics;
+struct exchange;
+struct services;
+using exchange_ptr = std::shared_ptr<exchange>;
+using handler_fn = void (*)(const services&, exchange_ptr);
+
 // What handlers may use: app-wide, outlives every connection.
 struct services {
   const config& cfg;
@@ -36,6 +42,9 @@ struct services {
   std::shared_ptr<db_pool_counts> db_counts;
   std::shared_ptr<chunk_pool> chunks;
   std::shared_ptr<upload_admission> admission;
+  std::shared_ptr<portal::metrics> metrics;
+  // Where requests go: the API router, or on the metrics listener /metrics only.
+  handler_fn route;
 };
 
 struct exchange {
@@ -91,8 +100,5 @@ private:
   static response internal_error();
   std::atomic<bool> replied_{false};
 };
-
-using exchange_ptr = std::shared_ptr<exchange>;
-using handler_fn = void (*)(const services&, exchange_ptr);
 
 } // namespace portal

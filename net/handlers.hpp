@@ -19,4 +19,10 @@ void delete_upload(const services& svc, exchange_ptr ex); // DELETE /api/v1/uplo
 void get_content(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/content
 void get_entries(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/entries
 
+// net/admin_handlers.cpp
+void admin_actors(const services& svc, exchange_ptr ex); // GET /admin/actors
+void admin_kill(const services& svc, exchange_ptr ex);   // POST /admin/actors/{id}/kill
+// GET /admin/metrics, and GET /metrics on PORTAL_METRICS_LISTEN
+void metrics_text(const services& svc, exchange_ptr ex);
+
 } // namespace portal::handlers

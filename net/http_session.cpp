@@ -2,6 +2,7 @@
 
 #include "actors/messages.hpp"
 #include "config/log.hpp"
+#include "net/metrics.hpp"
 #include "net/responses.hpp"
 #include "net/router.hpp"
 
@@ -139,7 +140,7 @@ void http_session::handle_request() {
   };
   answered_ = false;
   body_bytes_ = 0;
-  dispatch(svc_, std::move(ex));
+  svc_.route(svc_, std::move(ex));
 }
 
 // ---- streaming a body into an upload actor ----------------------------------
@@ -158,6 +159,7 @@ void http_session::start_upload(exchange::spawn_upload spawn) {
                 [self, answer = std::move(answer)]() mutable { self->on_upload_done(answer); });
     });
   upload_ = spawn(std::move(link));
+  svc_.metrics->upload_started();
   // Beast reads as much as the buffer has room for: left at the 512 bytes
   // the head needed, a body costs one recvmsg, epoll round and strand hop
   // per 512 bytes, which was most of the server's CPU (bench/RESULTS.md).
@@ -251,6 +253,7 @@ void http_session::on_body(beast::error_code ec, std::size_t) {
   }
   auto filled = filling_->capacity - parser_->get().body().size;
   body_bytes_ += filled - filling_->size;
+  svc_.metrics->upload_bytes(filled - filling_->size);
   filling_->size = filled;
   bool done = parser_->is_done();
   // The first chunk goes out as soon as it has bytes, so a wrong magic
@@ -272,6 +275,7 @@ void http_session::on_credit(std::size_t n) {
 
 void http_session::on_upload_done(upload_answer answer) {
   upload_ = nullptr;
+  svc_.metrics->upload_ended(answer.status, std::chrono::steady_clock::now() - started_);
   head_deadline_.cancel();
   filling_.reset();
   if (answered_)
@@ -399,6 +403,7 @@ void http_session::on_linger(beast::error_code ec, std::size_t n) {
 void http_session::log_access(unsigned status, std::size_t bytes_sent) {
   using namespace std::chrono;
   auto us = duration_cast<microseconds>(steady_clock::now() - started_).count();
+  svc_.metrics->request_done(method_, status);
   log::info("request", {{"request_id", request_id_},
                         {"method", method_},
                         {"path", path_},

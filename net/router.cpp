@@ -12,7 +12,7 @@ namespace portal {
 
 namespace {
 
-const std::array<route, 9> routes{{
+const std::array<route, 12> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
@@ -22,6 +22,9 @@ const std::array<route, 9> routes{{
   {http::verb::delete_, "/api/v1/uploads/{id}", access::bearer, handlers::delete_upload},
   {http::verb::get, "/api/v1/uploads/{id}/content", access::bearer, handlers::get_content},
   {http::verb::get, "/api/v1/uploads/{id}/entries", access::bearer, handlers::get_entries},
+  {http::verb::get, "/admin/actors", access::admin, handlers::admin_actors},
+  {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
+  {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},
 }};
 
 std::vector<std::string_view> segments(std::string_view path) {
@@ -113,6 +116,21 @@ void dispatch(const services& svc, exchange_ptr ex) {
     return authenticate(svc, std::move(ex), m.found->who == access::admin,
                         [&svc, handler](exchange_ptr authed) { handler(svc, std::move(authed)); });
   }
+}
+
+// PORTAL_METRICS_LISTEN: a private scraper's port serves `GET /metrics` and
+// nothing else, unauthenticated (SPEC §3, §7).
+void dispatch_metrics_only(const services& svc, exchange_ptr ex) {
+  auto method = ex->head.method();
+  if (ex->path != "/metrics")
+    return ex->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+  if (method != http::verb::get && method != http::verb::head) {
+    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
+                              "/metrics accepts GET and HEAD");
+    res.set(http::field::allow, "GET, HEAD");
+    return ex->reply(std::move(res));
+  }
+  handlers::metrics_text(svc, std::move(ex));
 }
 
 } // namespace portal

@@ -36,5 +36,6 @@ route_match match_route(http::verb method, std::string_view path);
 // Routes, authenticates and calls the handler; every refusal is answered
 // here with the right status and shape.
 void dispatch(const services& svc, exchange_ptr ex);
+void dispatch_metrics_only(const services& svc, exchange_ptr ex);
 
 } // namespace portal

@@ -7,6 +7,8 @@
 #include "net/http.hpp"
 #include "net/http_session.hpp"
 #include "net/listener.hpp"
+#include "net/metrics.hpp"
+#include "net/router.hpp"
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 
@@ -39,8 +41,8 @@ unsigned worker_threads() {
 class drain {
 public:
   drain(net::io_context& ioc, const config& cfg, connection_registry& registry,
-        std::shared_ptr<listener> lst)
-    : timer_(ioc), ioc_(ioc), cfg_(cfg), registry_(registry), listener_(std::move(lst)) {}
+        std::vector<std::shared_ptr<listener>> listeners)
+    : timer_(ioc), ioc_(ioc), cfg_(cfg), registry_(registry), listeners_(std::move(listeners)) {}
 
   void start(const char* why) {
     if (started_)
@@ -50,7 +52,8 @@ public:
     log::info("shutting down", {{"reason", why},
                                 {"open_connections", registry_.size()},
                                 {"drain_seconds", cfg_.drain.count()}});
-    listener_->stop();
+    for (auto& l : listeners_)
+      l->stop();
     registry_.for_each([](const std::shared_ptr<http_session>& s) { s->close_if_idle(); });
     poll();
   }
@@ -74,7 +77,7 @@ private:
   net::io_context& ioc_;
   const config& cfg_;
   connection_registry& registry_;
-  std::shared_ptr<listener> listener_;
+  std::vector<std::shared_ptr<listener>> listeners_;
   bool started_ = false;
   std::chrono::steady_clock::time_point deadline_;
 };
@@ -125,10 +128,18 @@ int serve(const config& cfg) {
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
     auto admission = std::make_shared<upload_admission>(
       admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
-    services svc{cfg, sys, tree.directory, tree.db_counts, chunks, admission};
+    auto stats = std::make_shared<metrics>(
+      metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
+    services svc{cfg, sys, tree.directory, tree.db_counts, chunks, admission, stats, dispatch};
+    services scrape_svc = svc;
+    scrape_svc.route = dispatch_metrics_only;
 
     auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
-    drain shutdown{ioc, cfg, registry, lst};
+    std::vector<std::shared_ptr<listener>> listeners{lst};
+    if (cfg.metrics_listen)
+      listeners.push_back(
+        std::make_shared<listener>(ioc, resolve(ioc, *cfg.metrics_listen), scrape_svc, registry));
+    drain shutdown{ioc, cfg, registry, listeners};
     net::signal_set signals{ioc, SIGINT, SIGTERM};
     signals.async_wait([&](beast::error_code ec, int sig) {
       if (!ec)
@@ -145,7 +156,11 @@ int serve(const config& cfg) {
         shutdown.start("root supervisor stopped");
       });
     });
-    lst->run();
+    for (auto& l : listeners)
+      l->run();
+    if (cfg.metrics_listen)
+      log::info("metrics listening",
+                {{"address", cfg.metrics_listen->host}, {"port", listeners.back()->port()}});
     log::info("listening",
               {{"address", cfg.listen.host},
                {"port", lst->port()},

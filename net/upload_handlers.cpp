@@ -6,6 +6,7 @@
 #include "db/credentials.hpp"
 #include "db/uploads.hpp"
 #include "net/handlers.hpp"
+#include "net/metrics.hpp"
 #include "net/responses.hpp"
 
 #include <boost/json.hpp>
@@ -165,9 +166,10 @@ void delete_upload(const services& svc, exchange_ptr ex) {
   with_db<bool>(
     svc, ex, "delete upload",
     [id, viewer, ip, rid](pqxx::work& tx) { return db::delete_upload(tx, id, viewer, ip, rid); },
-    [id, writer](bool deleted) {
+    [id, writer, stats = svc.metrics](bool deleted) {
       if (!deleted)
         return not_found();
+      stats->upload_deleted();
       // The row is gone (committed): the file follows. Should that fail or
       // the process die first, the next start moves it to orphans/.
       caf::anon_send(writer, remove_atom::value, id);

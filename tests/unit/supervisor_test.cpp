@@ -57,8 +57,9 @@ caf::behavior test_child(caf::event_based_actor* self) {
 }
 
 portal::child_spec child(const std::string& name, portal::restart_policy policy) {
-  return portal::child_spec{name, "test_child", policy,
-                            [](caf::event_based_actor* sup) { return sup->spawn(test_child); }};
+  return portal::child_spec{
+    name, "test_child", policy,
+    [](caf::event_based_actor* sup, portal::probe_ptr) { return sup->spawn(test_child); }};
 }
 
 template <class Pred>

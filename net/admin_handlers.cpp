@@ -1,0 +1,113 @@
+// SPEC §7: inspecting the running actor system, for admins.
+#include "actors/db_request.hpp"
+#include "db/users.hpp"
+#include "net/handlers.hpp"
+#include "net/metrics.hpp"
+#include "net/responses.hpp"
+
+#include <boost/json.hpp>
+#include <caf/all.hpp>
+
+#include <charconv>
+
+namespace portal::handlers {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+boost::json::object actor_json(const actor_entry& e) {
+  boost::json::object a{
+    {"id", e.id},   {"name", e.name}, {"kind", e.kind},         {"supervisor", nullptr},
+    {"mailbox", 0}, {"messages", 0},  {"restarts", e.restarts}, {"state", "idle"}};
+  if (!e.supervisor.empty())
+    a["supervisor"] = e.supervisor;
+  if (auto& p = e.probe) {
+    a["mailbox"] = p->mailbox.load(std::memory_order_relaxed);
+    a["messages"] = p->messages.load(std::memory_order_relaxed);
+    auto activity = p->activity.load(std::memory_order_relaxed);
+    a["state"] = to_string(activity);
+    if (activity == actor_activity::busy) {
+      auto since = std::chrono::steady_clock::time_point{
+        std::chrono::microseconds{p->busy_since_us.load(std::memory_order_relaxed)}};
+      a["busy_seconds"] = seconds_since(since);
+    }
+  }
+  return a;
+}
+
+boost::json::object upload_json(const upload_progress& u) {
+  auto bytes = u.bytes_received.load(std::memory_order_relaxed);
+  auto elapsed = seconds_since(u.started);
+  return {{"id", u.id},
+          {"owner", u.owner},
+          {"filename", u.filename},
+          {"bytes_received", bytes},
+          {"bytes_per_second", elapsed > 0 ? static_cast<double>(bytes) / elapsed : 0.0},
+          {"seconds", elapsed}};
+}
+
+} // namespace
+
+void admin_actors(const services& svc, exchange_ptr ex) {
+  boost::json::array actors;
+  boost::json::array uploads;
+  for (auto& e : svc.directory->entries()) {
+    actors.push_back(actor_json(e));
+    if (e.probe && e.probe->upload)
+      uploads.push_back(upload_json(*e.probe->upload));
+  }
+  ex->reply(json_response(http::status::ok,
+                          {{"actors", std::move(actors)}, {"uploads", std::move(uploads)}}));
+}
+
+void metrics_text(const services& svc, exchange_ptr ex) {
+  response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = svc.metrics->render();
+  res.prepare_payload();
+  ex->reply(std::move(res));
+}
+
+// Kills an actor as Erlang's observer does (an untrappable exit); its
+// supervisor restarts it. Audited first: no audit row, no kill (503).
+void admin_kill(const services& svc, exchange_ptr ex) {
+  auto& raw = ex->params.at(0);
+  caf::actor_id id = 0;
+  auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), id);
+  caf::actor target;
+  if (ec == std::errc{} && end == raw.data() + raw.size())
+    target = svc.directory->find(id);
+  if (!target)
+    return ex->reply(error_response(http::status::not_found, "not_found", "no such actor"));
+  std::string name;
+  bool supervised = false;
+  for (auto& e : svc.directory->entries())
+    if (e.id == id) {
+      name = e.name;
+      supervised = !e.supervisor.empty() || e.temporary;
+    }
+  // Nothing would restart the root: killing it stops the server.
+  if (!supervised)
+    return ex->reply(error_response(http::status::conflict, "unsupervised",
+                                    "the root supervisor has no supervisor to restart it"));
+  db::audit_actor who{ex->user->user_id, ex->user->username, ex->client_ip, ex->request_id};
+  auto query = [who, id, name](pqxx::work& tx) {
+    db::record_audit(tx, who, "actor.kill", {{"actor", name}, {"id", id}});
+    return true;
+  };
+  auto done = [ex, target, id, name](db_outcome<bool> outcome) {
+    if (std::holds_alternative<db_failure>(outcome))
+      return ex->reply(unavailable_response("the kill could not be audited: the database is "
+                                            "unavailable, retry later"));
+    caf::anon_send_exit(target, caf::exit_reason::kill);
+    ex->reply(json_response(http::status::ok, {{"killed", {{"id", id}, {"name", name}}}}));
+  };
+  submit(*svc.directory, make_db_request<bool>("audit kill", ex->db_deadline(svc.cfg),
+                                               std::move(query), std::move(done)));
+}
+
+} // namespace portal::handlers

@@ -1,0 +1,273 @@
+"""End-to-end tests of SPEC §7's inspection of the running actor system:
+/admin/actors, /admin/metrics and the PORTAL_METRICS_LISTEN scraper port,
+killing actors through POST /admin/actors/{id}/kill (supervisor restarts,
+audit rows, an upload right after), and who may see any of it.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_admin        (from tests/e2e)
+"""
+
+import contextlib
+import http.client
+import json
+import re
+import shutil
+import subprocess
+import unittest
+
+import archives as A
+from portal_harness import PortalTestCase, wait_until
+from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+
+MiB = 1024 * 1024
+
+# SPEC §7: the metric names a dashboard may rely on.
+SPEC_METRICS = [
+    "portal_uploads_total", "portal_upload_bytes_total", "portal_uploads_active",
+    "portal_upload_duration_seconds", "portal_http_requests_total", "portal_actor_mailbox_size",
+    "portal_actor_messages_total", "portal_actor_restarts_total", "portal_db_connections",
+    "portal_storage_free_bytes",
+]
+# tusd's counterparts (docs/METRICS.md)
+TUSD_LIKE = [
+    "portal_http_errors_total", "portal_uploads_created_total", "portal_uploads_finished_total",
+    "portal_uploads_terminated_total", "portal_connections_open",
+]
+ACTOR_KEYS = {"id", "name", "kind", "supervisor", "mailbox", "messages", "restarts", "state"}
+LONG_LIVED = ["db_pool", "db_worker_1", "db_workers", "db_supervisor", "storage_writer_1",
+              "archive_reader_1", "storage_supervisor"]
+
+
+def sample(text, name, labels=None):
+    """The value of one sample in Prometheus text, or None."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in (labels or {}).items()):
+            return float(m.group(4))
+    return None
+
+
+class AdminTest(PortalTestCase, UploadChecks):
+    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_METRICS_LISTEN="127.0.0.1:0")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.portal.create_user_and_token("root-admin", "admin")
+        cls.uploader = cls.portal.create_user_and_token("up", "uploader")
+        wait_ready(cls.portal)
+        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=51)))
+        cls.big = A.gzip_bytes(A.random_tar(2 * MiB, seed=52), level=0)
+        lines = [e for e in cls.portal.logs if e.get("msg") == "metrics listening"]
+        assert lines, "no 'metrics listening' log line"
+        cls.metrics_port = lines[0]["port"]
+
+    # -- helpers
+
+    def actors(self):
+        status, _, body = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def actor(self, name):
+        for a in self.actors()["actors"]:
+            if a["name"] == name:
+                return a
+        return None
+
+    def admin_metrics(self):
+        status, headers, body = self.portal.request("GET", "/admin/metrics", self.auth(self.admin))
+        self.assertEqual(status, 200, body)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"))
+        return body.decode()
+
+    def scrape(self, path="/metrics", method="GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
+        try:
+            conn.request(method, path)
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
+
+    def kill(self, actor_id, token=None):
+        return self.portal.request("POST", f"/admin/actors/{actor_id}/kill",
+                                   self.auth(token or self.admin), b"")
+
+    def audit_rows(self, event):
+        out = self.pg.psql(f"select count(*) from audit_events where event = '{event}'")
+        return int(out)
+
+    # -- who may look
+
+    def test_admin_paths_refuse_anonymous_and_uploaders(self):
+        for method, path in [("GET", "/admin/actors"), ("GET", "/admin/metrics"),
+                             ("POST", "/admin/actors/1/kill")]:
+            body = b"" if method == "POST" else None
+            status, headers, answer = self.portal.request(method, path, {}, body)
+            self.assert_error(status, headers, answer, 401, "unauthorized", f"anonymous {path}")
+            status, headers, answer = self.portal.request(method, path, self.auth(self.uploader),
+                                                          body)
+            self.assert_error(status, headers, answer, 403, "forbidden", f"uploader {path}")
+
+    # -- /admin/actors
+
+    def test_actors_lists_the_tree(self):
+        doc = self.actors()
+        self.assertEqual(set(doc), {"actors", "uploads"})
+        by_name = {a["name"]: a for a in doc["actors"]}
+        for name in LONG_LIVED + ["root"]:
+            self.assertIn(name, by_name)
+        for a in doc["actors"]:
+            self.assertLessEqual(ACTOR_KEYS, set(a), a)
+            self.assertIn(a["state"], ("idle", "busy", "waiting"), a)
+            self.assertIsInstance(a["id"], int)
+        self.assertEqual(by_name["db_worker_1"]["supervisor"], "db_workers")
+        self.assertEqual(by_name["db_pool"]["supervisor"], "db_supervisor")
+        self.assertEqual(by_name["storage_writer_1"]["kind"], "storage_writer")
+        self.assertIsNone(by_name["root"]["supervisor"])
+        # the pool has handled the requests that authenticated us
+        self.assertGreater(by_name["db_pool"]["messages"], 0)
+
+    def test_live_upload_is_visible(self):
+        with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
+            sock.sendall(self.head_bytes(self.uploader, "watched.tar.gz", len(self.big)))
+            sock.sendall(self.big[:MiB])
+
+            def seen():
+                doc = self.actors()
+                ups = [u for u in doc["uploads"] if u["filename"] == "watched.tar.gz"]
+                return (ups[0], doc) if ups and ups[0]["bytes_received"] > 0 else None
+
+            upload, doc = wait_until(seen, 30, message="the upload in /admin/actors")
+            self.assertEqual(upload["owner"], "up")
+            self.assertGreaterEqual(upload["bytes_per_second"], 0)
+            names = {a["name"]: a for a in doc["actors"]}
+            session = names.get("upload_session_" + upload["id"])
+            self.assertIsNotNone(session, names.keys())
+            self.assertEqual(session["kind"], "upload_session")
+            self.assertEqual(names["archive_validator_" + upload["id"]]["supervisor"],
+                             session["name"])
+            self.assertEqual(sample(self.admin_metrics(), "portal_uploads_active"), 1)
+
+            sock.sendall(self.big[MiB:])
+            status, _, body, _ = read_response(sock, REQUEST_TIMEOUT)
+            self.assertEqual(status, 201, body)
+        # gone from the registry once answered
+        wait_until(lambda: not self.actors()["uploads"], 10, message="no live uploads")
+
+    # -- kills
+
+    def test_kill_each_long_lived_actor_kind(self):
+        for name in LONG_LIVED:
+            with self.subTest(actor=name):
+                before = self.actor(name)
+                kills = self.audit_rows("actor.kill")
+                restarts_metric = sample(self.admin_metrics(), "portal_actor_restarts_total",
+                                         {"actor": name})
+                self.assertEqual(restarts_metric, before["restarts"])
+                status, _, body = self.kill(before["id"])
+                self.assertEqual(status, 200, body)
+                self.assertEqual(json.loads(body)["killed"]["name"], name)
+
+                def restarted():
+                    a = self.actor(name)
+                    return a if a and a["id"] != before["id"] else None
+
+                after = wait_until(restarted, 30, message=f"{name} restarted")
+                self.assertEqual(after["restarts"], before["restarts"] + 1)
+                self.assertEqual(
+                    sample(self.admin_metrics(), "portal_actor_restarts_total", {"actor": name}),
+                    before["restarts"] + 1)
+                self.assertEqual(self.audit_rows("actor.kill"), kills + 1)
+                self.assertEqual(self.portal.request("GET", "/health")[0], 200)
+                # the service works right after, through the restarted actor
+                wait_ready(self.portal)
+                self.upload_ok(self.uploader, f"after-kill-{name}.tar.gz", self.small, "up")
+
+    def test_kill_an_upload_session_fails_that_upload_cleanly(self):
+        before = self.snapshot()
+        crashes = sample(self.admin_metrics(), "portal_actor_crashes_total",
+                         {"kind": "upload_session"})
+        with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
+            sock.sendall(self.head_bytes(self.uploader, "doomed.tar.gz", len(self.big)))
+            sock.sendall(self.big[:MiB])
+            wait_until(lambda: self.actors()["uploads"], 30, message="the live upload")
+            upload = self.actors()["uploads"][0]
+            session = self.actor("upload_session_" + upload["id"])
+            status, _, body = self.kill(session["id"])
+            self.assertEqual(status, 200, body)
+            status, headers, body, _ = read_response(sock, REQUEST_TIMEOUT)
+            self.assert_error(status, headers, body, 500, "internal", "killed session")
+        self.assert_nothing_left(before, context="killed session")
+        self.assertEqual(sample(self.admin_metrics(), "portal_actor_crashes_total",
+                                {"kind": "upload_session"}), crashes + 1)
+        self.upload_ok(self.uploader, "after-session-kill.tar.gz", self.small, "up")
+
+    def test_kill_refusals(self):
+        status, headers, body = self.kill(999999999)
+        self.assert_error(status, headers, body, 404, "not_found", "unknown id")
+        status, headers, body = self.kill("not-a-number")
+        self.assert_error(status, headers, body, 404, "not_found", "bad id")
+        root = self.actor("root")
+        status, headers, body = self.kill(root["id"])
+        self.assert_error(status, headers, body, 409, "unsupervised", "root")
+        self.assertEqual(self.portal.request("GET", "/health")[0], 200)
+
+    # -- metrics
+
+    def test_metrics_listener_serves_only_metrics(self):
+        status, headers, body = self.scrape()
+        self.assertEqual(status, 200)
+        text = body.decode()
+        for name in SPEC_METRICS + TUSD_LIKE:
+            self.assertIn(f"# TYPE {name} ", text, name)
+        self.assertIsNotNone(sample(text, "portal_db_connections", {"state": "idle"}))
+        self.assertIsNotNone(sample(text, "portal_actor_mailbox_size", {"actor": "db_pool"}))
+        self.assertGreater(sample(text, "portal_storage_free_bytes"), 0)
+        promtool = shutil.which("promtool")
+        self.assertIsNotNone(promtool, "promtool (Debian package prometheus) is not installed")
+        check = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                               timeout=60)
+        self.assertEqual(check.returncode, 0,
+                         f"promtool: {check.stdout.decode()} {check.stderr.decode()}")
+        # nothing else on that port, and no /metrics on the main one
+        self.assertEqual(self.scrape("/admin/actors")[0], 404)
+        self.assertEqual(self.scrape("/api/v1/me")[0], 404)
+        self.assertEqual(self.scrape(method="POST")[0], 405)
+        self.assertEqual(self.portal.request("GET", "/metrics")[0], 404)
+
+    def test_uploads_and_requests_are_counted(self):
+        text = self.admin_metrics()
+        ok = sample(text, "portal_uploads_total", {"result": "ok"})
+        rejected = sample(text, "portal_uploads_total", {"result": "rejected"})
+        received = sample(text, "portal_upload_bytes_total")
+        finished = sample(text, "portal_uploads_finished_total")
+        durations = sample(text, "portal_upload_duration_seconds_count")
+        obj = self.upload_ok(self.uploader, "counted.tar.gz", self.small, "up")
+        status, _, _ = self.put(self.uploader, "counted.tar.gz", b"not gzip at all")
+        self.assertEqual(status, 415)
+        status, _, _ = self.portal.request("DELETE", "/api/v1/uploads/" + obj["id"],
+                                           self.auth(self.uploader))
+        self.assertEqual(status, 204)
+        text = self.admin_metrics()
+        self.assertEqual(sample(text, "portal_uploads_total", {"result": "ok"}), ok + 1)
+        self.assertEqual(sample(text, "portal_uploads_total", {"result": "rejected"}),
+                         rejected + 1)
+        self.assertEqual(sample(text, "portal_upload_bytes_total"),
+                         received + len(self.small) + len(b"not gzip at all"))
+        self.assertEqual(sample(text, "portal_uploads_finished_total"), finished + 1)
+        self.assertEqual(sample(text, "portal_upload_duration_seconds_count"), durations + 2)
+        self.assertGreaterEqual(sample(text, "portal_uploads_terminated_total"), 1)
+        self.assertGreaterEqual(
+            sample(text, "portal_http_requests_total", {"method": "PUT", "code": "415"}), 1)
+        self.assertGreaterEqual(sample(text, "portal_http_errors_total", {"code": "415"}), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
