@@ -8,6 +8,7 @@
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
+#include "storage/data_dir.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -84,6 +85,12 @@ void put_upload(const services& svc, exchange_ptr ex) {
     return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
                                     "the upload exceeds the size limit of " +
                                       std::to_string(cfg.max_upload_bytes) + " bytes"));
+  // A body that cannot fit is refused before the client sends it. (Only a
+  // first check: uploads in flight share the space, and a write that meets
+  // a full disk is refused 507 mid-stream.)
+  if (auto length = content_length(ex->head); length && *length > storage::free_bytes(cfg.data_dir))
+    return ex->reply(error_response(http::status::insufficient_storage, "insufficient_storage",
+                                    "the server has no room for this upload"));
   auto admitted = svc.admission->admit(ex->user->user_id);
   if (auto* refusal = std::get_if<admission_refusal>(&admitted)) {
     auto res =
