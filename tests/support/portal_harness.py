@@ -371,7 +371,8 @@ class Portal:
     """
 
     def __init__(self, database_url=None, env=None, binary=None):
-        self.binary = binary or os.environ["PORTAL_BINARY"]
+        # absolute: the CLI runs with other working directories
+        self.binary = os.path.abspath(binary or os.environ["PORTAL_BINARY"])
         self.tmp = tempfile.mkdtemp(prefix="portal-srv-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.env = scrubbed_environ()
