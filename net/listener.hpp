@@ -5,6 +5,7 @@
 #include "net/exchange.hpp"
 #include "net/http.hpp"
 
+#include <chrono>
 #include <memory>
 
 namespace portal {
@@ -29,6 +30,8 @@ private:
   tcp::acceptor acceptor_;
   const services& svc_;
   connection_registry& registry_;
+  net::steady_timer retry_;
+  std::chrono::milliseconds backoff_{0};
 };
 
 } // namespace portal

@@ -1,0 +1,64 @@
+"""End-to-end test of the listener's recovery from accept errors (issue 5:
+the acceptor side recovers by itself): with the server's file descriptors
+exhausted, accept() fails with EMFILE; the listener backs off instead of
+spinning, and serves again as soon as descriptors are free.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_listener_recovery        (from tests/e2e)
+"""
+
+import os
+import resource
+import socket
+import unittest
+
+from portal_harness import PortalTestCase, wait_until
+from test_uploads import wait_ready
+
+
+class AcceptErrorTest(PortalTestCase):
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.portal.proc.pid}/fd"))
+
+    def accept_failures(self):
+        return [e for e in self.portal.logs if e.get("msg") == "accept failed"]
+
+    def test_out_of_file_descriptors(self):
+        wait_ready(self.portal)
+        pid = self.portal.proc.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        self.addCleanup(resource.prlimit, pid, resource.RLIMIT_NOFILE, (soft, hard))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (self.open_fds() + 4, hard))
+
+        clients = []
+        try:
+            # The kernel completes handshakes into the backlog; the server
+            # accepts until it has no descriptor left.
+            for _ in range(12):
+                clients.append(socket.create_connection(("127.0.0.1", self.portal.port), 5))
+            failures = wait_until(lambda: self.accept_failures(), 20,
+                                  message="an 'accept failed' log line")
+            self.assertIn("retry_ms", failures[0])
+            # Backing off, not spinning: the waits double up to 1 s, so the
+            # sixth failure already waits the longest.
+            longest = wait_until(
+                lambda: [e for e in self.accept_failures() if e["retry_ms"] == 1000], 20,
+                message="the retry delay to reach 1 s")
+            self.assertLessEqual(len(self.accept_failures()), 8,
+                                 "more accept failures than the backoff allows: it spins")
+            self.assertEqual([e["retry_ms"] for e in self.accept_failures()][:5],
+                             [50, 100, 200, 400, 800])
+            self.assertTrue(longest)
+        finally:
+            for c in clients:
+                c.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        # serving again, by itself
+        wait_until(lambda: self.portal.request("GET", "/health", timeout=5)[0] == 200, 20,
+                   message="/health after descriptors were freed")
+        self.assertIsNone(self.portal.proc.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
