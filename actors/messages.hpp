@@ -30,5 +30,7 @@ using discard_atom = caf::atom_constant<caf::atom("discard")>;   // storage: dro
 using remove_atom = caf::atom_constant<caf::atom("remove")>;     // storage: drop a committed file
 using recorded_atom = caf::atom_constant<caf::atom("recorded")>; // db: the row is committed
 using list_atom = caf::atom_constant<caf::atom("list")>;         // archive_reader: list members
+using reap_atom = caf::atom_constant<caf::atom("reap")>;         // retention_reaper: look now
+using reaped_atom = caf::atom_constant<caf::atom("reaped")>;     // db: expired rows deleted
 
 } // namespace portal

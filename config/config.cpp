@@ -382,6 +382,8 @@ const std::vector<setting>& settings() {
      [](config& c, const raw_value& v) { c.header_timeout = to_seconds(v, 1, 3600); }},
     {"body_idle_timeout_seconds", "PORTAL_BODY_IDLE_TIMEOUT_SECONDS", false,
      [](config& c, const raw_value& v) { c.body_idle_timeout = to_seconds(v, 1, 3600); }},
+    {"reaper_interval_seconds", "PORTAL_REAPER_INTERVAL_SECONDS", false,
+     [](config& c, const raw_value& v) { c.reaper_interval = to_seconds(v, 1, 86400); }},
     {"retention_days", "PORTAL_RETENTION_DAYS", false,
      [](config& c, const raw_value& v) {
        auto days = static_cast<unsigned>(to_unsigned(v, 0, 36500));
@@ -677,6 +679,7 @@ std::string render_redacted(const config& cfg) {
     {"drain_seconds", i64(cfg.drain.count())},
     {"header_timeout_seconds", i64(cfg.header_timeout.count())},
     {"body_idle_timeout_seconds", i64(cfg.body_idle_timeout.count())},
+    {"reaper_interval_seconds", i64(cfg.reaper_interval.count())},
     {"secret_key_base", secret_label(cfg)},
   };
   if (cfg.metrics_listen)

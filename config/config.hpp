@@ -36,7 +36,8 @@ struct config {
   bool trust_proxy = false;
   std::chrono::seconds header_timeout{10};
   std::chrono::seconds body_idle_timeout{60};
-  std::chrono::seconds drain{30}; // PORTAL_DRAIN_SECONDS
+  std::chrono::seconds drain{30};            // PORTAL_DRAIN_SECONDS
+  std::chrono::seconds reaper_interval{300}; // how often expired uploads are looked for
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
 

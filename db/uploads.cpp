@@ -156,6 +156,21 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
   return true;
 }
 
+std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit) {
+  // SKIP LOCKED: a row someone is deleting right now is theirs to finish.
+  auto r = tx.exec_params("delete from uploads where id in (select id from uploads"
+                          " where expires_at <= now() order by expires_at limit $1"
+                          " for update skip locked) returning id, filename",
+                          limit);
+  std::vector<std::string> ids;
+  for (auto row : r) {
+    ids.push_back(row[0].as<std::string>());
+    record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}}, "upload.expired",
+                 {{"upload_id", ids.back()}, {"filename", row[1].as<std::string>()}});
+  }
+  return ids;
+}
+
 std::set<std::string> all_upload_ids(pqxx::transaction_base& tx) {
   std::set<std::string> ids;
   for (auto row : tx.exec("select id from uploads"))

@@ -68,6 +68,10 @@ upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, uns
 bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,
                    const std::string& ip, const std::string& request_id);
 
+// Deletes up to `limit` rows whose expires_at has passed (SPEC §9
+// retention), auditing each; returns their ids, whose files must go next.
+std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit);
+
 // Every upload id, for reconciling the data dir at start.
 std::set<std::string> all_upload_ids(pqxx::transaction_base& tx);
 

@@ -1,0 +1,62 @@
+#include "actors/retention_reaper.hpp"
+
+#include "actors/db_pool.hpp"
+#include "actors/db_request.hpp"
+#include "actors/messages.hpp"
+#include "actors/storage_writer.hpp"
+#include "config/log.hpp"
+#include "db/uploads.hpp"
+
+#include <caf/all.hpp>
+
+namespace portal {
+
+namespace {
+
+struct reaper_state {
+  const char* name = "retention_reaper";
+};
+
+using reaper_ptr = caf::stateful_actor<reaper_state>*;
+
+caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
+                               std::shared_ptr<actor_directory> dir, reaper_options opts) {
+  self->send(self, reap_atom::value);
+  return probed(
+    self, probe,
+    [=](reap_atom) {
+      auto me = caf::actor_cast<caf::actor>(self);
+      auto batch = opts.batch;
+      auto query = [batch](pqxx::work& tx) { return db::delete_expired_uploads(tx, batch); };
+      auto done = [me](db_outcome<std::vector<std::string>> outcome) {
+        auto* ids = std::get_if<std::vector<std::string>>(&outcome);
+        caf::anon_send(me, reaped_atom::value, ids ? *ids : std::vector<std::string>{},
+                       ids != nullptr);
+      };
+      submit(*dir, make_db_request<std::vector<std::string>>(
+                     "reap expired uploads", std::chrono::steady_clock::now() + opts.db_deadline,
+                     std::move(query), std::move(done)));
+    },
+    [=](reaped_atom, const std::vector<std::string>& ids, bool ok) {
+      if (!ok)
+        log::warn("retention reaper could not reach the database; retrying later");
+      for (auto& id : ids) {
+        // The row is gone (committed): the file follows.
+        caf::anon_send(dir->find(storage_writer_name(id, opts.storage_writers)), remove_atom::value,
+                       id);
+        log::info("upload expired", {{"upload_id", id}});
+      }
+      if (ok && ids.size() == opts.batch)
+        return self->send(self, reap_atom::value); // more are waiting
+      self->delayed_send(self, opts.interval, reap_atom::value);
+    });
+}
+
+} // namespace
+
+caf::actor spawn_retention_reaper(caf::event_based_actor* sup, probe_ptr probe,
+                                  std::shared_ptr<actor_directory> dir, reaper_options opts) {
+  return sup->spawn(retention_reaper, std::move(probe), std::move(dir), opts);
+}
+
+} // namespace portal

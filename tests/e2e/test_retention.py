@@ -1,0 +1,73 @@
+"""End-to-end test of SPEC §9 retention: with PORTAL_RETENTION_DAYS set,
+uploads carry expires_at, and the retention_reaper (a supervised,
+long-lived actor) deletes expired ones: row, file and an audit row.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_retention        (from tests/e2e)
+"""
+
+import datetime
+import json
+import os
+import unittest
+
+import archives as A
+from portal_harness import PortalTestCase, wait_until
+from test_uploads import NO_RATE_LIMITS, UploadChecks, wait_ready
+
+
+class RetentionTest(PortalTestCase, UploadChecks):
+    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_RETENTION_DAYS="2",
+                      PORTAL_REAPER_INTERVAL_SECONDS="1")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("keeper", "uploader")
+        cls.admin = cls.portal.create_user_and_token("boss", "admin")
+        wait_ready(cls.portal)
+
+    def archive(self, seed):
+        return A.gzip_bytes(A.tar_bytes(A.sample_members(seed=seed)))
+
+    def status_of(self, upload_id):
+        return self.portal.request("GET", "/api/v1/uploads/" + upload_id, self.auth(self.token))[0]
+
+    def test_expired_upload_is_reaped(self):
+        old = self.upload_ok(self.token, "old.tar.gz", self.archive(71), "keeper")
+        new = self.upload_ok(self.token, "new.tar.gz", self.archive(72), "keeper")
+        # expires_at = created_at + 2 days
+        created = datetime.datetime.fromisoformat(old["created_at"].replace("Z", "+00:00"))
+        expires = datetime.datetime.fromisoformat(old["expires_at"].replace("Z", "+00:00"))
+        self.assertAlmostEqual((expires - created).total_seconds(), 2 * 86400, delta=5)
+
+        # time passes for one of them
+        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id = '{old['id']}'")
+        wait_until(lambda: self.status_of(old["id"]) == 404, 30, message="the expired upload reaped")
+        wait_until(lambda: old["id"] not in self.dir_files("archives"), 30,
+                   message="the expired upload's file removed")
+        self.assertEqual(self.status_of(new["id"]), 200)
+        self.assertIn(new["id"], self.dir_files("archives"))
+        audit = self.pg.psql("select detail::text from audit_events where event = 'upload.expired'")
+        self.assertEqual(json.loads(audit)["upload_id"], old["id"])
+
+    def test_reaper_is_supervised(self):
+        status, _, body = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
+        reaper = [a for a in json.loads(body)["actors"] if a["name"] == "retention_reaper"][0]
+        self.assertEqual(reaper["supervisor"], "root")
+        status, _, body = self.portal.request(
+            "POST", f"/admin/actors/{reaper['id']}/kill", self.auth(self.admin), b"")
+        self.assertEqual(status, 200, body)
+
+        def restarted():
+            _, _, b = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
+            found = [a for a in json.loads(b)["actors"] if a["name"] == "retention_reaper"]
+            return found[0] if found and found[0]["id"] != reaper["id"] else None
+
+        self.assertEqual(wait_until(restarted, 30, message="the reaper restarted")["restarts"],
+                         reaper["restarts"] + 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
