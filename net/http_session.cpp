@@ -16,9 +16,9 @@ namespace portal {
 
 namespace {
 
-constexpr std::size_t head_limit = 16 * 1024;      // SPEC §8: whole request head
-constexpr std::size_t body_read_bytes = 64 * 1024; // the most Beast reads at once
-constexpr std::chrono::seconds write_timeout{30};  // a reader that vanished
+constexpr std::size_t head_limit = std::size_t{16} * 1024;      // SPEC §8: whole request head
+constexpr std::size_t body_read_bytes = std::size_t{64} * 1024; // the most Beast reads at once
+constexpr std::chrono::seconds write_timeout{30};               // a reader that vanished
 
 std::string new_request_id() {
   unsigned char raw[8];

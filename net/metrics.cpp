@@ -144,7 +144,8 @@ std::string metrics::render() const {
   families.push_back(std::move(active));
 
   auto open = family("portal_connections_open", "Open client connections", prom::MetricType::Gauge);
-  open.metric.push_back(gauge(sources_.connections ? sources_.connections->size() : 0));
+  open.metric.push_back(
+    gauge(sources_.connections ? static_cast<double>(sources_.connections->size()) : 0.0));
   families.push_back(std::move(open));
 
   auto db = family("portal_db_connections", "Database worker connections by state",
@@ -181,12 +182,14 @@ std::string metrics::render() const {
   // counter, so per-upload actors only show their mailboxes.)
   std::map<std::string, double> queued_by_kind{{"upload_session", 0}, {"archive_validator", 0}};
   for (auto& e : sources_.directory->entries()) {
-    double queued = e.probe ? e.probe->mailbox.load(std::memory_order_relaxed) : 0;
+    double queued =
+      e.probe ? static_cast<double>(e.probe->mailbox.load(std::memory_order_relaxed)) : 0.0;
     if (e.temporary) {
       queued_by_kind[e.kind] += queued;
       continue;
     }
-    double messages = e.probe ? e.probe->messages.load(std::memory_order_relaxed) : 0;
+    double messages =
+      e.probe ? static_cast<double>(e.probe->messages.load(std::memory_order_relaxed)) : 0.0;
     mailbox.metric.push_back(gauge(queued, {{"actor", e.name}}));
     handled.metric.push_back(counter(messages, {{"actor", e.name}}));
     restarts.metric.push_back(counter(static_cast<double>(e.restarts), {{"actor", e.name}}));
