@@ -104,7 +104,8 @@ void admin_kill(const services& svc, exchange_ptr ex) {
       return ex->reply(unavailable_response("the kill could not be audited: the database is "
                                             "unavailable, retry later"));
     caf::anon_send_exit(target, caf::exit_reason::kill);
-    ex->reply(json_response(http::status::ok, {{"killed", {{"id", id}, {"name", name}}}}));
+    // 202: the kill is sent; the restart follows asynchronously (SPEC §11).
+    ex->reply(json_response(http::status::accepted, {{"killed", {{"id", id}, {"name", name}}}}));
   };
   submit(*svc.directory, make_db_request<bool>("audit kill", ex->db_deadline(svc.cfg),
                                                std::move(query), std::move(done)));

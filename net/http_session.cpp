@@ -140,6 +140,9 @@ void http_session::handle_request() {
   };
   answered_ = false;
   body_bytes_ = 0;
+  // Every upload request counts once in portal_uploads_total, also when it
+  // is refused before an upload actor exists (401, 400, 413, 429, 507).
+  upload_counted_ = !(req.method() == http::verb::put && path_.rfind("/api/v1/uploads/", 0) == 0);
   svc_.route(svc_, std::move(ex));
 }
 
@@ -275,6 +278,7 @@ void http_session::on_credit(std::size_t n) {
 
 void http_session::on_upload_done(upload_answer answer) {
   upload_ = nullptr;
+  upload_counted_ = true;
   svc_.metrics->upload_ended(answer.status, std::chrono::steady_clock::now() - started_);
   head_deadline_.cancel();
   filling_.reset();
@@ -404,6 +408,10 @@ void http_session::log_access(unsigned status, std::size_t bytes_sent) {
   using namespace std::chrono;
   auto us = duration_cast<microseconds>(steady_clock::now() - started_).count();
   svc_.metrics->request_done(method_, status);
+  if (!upload_counted_) {
+    upload_counted_ = true;
+    svc_.metrics->upload_ended(status, steady_clock::now() - started_);
+  }
   log::info("request", {{"request_id", request_id_},
                         {"method", method_},
                         {"path", path_},

@@ -87,6 +87,7 @@ private:
   bool body_timed_out_ = false;
   std::chrono::steady_clock::time_point last_body_activity_;
   bool answered_ = false;               // this request has its answer (or the client is gone)
+  bool upload_counted_ = true;          // a PUT upload's outcome is in the metrics
   std::optional<response> held_answer_; // waits for the pending body read to stop
   std::size_t lingered_ = 0;
   uint64_t body_bytes_ = 0;

@@ -29,12 +29,12 @@ std::string method_label(std::string_view method) {
 
 const char* upload_result(unsigned status) {
   if (status >= 200 && status < 300)
-    return "ok";
+    return "completed";
   if (status == 408 || status == 499)
     return "aborted"; // the client fell silent or went away
   if (status >= 500)
     return "failed";
-  return "rejected"; // refused by a rule: 4xx
+  return "rejected"; // validation, limits, auth: 4xx
 }
 
 prom::MetricFamily family(std::string name, std::string help, prom::MetricType type) {
@@ -78,8 +78,8 @@ metrics::metrics(metrics_sources sources)
               .Register(*registry_)),
     uploads_(prom::BuildCounter()
                .Name("portal_uploads_total")
-               .Help("Uploads ended, by result: ok, rejected (4xx), failed (5xx), aborted "
-                     "(client gone or silent)")
+               .Help("Upload requests ended, by result: completed, rejected (validation, limits, "
+                     "auth), failed (server-side), aborted (client gone or silent)")
                .Register(*registry_)),
     upload_bytes_(prom::BuildCounter()
                     .Name("portal_upload_bytes_total")
@@ -106,7 +106,7 @@ metrics::metrics(metrics_sources sources)
                 .Help("Time from an upload's request head to its answer")
                 .Register(*registry_)
                 .Add({}, duration_buckets())) {
-  for (auto result : {"ok", "rejected", "failed", "aborted"})
+  for (auto result : {"completed", "rejected", "failed", "aborted"})
     uploads_.Add({{"result", result}});
 }
 

@@ -172,7 +172,7 @@ class AdminTest(PortalTestCase, UploadChecks):
                                          {"actor": name})
                 self.assertEqual(restarts_metric, before["restarts"])
                 status, _, body = self.kill(before["id"])
-                self.assertEqual(status, 200, body)
+                self.assertEqual(status, 202, body)
                 self.assertEqual(json.loads(body)["killed"]["name"], name)
 
                 def restarted():
@@ -201,7 +201,7 @@ class AdminTest(PortalTestCase, UploadChecks):
             upload = self.actors()["uploads"][0]
             session = self.actor("upload_session_" + upload["id"])
             status, _, body = self.kill(session["id"])
-            self.assertEqual(status, 200, body)
+            self.assertEqual(status, 202, body)
             status, headers, body, _ = read_response(sock, REQUEST_TIMEOUT)
             self.assert_error(status, headers, body, 500, "internal", "killed session")
         self.assert_nothing_left(before, context="killed session")
@@ -244,7 +244,7 @@ class AdminTest(PortalTestCase, UploadChecks):
 
     def test_uploads_and_requests_are_counted(self):
         text = self.admin_metrics()
-        ok = sample(text, "portal_uploads_total", {"result": "ok"})
+        ok = sample(text, "portal_uploads_total", {"result": "completed"})
         rejected = sample(text, "portal_uploads_total", {"result": "rejected"})
         received = sample(text, "portal_upload_bytes_total")
         finished = sample(text, "portal_uploads_finished_total")
@@ -252,17 +252,22 @@ class AdminTest(PortalTestCase, UploadChecks):
         obj = self.upload_ok(self.uploader, "counted.tar.gz", self.small, "up")
         status, _, _ = self.put(self.uploader, "counted.tar.gz", b"not gzip at all")
         self.assertEqual(status, 415)
+        self.assertEqual(self.put(self.uploader, "counted.zip", self.small)[0], 400)
+        self.assertEqual(self.put("wrong-token", "counted.tar.gz", self.small)[0], 401)
+        self.assertEqual(self.put(self.uploader, "huge.tar.gz", b"",
+                                  headers={"Content-Length": str(1 << 40)})[0], 413)
         status, _, _ = self.portal.request("DELETE", "/api/v1/uploads/" + obj["id"],
                                            self.auth(self.uploader))
         self.assertEqual(status, 204)
         text = self.admin_metrics()
-        self.assertEqual(sample(text, "portal_uploads_total", {"result": "ok"}), ok + 1)
+        self.assertEqual(sample(text, "portal_uploads_total", {"result": "completed"}), ok + 1)
+        # the 415, a 400 name, a 401 and a 413 before the body: rejected, each once
         self.assertEqual(sample(text, "portal_uploads_total", {"result": "rejected"}),
-                         rejected + 1)
+                         rejected + 4)
         self.assertEqual(sample(text, "portal_upload_bytes_total"),
                          received + len(self.small) + len(b"not gzip at all"))
         self.assertEqual(sample(text, "portal_uploads_finished_total"), finished + 1)
-        self.assertEqual(sample(text, "portal_upload_duration_seconds_count"), durations + 2)
+        self.assertEqual(sample(text, "portal_upload_duration_seconds_count"), durations + 5)
         self.assertGreaterEqual(sample(text, "portal_uploads_terminated_total"), 1)
         self.assertGreaterEqual(
             sample(text, "portal_http_requests_total", {"method": "PUT", "code": "415"}), 1)

@@ -58,7 +58,7 @@ class RetentionTest(PortalTestCase, UploadChecks):
         self.assertEqual(reaper["supervisor"], "root")
         status, _, body = self.portal.request(
             "POST", f"/admin/actors/{reaper['id']}/kill", self.auth(self.admin), b"")
-        self.assertEqual(status, 200, body)
+        self.assertEqual(status, 202, body)
 
         def restarted():
             _, _, b = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
