@@ -51,14 +51,6 @@ pqxx::row insert_user(pqxx::transaction_base& tx, const std::string& username,
 
 } // namespace
 
-void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const std::string& event,
-                  const boost::json::object& detail) {
-  tx.exec_params0("INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
-                  " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                  event, actor.user_id, actor.username, actor.ip, actor.request_id,
-                  boost::json::serialize(detail));
-}
-
 bool valid_username(std::string_view name) {
   if (name.empty() || name.size() > 64) {
     return false;

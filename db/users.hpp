@@ -1,7 +1,9 @@
-// Accounts and the audit trail of changes to them. Used by the `user` CLI
+// Accounts (and, through db/audit.hpp, the audit trail of changes to them). Used by the `user` CLI
 // commands; written against a caller's transaction so the web side (admin
 // pages) can reuse the same rules.
 #pragma once
+
+#include "db/audit.hpp"
 
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
@@ -20,22 +22,6 @@ namespace portal::db {
 struct refused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-// Who performed an audited change. The CLI acts as username "cli" with no IP
-// and no request id; a web request fills in all fields.
-struct audit_actor {
-  std::optional<int64_t> user_id;
-  std::optional<std::string> username;
-  std::optional<std::string> ip;
-  std::optional<std::string> request_id;
-
-  static audit_actor cli() { return audit_actor{std::nullopt, std::string("cli"), {}, {}}; }
-};
-
-// Inserts one audit_events row in tx (so it commits or rolls back with the
-// change it records). `detail` must never hold a secret.
-void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const std::string& event,
-                  const boost::json::object& detail);
 
 // [A-Za-z0-9._-]{1,64} (SPEC §2 user names).
 bool valid_username(std::string_view name);

@@ -1,11 +1,12 @@
 // SPEC §7: inspecting the running actor system, for admins.
 #include "actors/db_request.hpp"
-#include "db/users.hpp"
+#include "db/audit.hpp"
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
 #include <charconv>
@@ -109,6 +110,34 @@ void admin_kill(const services& svc, exchange_ptr ex) {
   };
   submit(*svc.directory, make_db_request<bool>("audit kill", ex->db_deadline(svc.cfg),
                                                std::move(query), std::move(done)));
+}
+
+// GET /admin/audit?limit=N (1-1000, default 100), newest first (SPEC §11).
+void admin_audit(const services& svc, exchange_ptr ex) {
+  unsigned limit = 100;
+  auto url = boost::urls::parse_origin_form(ex->head.target());
+  for (auto param : url->params()) {
+    if (param.key != "limit")
+      continue;
+    auto& v = param.value;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
+    if (ec != std::errc{} || end != v.data() + v.size() || limit < 1 || limit > 1000)
+      return ex->reply(error_response(http::status::bad_request, "invalid_limit",
+                                      "limit must be an integer from 1 to 1000"));
+  }
+  auto query = [limit](pqxx::work& tx) { return db::list_audit(tx, limit); };
+  auto done = [ex](db_outcome<std::vector<db::audit_event>> outcome) {
+    auto* events = std::get_if<std::vector<db::audit_event>>(&outcome);
+    if (!events)
+      return ex->reply(unavailable_response("the database is unavailable, retry later"));
+    boost::json::array out;
+    for (auto& e : *events)
+      out.push_back(db::to_json(e));
+    ex->reply(json_response(http::status::ok, {{"events", std::move(out)}}));
+  };
+  submit(*svc.directory,
+         make_db_request<std::vector<db::audit_event>>("list audit", ex->db_deadline(svc.cfg),
+                                                       std::move(query), std::move(done)));
 }
 
 } // namespace portal::handlers

@@ -22,6 +22,7 @@ void get_entries(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{
 // net/admin_handlers.cpp
 void admin_actors(const services& svc, exchange_ptr ex); // GET /admin/actors
 void admin_kill(const services& svc, exchange_ptr ex);   // POST /admin/actors/{id}/kill
+void admin_audit(const services& svc, exchange_ptr ex);  // GET /admin/audit?limit=N
 // GET /admin/metrics, and GET /metrics on PORTAL_METRICS_LISTEN
 void metrics_text(const services& svc, exchange_ptr ex);
 

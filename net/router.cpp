@@ -12,7 +12,7 @@ namespace portal {
 
 namespace {
 
-const std::array<route, 12> routes{{
+const std::array<route, 13> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
@@ -25,6 +25,7 @@ const std::array<route, 12> routes{{
   {http::verb::get, "/admin/actors", access::admin, handlers::admin_actors},
   {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
   {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},
+  {http::verb::get, "/admin/audit", access::admin, handlers::admin_audit},
 }};
 
 std::vector<std::string_view> segments(std::string_view path) {

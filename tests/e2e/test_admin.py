@@ -107,7 +107,7 @@ class AdminTest(PortalTestCase, UploadChecks):
 
     def test_admin_paths_refuse_anonymous_and_uploaders(self):
         for method, path in [("GET", "/admin/actors"), ("GET", "/admin/metrics"),
-                             ("POST", "/admin/actors/1/kill")]:
+                             ("POST", "/admin/actors/1/kill"), ("GET", "/admin/audit")]:
             body = b"" if method == "POST" else None
             status, headers, answer = self.portal.request(method, path, {}, body)
             self.assert_error(status, headers, answer, 401, "unauthorized", f"anonymous {path}")
@@ -218,6 +218,33 @@ class AdminTest(PortalTestCase, UploadChecks):
         status, headers, body = self.kill(root["id"])
         self.assert_error(status, headers, body, 409, "unsupervised", "root")
         self.assertEqual(self.portal.request("GET", "/health")[0], 200)
+
+    # -- audit
+
+    def test_audit_lists_events_newest_first(self):
+        obj = self.upload_ok(self.uploader, "audited.tar.gz", self.small, "up")
+        reader = self.actor("archive_reader_2")
+        status, headers, body = self.kill(reader["id"])
+        self.assertEqual(status, 202, body)
+        kill_request = headers["X-Request-Id"]
+        status, _, body = self.portal.request("GET", "/admin/audit?limit=2", self.auth(self.admin))
+        self.assertEqual(status, 200, body)
+        events = json.loads(body)["events"]
+        self.assertEqual(len(events), 2)
+        for e in events:
+            self.assertEqual(set(e), {"time", "event", "user", "ip", "request_id", "detail"})
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$")
+        kill, upload = events
+        self.assertEqual((kill["event"], kill["user"], kill["ip"], kill["request_id"]),
+                         ("actor.kill", "root-admin", "127.0.0.1", kill_request))
+        self.assertEqual(kill["detail"], {"actor": "archive_reader_2", "id": reader["id"]})
+        self.assertEqual((upload["event"], upload["user"]), ("upload.complete", "up"))
+        self.assertEqual(upload["detail"]["upload_id"], obj["id"])
+        self.assertGreaterEqual(kill["time"], upload["time"])
+        for bad in ("0", "1001", "abc", "-1", ""):
+            status, headers, body = self.portal.request("GET", f"/admin/audit?limit={bad}",
+                                                        self.auth(self.admin))
+            self.assert_error(status, headers, body, 400, "invalid_limit", f"limit={bad!r}")
 
     # -- metrics
 
