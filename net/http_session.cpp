@@ -3,6 +3,7 @@
 #include "actors/messages.hpp"
 #include "config/log.hpp"
 #include "net/metrics.hpp"
+#include "net/proxy_headers.hpp"
 #include "net/responses.hpp"
 #include "net/router.hpp"
 
@@ -40,7 +41,8 @@ http_session::http_session(tcp::socket&& socket, const services& svc, connection
     registry_(registry) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
-  client_ip_ = ec ? "-" : ep.address().to_string();
+  peer_ip_ = ec ? "-" : ep.address().to_string();
+  client_ip_ = peer_ip_;
 }
 
 http_session::~http_session() {
@@ -95,6 +97,7 @@ void http_session::on_header(beast::error_code ec, std::size_t) {
   started_ = std::chrono::steady_clock::now();
   request_id_ = new_request_id();
   method_ = path_ = "-";
+  client_ip_ = peer_ip_;
   if (head_timed_out_) {
     // Silence on a fresh or kept-alive connection is no request: just close.
     if (buffer_.size() == 0 && !parser_->got_some())
@@ -121,6 +124,14 @@ void http_session::handle_request() {
   // Routed on the encoded path, so that "%2F" inside a name stays inside its
   // segment; the router decodes each parameter.
   path_ = std::string{target->encoded_path()};
+  client_ip_ = client_address(req, peer_ip_, svc_.cfg.trust_proxy);
+  if (auto location =
+        https_redirect(req, path_, svc_.cfg.env == environment::production, svc_.cfg.trust_proxy)) {
+    response res{http::status::moved_permanently, 11};
+    res.set(http::field::location, *location);
+    res.prepare_payload();
+    return send(std::move(res));
+  }
 
   auto ex = std::make_shared<exchange>();
   ex->head = req.base();

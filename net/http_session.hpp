@@ -61,7 +61,8 @@ private:
   net::steady_timer head_deadline_; // also the body's idle deadline
   const services& svc_;
   connection_registry& registry_;
-  std::string client_ip_;
+  std::string peer_ip_;   // the socket's peer
+  std::string client_ip_; // the request's client (net/proxy_headers)
 
   // The request being read or answered.
   std::optional<http::request_parser<http::buffer_body>> parser_;

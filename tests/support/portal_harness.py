@@ -584,8 +584,10 @@ class Portal:
         """
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
             hdrs = dict(headers or {})
+            # a caller's own Host replaces http.client's
+            skip_host = any(k.lower() == "host" for k in hdrs)
+            conn.putrequest(method, path, skip_host=skip_host, skip_accept_encoding=True)
             if body is not None and not any(k.lower() in ("content-length", "transfer-encoding") for k in hdrs):
                 hdrs["Content-Length"] = str(len(body))
             for key, value in hdrs.items():
