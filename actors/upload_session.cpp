@@ -7,13 +7,15 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "config/log.hpp"
+#include "db/quota.hpp"
 #include "db/uploads.hpp"
 
 #include <caf/all.hpp>
 
 namespace portal {
 
-using recorded = db_outcome<db::upload_row>;
+// nullopt: recording it would have passed the owner's quota.
+using recorded = db_outcome<std::optional<db::upload_row>>;
 
 } // namespace portal
 
@@ -50,6 +52,10 @@ struct session_state {
 };
 
 using session_ptr = caf::stateful_actor<session_state>*;
+
+upload_failure quota_failure() {
+  return {413, "quota_exceeded", "the upload would exceed your storage quota"};
+}
 
 boost::json::object error_body(const upload_failure& f) {
   return {{"error", {{"code", f.code}, {"message", f.message}}}};
@@ -98,18 +104,23 @@ void record(session_ptr self, const validation_result& v, const commit_result& c
                      storage::to_string(st.req.format),
                      v.entries,
                      v.uncompressed_size,
-                     st.limits.retention_days};
+                     st.limits.retention_days,
+                     st.limits.quota};
   auto owner = st.req.owner;
   auto ip = st.req.ip;
   auto rid = st.req.request_id;
   auto me = caf::actor_cast<caf::actor>(self);
-  auto query = [row, owner, ip, rid](pqxx::work& tx) {
-    return db::insert_upload(tx, row, owner, ip, rid);
+  auto query = [row, owner, ip, rid](pqxx::work& tx) -> std::optional<db::upload_row> {
+    try {
+      return db::insert_upload(tx, row, owner, ip, rid);
+    } catch (const db::quota_exceeded&) {
+      return std::nullopt;
+    }
   };
   auto done = [me](recorded outcome) {
     caf::anon_send(me, recorded_atom::value, std::move(outcome));
   };
-  submit(*st.dir, make_db_request<db::upload_row>(
+  submit(*st.dir, make_db_request<std::optional<db::upload_row>>(
                     "insert upload", std::chrono::steady_clock::now() + st.limits.db_deadline,
                     std::move(query), std::move(done)));
 }
@@ -158,6 +169,8 @@ void on_chunk(session_ptr self, const chunk_ptr& c) {
   if (st.over)
     return;
   st.bytes += c->size;
+  if (st.limits.quota_left && st.bytes > *st.limits.quota_left)
+    return fail(self, quota_failure());
   st.probe->upload->bytes_received.store(st.bytes, std::memory_order_relaxed);
   if (st.bytes > st.limits.max_bytes)
     return fail(self, {413, "payload_too_large", "the upload exceeds the size limit"});
@@ -225,7 +238,12 @@ caf::behavior upload_session(session_ptr self, probe_ptr probe,
           return fail(self, {500, "internal", "the upload could not be recorded"});
         return fail(self, {503, "unavailable", "the database is unavailable, retry later"});
       }
-      auto& row = std::get<db::upload_row>(outcome);
+      auto& recorded_row = std::get<std::optional<db::upload_row>>(outcome);
+      if (!recorded_row) {
+        self->send(s.writer, remove_atom::value, s.req.id);
+        return fail(self, quota_failure());
+      }
+      auto& row = *recorded_row;
       s.over = true;
       log::info("upload complete", {{"request_id", s.req.request_id},
                                     {"upload_id", row.id},

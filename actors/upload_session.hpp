@@ -32,6 +32,8 @@ struct upload_limits {
   std::chrono::milliseconds db_deadline{2000};
   std::optional<unsigned> retention_days;
   unsigned storage_writers = 1;
+  uint64_t quota = 0;                 // the owner's quota, 0 = none
+  std::optional<uint64_t> quota_left; // what the quota allowed at the start
 };
 
 caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,

@@ -433,6 +433,8 @@ const std::vector<setting>& settings() {
      [](config& c, const raw_value& v) {
        c.uploads_total = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
      }},
+    {"limits.user_quota_bytes", "PORTAL_USER_QUOTA_BYTES", false,
+     [](config& c, const raw_value& v) { c.user_quota_bytes = to_unsigned(v, 0, int64_max); }},
     {"limits.upload_starts_per_minute", "PORTAL_UPLOAD_STARTS_PER_MINUTE", false,
      [](config& c, const raw_value& v) {
        c.upload_starts_per_minute = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
@@ -716,6 +718,7 @@ std::string render_redacted(const config& cfg) {
                           {"uploads_per_user", i64(cfg.uploads_per_user)},
                           {"uploads_total", i64(cfg.uploads_total)},
                           {"upload_starts_per_minute", i64(cfg.upload_starts_per_minute)},
+                          {"user_quota_bytes", i64(cfg.user_quota_bytes)},
                         });
   if (!cfg.tls_cert.empty())
     root.insert("tls", toml::table{{"cert", cfg.tls_cert.string()}, {"key", cfg.tls_key.string()}});

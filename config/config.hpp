@@ -52,6 +52,7 @@ struct config {
   unsigned uploads_per_user = 8;
   unsigned uploads_total = 256;
   unsigned upload_starts_per_minute = 60;
+  uint64_t user_quota_bytes = 0; // default per-user quota; 0 = none
   std::optional<unsigned> retention_days;
 
   // secrets

@@ -26,7 +26,7 @@ commands:
   serve                                   run the server until SIGTERM/SIGINT
   migrate                                 apply pending database migrations
   user add NAME [--role admin|uploader] [--password-stdin]
-  user list | user disable NAME
+  user list | user disable NAME | user quota NAME BYTES|default
   token create --user NAME [--name LABEL] [--expires-in DURATION]
   token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]
   backup FILE.tar.zst | restore FILE.tar.zst

@@ -3,15 +3,18 @@
 #include "db/admin_commands.hpp"
 
 #include "db/migrate.hpp"
+#include "db/quota.hpp"
 #include "db/tokens.hpp"
 #include "db/users.hpp"
 
 #include <pqxx/pqxx>
 
+#include <charconv>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <libpq-fe.h>
+#include <limits>
 #include <map>
 #include <set>
 #include <sodium.h>
@@ -25,7 +28,8 @@ constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
 const char* const user_usage = "usage: upload-portal user add NAME [--role admin|uploader] "
-                               "[--password-stdin] | user list | user disable NAME";
+                               "[--password-stdin] | user list | user disable NAME"
+                               " | user quota NAME BYTES|default";
 const char* const token_usage =
   "usage: upload-portal token create --user NAME [--name LABEL] [--expires-in DURATION]"
   " | token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]";
@@ -236,6 +240,32 @@ int user_disable(const config& cfg, const std::vector<std::string>& args) {
   return 0;
 }
 
+// `user quota NAME BYTES|default`: BYTES a whole number (0 = no quota).
+int user_quota(const config& cfg, const std::vector<std::string>& args) {
+  const auto a = parse_args(args, 1, {}, {});
+  expect_positional(a, 2, "user name and BYTES or default");
+  const std::string name = require_username_arg(a.positional[0]);
+  std::optional<uint64_t> bytes;
+  const auto& text = a.positional[1];
+  if (text != "default") {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || end != text.data() + text.size() ||
+        n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      throw usage_error("BYTES must be a whole number of bytes, or default");
+    bytes = n;
+  }
+  auto conn = connect_app(cfg);
+  pqxx::work tx(conn);
+  set_user_quota(tx, audit_actor::cli(), name, bytes);
+  tx.commit();
+  std::cout << "quota of " << name << ": "
+            << (bytes ? (*bytes == 0 ? "none" : std::to_string(*bytes) + " bytes")
+                      : "the server default")
+            << "\n";
+  return 0;
+}
+
 // ---- token ------------------------------------------------------------------
 
 std::optional<std::chrono::seconds> expiry_arg(const parsed_args& a) {
@@ -369,7 +399,7 @@ int migrate_command(const config& cfg) {
 
 int user_command(const config& cfg, const std::vector<std::string>& args) {
   static const std::map<std::string, handler> table{
-    {"add", user_add}, {"list", user_list}, {"disable", user_disable}};
+    {"add", user_add}, {"list", user_list}, {"disable", user_disable}, {"quota", user_quota}};
   return dispatch(cfg, args, table, "user", user_usage);
 }
 

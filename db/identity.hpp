@@ -15,6 +15,7 @@ struct identity {
   std::string username;
   std::string role; // "admin" | "uploader"
   std::string token_id;
+  std::optional<uint64_t> quota_bytes; // the user's own quota; nullopt: the default
 };
 
 // Unknown, malformed, revoked, expired or disabled-user tokens: nullopt.

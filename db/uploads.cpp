@@ -1,5 +1,6 @@
 #include "db/uploads.hpp"
 
+#include "db/quota.hpp"
 #include "db/users.hpp"
 
 #include <charconv>
@@ -91,6 +92,11 @@ boost::json::object to_json(const upload_row& row) {
 
 upload_row insert_upload(pqxx::transaction_base& tx, const new_upload& up, const identity& owner,
                          const std::string& ip, const std::string& request_id) {
+  if (up.quota > 0) {
+    tx.exec_params("select 1 from users where id = $1 for update", up.owner_id);
+    if (stored_bytes(tx, up.owner_id) + up.size > up.quota)
+      throw quota_exceeded{};
+  }
   std::optional<int> days;
   if (up.retention_days)
     days = static_cast<int>(*up.retention_days);

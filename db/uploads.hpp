@@ -42,9 +42,13 @@ struct new_upload {
   uint64_t entries = 0;
   uint64_t uncompressed_size = 0;
   std::optional<unsigned> retention_days;
+  uint64_t quota = 0; // the owner's quota, 0 = none
 };
 
-// Inserts the row (and its audit event) and returns it as stored.
+// Inserts the row (and its audit event) and returns it as stored. With
+// `quota` > 0, throws quota_exceeded if the owner's stored bytes would pass
+// it (checked under a lock on the owner's row, so that two uploads finishing
+// at once cannot both slip under it).
 upload_row insert_upload(pqxx::transaction_base& tx, const new_upload& up, const identity& owner,
                          const std::string& ip, const std::string& request_id);
 

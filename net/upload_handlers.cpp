@@ -4,6 +4,7 @@
 #include "actors/storage_writer.hpp"
 #include "actors/upload_session.hpp"
 #include "db/credentials.hpp"
+#include "db/quota.hpp"
 #include "db/uploads.hpp"
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
@@ -73,18 +74,17 @@ void with_db(const services& svc, const exchange_ptr& ex, const char* what, Quer
 
 } // namespace
 
-void put_upload(const services& svc, exchange_ptr ex) {
-  auto& filename = ex->params.at(0);
-  auto format = format_of(filename);
-  if (!format)
-    return ex->reply(error_response(
-      http::status::bad_request, "invalid_filename",
-      "the filename must be a plain name of [A-Za-z0-9._-] ending in .tar.gz, .tgz or .tar.zst"));
+namespace {
+
+response quota_exceeded() {
+  return error_response(http::status::payload_too_large, "quota_exceeded",
+                        "the upload would exceed your storage quota");
+}
+
+// The checks that need no database, then the upload actor.
+void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_format format,
+                  uint64_t quota, std::optional<uint64_t> quota_left) {
   auto& cfg = svc.cfg;
-  if (auto length = content_length(ex->head); length && *length > cfg.max_upload_bytes)
-    return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
-                                    "the upload exceeds the size limit of " +
-                                      std::to_string(cfg.max_upload_bytes) + " bytes"));
   // A body that cannot fit is refused before the client sends it. (Only a
   // first check: uploads in flight share the space, and a write that meets
   // a full disk is refused 507 mid-stream.)
@@ -99,7 +99,7 @@ void put_upload(const services& svc, exchange_ptr ex) {
     return ex->reply(std::move(res));
   }
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{db::random_url_safe(22), filename,      *format, *ex->user,
+  upload_request req{db::random_url_safe(22), ex->params.at(0), format, *ex->user,
                      ex->client_ip,           ex->request_id};
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
@@ -107,9 +107,44 @@ void put_upload(const services& svc, exchange_ptr ex) {
   limits.db_deadline = cfg.db_deadline;
   limits.retention_days = cfg.retention_days;
   limits.storage_writers = cfg.storage_writers;
+  limits.quota = quota;
+  limits.quota_left = quota_left;
   ex->hand_over([&svc, limits, req, ticket](upload_link_ptr link) {
     return spawn_upload_session(svc.sys, svc.directory, limits, req, ticket, std::move(link));
   });
+}
+
+} // namespace
+
+void put_upload(const services& svc, exchange_ptr ex) {
+  auto format = format_of(ex->params.at(0));
+  if (!format)
+    return ex->reply(error_response(
+      http::status::bad_request, "invalid_filename",
+      "the filename must be a plain name of [A-Za-z0-9._-] ending in .tar.gz, .tgz or .tar.zst"));
+  auto& cfg = svc.cfg;
+  if (auto length = content_length(ex->head); length && *length > cfg.max_upload_bytes)
+    return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
+                                    "the upload exceeds the size limit of " +
+                                      std::to_string(cfg.max_upload_bytes) + " bytes"));
+  auto quota = db::effective_quota(*ex->user, cfg.user_quota_bytes);
+  if (quota == 0)
+    return start_upload(svc, ex, *format, 0, std::nullopt);
+  // With a quota, what the user already stores decides how much more may come.
+  auto user_id = ex->user->user_id;
+  auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
+  auto done = [&svc, ex, format = *format, quota](db_outcome<uint64_t> outcome) {
+    if (auto* failure = std::get_if<db_failure>(&outcome))
+      return ex->reply(db_failure_response(*failure));
+    auto stored = std::get<uint64_t>(outcome);
+    uint64_t left = stored >= quota ? 0 : quota - stored;
+    auto length = content_length(ex->head);
+    if (left == 0 || (length && *length > left))
+      return ex->reply(quota_exceeded());
+    start_upload(svc, ex, format, quota, left);
+  };
+  submit(*svc.directory, make_db_request<uint64_t>("stored bytes", ex->db_deadline(cfg),
+                                                   std::move(query), std::move(done)));
 }
 
 void list_uploads(const services& svc, exchange_ptr ex) {

@@ -98,6 +98,7 @@ TEST_CASE("defaults match SPEC section 3", "[config]") {
   CHECK(cfg.uploads_per_user == 8);
   CHECK(cfg.uploads_total == 256);
   CHECK(cfg.upload_starts_per_minute == 60);
+  CHECK(cfg.user_quota_bytes == 0);
   CHECK_FALSE(cfg.retention_days);
   CHECK(cfg.reaper_interval == std::chrono::seconds(300));
   CHECK(cfg.database_url.empty());

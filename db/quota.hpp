@@ -1,0 +1,35 @@
+// Per-user storage quota (issue 4): how many bytes of stored archives a user
+// may hold, and how many they do.
+#pragma once
+
+#include "db/audit.hpp"
+#include "db/identity.hpp"
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace portal::db {
+
+// The user's own quota if set, else the server's default; 0 = no quota.
+inline uint64_t effective_quota(const identity& who, uint64_t server_default) {
+  return who.quota_bytes.value_or(server_default);
+}
+
+// Bytes of the user's stored archives.
+uint64_t stored_bytes(pqxx::transaction_base& tx, int64_t user_id);
+
+// `user quota NAME BYTES|default`: the user's own quota (0 = none), or
+// nullopt to follow the server's default. Throws refused for an unknown user.
+void set_user_quota(pqxx::transaction_base& tx, const audit_actor& actor,
+                    const std::string& username, std::optional<uint64_t> bytes);
+
+// Thrown by insert_upload when recording the upload would pass the quota.
+struct quota_exceeded : std::runtime_error {
+  quota_exceeded() : std::runtime_error("quota exceeded") {}
+};
+
+} // namespace portal::db
