@@ -3,6 +3,7 @@
 #include "db/quota.hpp"
 #include "db/users.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <sodium.h>
 
@@ -67,7 +68,10 @@ std::pair<int64_t, std::string> parse_cursor(const std::string& cursor) {
   auto [end, ec] = std::from_chars(plain.data(), plain.data() + bar, micros);
   if (ec != std::errc{} || end != plain.data() + bar || micros < 0)
     throw invalid_cursor("invalid cursor");
-  return {micros, plain.substr(bar + 1)};
+  auto id = plain.substr(bar + 1);
+  if (!plausible_upload_id(id)) // a forged cursor: its bytes never reach SQL
+    throw invalid_cursor("invalid cursor");
+  return {micros, id};
 }
 
 } // namespace
@@ -88,6 +92,15 @@ boost::json::object to_json(const upload_row& row) {
   else
     o["expires_at"] = nullptr;
   return o;
+}
+
+bool plausible_upload_id(std::string_view id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (unsigned char c : id)
+    if (!std::isalnum(c) && c != '_' && c != '-')
+      return false;
+  return true;
 }
 
 upload_row insert_upload(pqxx::transaction_base& tx, const new_upload& up, const identity& owner,

@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace portal::db {
@@ -44,6 +45,11 @@ struct new_upload {
   std::optional<unsigned> retention_days;
   uint64_t quota = 0; // the owner's quota, 0 = none
 };
+
+// Could this be an upload id ([A-Za-z0-9_-], 1 to 64)? Anything else is
+// answered 404 without asking the database, which would refuse bytes that
+// are not UTF-8 with an error rather than "no such row".
+bool plausible_upload_id(std::string_view id);
 
 // Inserts the row (and its audit event) and returns it as stored. With
 // `quota` > 0, throws quota_exceeded if the owner's stored bytes would pass

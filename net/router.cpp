@@ -1,5 +1,6 @@
 #include "net/router.hpp"
 
+#include "db/uploads.hpp"
 #include "net/auth.hpp"
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
@@ -12,16 +13,27 @@ namespace portal {
 
 namespace {
 
+// Routes under /api/v1/uploads/{id}: an id that cannot be one is no upload.
+template <handler_fn handler>
+void upload_id_route(const services& svc, exchange_ptr ex) {
+  if (!db::plausible_upload_id(ex->params.at(0)))
+    return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
+  handler(svc, std::move(ex));
+}
+
 const std::array<route, 13> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
   {http::verb::get, "/api/v1/uploads", access::bearer, handlers::list_uploads},
   {http::verb::put, "/api/v1/uploads/{filename}", access::bearer, handlers::put_upload},
-  {http::verb::get, "/api/v1/uploads/{id}", access::bearer, handlers::get_upload},
-  {http::verb::delete_, "/api/v1/uploads/{id}", access::bearer, handlers::delete_upload},
-  {http::verb::get, "/api/v1/uploads/{id}/content", access::bearer, handlers::get_content},
-  {http::verb::get, "/api/v1/uploads/{id}/entries", access::bearer, handlers::get_entries},
+  {http::verb::get, "/api/v1/uploads/{id}", access::bearer, upload_id_route<handlers::get_upload>},
+  {http::verb::delete_, "/api/v1/uploads/{id}", access::bearer,
+   upload_id_route<handlers::delete_upload>},
+  {http::verb::get, "/api/v1/uploads/{id}/content", access::bearer,
+   upload_id_route<handlers::get_content>},
+  {http::verb::get, "/api/v1/uploads/{id}/entries", access::bearer,
+   upload_id_route<handlers::get_entries>},
   {http::verb::get, "/admin/actors", access::admin, handlers::admin_actors},
   {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
   {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},
