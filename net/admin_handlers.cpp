@@ -1,6 +1,7 @@
 // SPEC §7: inspecting the running actor system, for admins.
 #include "actors/db_request.hpp"
 #include "db/audit.hpp"
+#include "net/db_answer.hpp"
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
@@ -126,18 +127,13 @@ void admin_audit(const services& svc, exchange_ptr ex) {
                                       "limit must be an integer from 1 to 1000"));
   }
   auto query = [limit](pqxx::work& tx) { return db::list_audit(tx, limit); };
-  auto done = [ex](db_outcome<std::vector<db::audit_event>> outcome) {
-    auto* events = std::get_if<std::vector<db::audit_event>>(&outcome);
-    if (!events)
-      return ex->reply(unavailable_response("the database is unavailable, retry later"));
-    boost::json::array out;
-    for (auto& e : *events)
-      out.push_back(db::to_json(e));
-    ex->reply(json_response(http::status::ok, {{"events", std::move(out)}}));
-  };
-  submit(*svc.directory,
-         make_db_request<std::vector<db::audit_event>>("list audit", ex->db_deadline(svc.cfg),
-                                                       std::move(query), std::move(done)));
+  with_db<std::vector<db::audit_event>>(
+    svc, ex, "list audit", query, [ex](const std::vector<db::audit_event>& events) {
+      boost::json::array out;
+      for (auto& e : events)
+        out.push_back(db::to_json(e));
+      ex->reply(json_response(http::status::ok, {{"events", std::move(out)}}));
+    });
 }
 
 } // namespace portal::handlers

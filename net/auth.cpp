@@ -38,12 +38,8 @@ void authenticate(const services& svc, exchange_ptr ex, bool admin_only,
   using found = std::optional<db::identity>;
   auto query = [token](pqxx::work& tx) { return db::identity_for_token(tx, token); };
   auto done = [ex, admin_only, next = std::move(next)](db_outcome<found> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome)) {
-      if (*failure == db_failure::error)
-        return ex->reply(
-          error_response(http::status::internal_server_error, "internal", "internal error"));
-      return ex->reply(unavailable_response("the database is unavailable, retry later"));
-    }
+    if (auto* failure = std::get_if<db_failure>(&outcome))
+      return ex->reply(db_failure_response(*failure));
     auto& who = std::get<found>(outcome);
     if (!who)
       return ex->reply(unauthorized());

@@ -5,6 +5,7 @@
 #include "actors/db_request.hpp"
 #include "actors/messages.hpp"
 #include "db/uploads.hpp"
+#include "net/db_answer.hpp"
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
 #include "storage/data_dir.hpp"
@@ -135,48 +136,22 @@ any_response content_answer(const services& svc, const http::request_header<>& h
 } // namespace
 
 void get_content(const services& svc, exchange_ptr ex) {
-  using found = std::optional<db::upload_row>;
-  auto id = ex->params.at(0);
-  auto viewer = *ex->user;
-  auto query = [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); };
-  auto done = [&svc, ex](db_outcome<found> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(
-        *failure == db_failure::error
-          ? error_response(http::status::internal_server_error, "internal", "internal error")
-          : unavailable_response("the database is unavailable, retry later"));
-    auto& row = std::get<found>(outcome);
-    if (!row)
-      return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
-    std::visit([&](auto&& res) { ex->reply(std::move(res)); }, content_answer(svc, ex->head, *row));
-  };
-  submit(*svc.directory,
-         make_db_request<found>("get content", ex->db_deadline(svc.cfg), query, done));
+  with_upload(svc, ex, "get content", [&svc, ex](const db::upload_row& row) {
+    std::visit([&](auto&& res) { ex->reply(std::move(res)); }, content_answer(svc, ex->head, row));
+  });
 }
 
 // GET /api/v1/uploads/{id}/entries: the members, read from the stored
 // archive by an archive_reader (a blocking read of the whole file).
 void get_entries(const services& svc, exchange_ptr ex) {
-  using found = std::optional<db::upload_row>;
-  auto id = ex->params.at(0);
-  auto viewer = *ex->user;
-  auto query = [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); };
-  auto done = [&svc, ex](db_outcome<found> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(
-        *failure == db_failure::error
-          ? error_response(http::status::internal_server_error, "internal", "internal error")
-          : unavailable_response("the database is unavailable, retry later"));
-    auto& row = std::get<found>(outcome);
-    if (!row)
-      return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
+  with_upload(svc, ex, "get entries", [&svc, ex](const db::upload_row& row) {
     static std::atomic<unsigned> next{0};
     auto reader = svc.directory->find("archive_reader_" + std::to_string(next++ % 2 + 1));
     if (!reader)
       return ex->reply(unavailable_response("storage is unavailable, retry later"));
     entries_job job{
-      storage::layout_of(svc.cfg.data_dir).archives / row->id,
-      row->format == "tar.zst" ? storage::archive_format::tar_zst : storage::archive_format::tar_gz,
+      storage::layout_of(svc.cfg.data_dir).archives / row.id,
+      row.format == "tar.zst" ? storage::archive_format::tar_zst : storage::archive_format::tar_gz,
       [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
         if (!entries)
           return ex->reply(error_response(http::status::internal_server_error, "internal",
@@ -187,9 +162,7 @@ void get_entries(const services& svc, exchange_ptr ex) {
         ex->reply(json_response(http::status::ok, {{"entries", std::move(list)}}));
       }};
     caf::anon_send(reader, list_atom::value, std::move(job));
-  };
-  submit(*svc.directory,
-         make_db_request<found>("get entries", ex->db_deadline(svc.cfg), query, done));
+  });
 }
 
 } // namespace portal::handlers

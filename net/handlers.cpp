@@ -2,6 +2,7 @@
 
 #include "actors/db_request.hpp"
 #include "db/quota.hpp"
+#include "net/db_answer.hpp"
 #include "net/responses.hpp"
 #include "storage/data_dir.hpp"
 
@@ -36,23 +37,18 @@ void me(const services& svc, exchange_ptr ex) {
   auto user_id = ex->user->user_id;
   auto quota = db::effective_quota(*ex->user, svc.cfg.user_quota_bytes);
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
-  auto done = [ex, quota](db_outcome<uint64_t> outcome) {
-    auto* stored = std::get_if<uint64_t>(&outcome);
-    if (!stored)
-      return ex->reply(unavailable_response("the database is unavailable, retry later"));
+  with_db<uint64_t>(svc, ex, "me", query, [ex, quota](uint64_t stored) {
     // csrf_token belongs to cookie sessions (the security issue); bearer
     // callers need none, so it is null here. quota_bytes null: no quota.
     boost::json::object body{{"username", ex->user->username},
                              {"role", ex->user->role},
                              {"csrf_token", nullptr},
                              {"quota_bytes", nullptr},
-                             {"used_bytes", *stored}};
+                             {"used_bytes", stored}};
     if (quota > 0)
       body["quota_bytes"] = quota;
     ex->reply(json_response(http::status::ok, body));
-  };
-  submit(*svc.directory, make_db_request<uint64_t>("me", ex->db_deadline(svc.cfg), std::move(query),
-                                                   std::move(done)));
+  });
 }
 
 } // namespace portal::handlers

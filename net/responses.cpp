@@ -28,6 +28,12 @@ response unavailable_response(std::string_view message, int retry_after_seconds)
   return res;
 }
 
+response db_failure_response(db_failure f) {
+  if (f == db_failure::error)
+    return error_response(http::status::internal_server_error, "internal", "internal error");
+  return unavailable_response("the database is unavailable, retry later");
+}
+
 void add_security_headers(http::response_header<>& res, environment env) {
   // No inline script anywhere: the UI loads its scripts from /static.
   res.set("Content-Security-Policy",

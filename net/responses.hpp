@@ -2,6 +2,7 @@
 // response carries (SPEC §8).
 #pragma once
 
+#include "actors/db_request.hpp"
 #include "config/config.hpp"
 #include "net/http.hpp"
 
@@ -18,6 +19,9 @@ response error_response(http::status status, std::string_view code, std::string_
 
 // 503 with Retry-After, for "database or storage unavailable".
 response unavailable_response(std::string_view message, int retry_after_seconds = 5);
+
+// A database request that failed: 500 for an error, else 503 + Retry-After.
+response db_failure_response(db_failure f);
 
 // SPEC §8 security headers; HSTS only in production.
 void add_security_headers(http::response_header<>& res, environment env);

@@ -6,6 +6,7 @@
 #include "db/credentials.hpp"
 #include "db/quota.hpp"
 #include "db/uploads.hpp"
+#include "net/db_answer.hpp"
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
@@ -49,27 +50,8 @@ std::optional<uint64_t> content_length(const http::request_header<>& head) {
   return n;
 }
 
-response db_failure_response(db_failure f) {
-  if (f == db_failure::error)
-    return error_response(http::status::internal_server_error, "internal", "internal error");
-  return unavailable_response("the database is unavailable, retry later");
-}
-
 response not_found() {
   return error_response(http::status::not_found, "not_found", "no such upload");
-}
-
-// Runs `query` through the db actors and answers with `answer(result)`.
-template <class R, class Query, class Answer>
-void with_db(const services& svc, const exchange_ptr& ex, const char* what, Query query,
-             Answer answer) {
-  auto done = [ex, answer](db_outcome<R> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(db_failure_response(*failure));
-    ex->reply(answer(std::get<R>(outcome)));
-  };
-  submit(*svc.directory,
-         make_db_request<R>(what, ex->db_deadline(svc.cfg), std::move(query), std::move(done)));
 }
 
 } // namespace
@@ -133,18 +115,14 @@ void put_upload(const services& svc, exchange_ptr ex) {
   // With a quota, what the user already stores decides how much more may come.
   auto user_id = ex->user->user_id;
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
-  auto done = [&svc, ex, format = *format, quota](db_outcome<uint64_t> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(db_failure_response(*failure));
-    auto stored = std::get<uint64_t>(outcome);
-    uint64_t left = stored >= quota ? 0 : quota - stored;
-    auto length = content_length(ex->head);
-    if (left == 0 || (length && *length > left))
-      return ex->reply(quota_exceeded());
-    start_upload(svc, ex, format, quota, left);
-  };
-  submit(*svc.directory, make_db_request<uint64_t>("stored bytes", ex->db_deadline(cfg),
-                                                   std::move(query), std::move(done)));
+  with_db<uint64_t>(svc, ex, "stored bytes", query,
+                    [&svc, ex, format = *format, quota](uint64_t stored) {
+                      uint64_t left = stored >= quota ? 0 : quota - stored;
+                      auto length = content_length(ex->head);
+                      if (left == 0 || (length && *length > left))
+                        return ex->reply(quota_exceeded());
+                      start_upload(svc, ex, format, quota, left);
+                    });
 }
 
 void list_uploads(const services& svc, exchange_ptr ex) {
@@ -173,9 +151,10 @@ void list_uploads(const services& svc, exchange_ptr ex) {
         return std::nullopt;
       }
     },
-    [](const page& p) {
+    [ex](const page& p) {
       if (!p)
-        return error_response(http::status::bad_request, "invalid_cursor", "invalid cursor");
+        return ex->reply(
+          error_response(http::status::bad_request, "invalid_cursor", "invalid cursor"));
       boost::json::array uploads;
       for (auto& row : p->uploads)
         uploads.push_back(db::to_json(row));
@@ -184,19 +163,14 @@ void list_uploads(const services& svc, exchange_ptr ex) {
         body["next_cursor"] = *p->next_cursor;
       else
         body["next_cursor"] = nullptr;
-      return json_response(http::status::ok, body);
+      ex->reply(json_response(http::status::ok, body));
     });
 }
 
 void get_upload(const services& svc, exchange_ptr ex) {
-  using found = std::optional<db::upload_row>;
-  auto id = ex->params.at(0);
-  auto viewer = *ex->user;
-  with_db<found>(
-    svc, ex, "get upload", [id, viewer](pqxx::work& tx) { return db::find_upload(tx, id, viewer); },
-    [](const found& row) {
-      return row ? json_response(http::status::ok, db::to_json(*row)) : not_found();
-    });
+  with_upload(svc, ex, "get upload", [ex](const db::upload_row& row) {
+    ex->reply(json_response(http::status::ok, db::to_json(row)));
+  });
 }
 
 void delete_upload(const services& svc, exchange_ptr ex) {
@@ -208,15 +182,14 @@ void delete_upload(const services& svc, exchange_ptr ex) {
   with_db<bool>(
     svc, ex, "delete upload",
     [id, viewer, ip, rid](pqxx::work& tx) { return db::delete_upload(tx, id, viewer, ip, rid); },
-    [id, writer, stats = svc.metrics](bool deleted) {
+    [ex, id, writer, stats = svc.metrics](bool deleted) {
       if (!deleted)
-        return not_found();
+        return ex->reply(not_found());
       stats->upload_deleted();
       // The row is gone (committed): the file follows. Should that fail or
       // the process die first, the next start moves it to orphans/.
       caf::anon_send(writer, remove_atom::value, id);
-      response res{http::status::no_content, 11};
-      return res;
+      ex->reply(response{http::status::no_content, 11});
     });
 }
 

@@ -1,5 +1,6 @@
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
+#include "temp_data_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,22 +14,6 @@ using namespace portal::storage;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A prepared data dir under the system temp dir (tests only), removed after.
-struct temp_data_dir {
-  fs::path root;
-  data_dir_layout layout;
-  temp_data_dir() {
-    static std::atomic<int> counter{0};
-    root = fs::temp_directory_path() / ("portal-reconcile-test-" + std::to_string(::getpid()) +
-                                        "-" + std::to_string(counter++));
-    layout = prepare_data_dir(root);
-  }
-  ~temp_data_dir() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-};
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;

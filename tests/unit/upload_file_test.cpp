@@ -1,6 +1,7 @@
 #include "storage/data_dir.hpp"
 #include "storage/failpoints.hpp"
 #include "storage/upload_file.hpp"
+#include "temp_data_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
@@ -19,23 +20,6 @@ using namespace portal::storage;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A prepared data dir under the system temp dir (tests only: the product
-// never uses /tmp), unique per process and call, removed afterwards.
-struct temp_data_dir {
-  fs::path root;
-  data_dir_layout layout;
-  temp_data_dir() {
-    static std::atomic<int> counter{0};
-    root = fs::temp_directory_path() / ("portal-upload-file-test-" + std::to_string(::getpid()) +
-                                        "-" + std::to_string(counter++));
-    layout = prepare_data_dir(root);
-  }
-  ~temp_data_dir() {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-  }
-};
 
 std::size_t count_entries(const fs::path& dir) {
   return static_cast<std::size_t>(
