@@ -124,6 +124,10 @@ minted_token mint_token() {
   return t;
 }
 
+bool valid_token_id(std::string_view id) {
+  return id.size() == token_id_chars && all_url_safe(id);
+}
+
 std::optional<token_parts> parse_token(std::string_view token) {
   // The length check comes first: nothing below looks at oversized input.
   if (token.size() != token_chars || token.substr(0, token_prefix.size()) != token_prefix) {

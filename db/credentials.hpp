@@ -26,6 +26,7 @@ struct minted_token {
 };
 minted_token mint_token();
 std::optional<token_parts> parse_token(std::string_view token);
+bool valid_token_id(std::string_view id);               // 16 url-safe chars
 std::string hash_token_secret(std::string_view secret); // hex SHA-256
 std::string sha256_hex(std::string_view data);          // 64 lowercase hex chars
 // HMAC-SHA-256 (libsodium), 64 lowercase hex chars.
