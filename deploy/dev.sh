@@ -4,7 +4,8 @@
 #   bash deploy/dev.sh serve     install deps, build, start a local PostgreSQL
 #                                under ./var/pg (unless DATABASE_URL is set),
 #                                migrate, then run the server on :8080
-#   bash deploy/dev.sh test      install deps, build a test build (failpoints on)
+#   bash deploy/dev.sh test      install deps (and tests/browser npm packages),
+#                                build a test build (failpoints on)
 #                                in build-test, run every test; then the same
 #                                again with ASan+UBSan in build-asan
 #   bash deploy/dev.sh build     install deps and build only
@@ -36,6 +37,22 @@ build() {
   log "building in $dir"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@"
   cmake --build "$dir" -j "$JOBS"
+}
+
+# The npm package the browser end-to-end tests drive Chromium with
+# (tests/browser: playwright-core, pinned by its package-lock.json). `npm ci`
+# only when node_modules is missing or the lock changed since the last one;
+# never a browser download: the tests use Debian's /usr/bin/chromium.
+prepare_browser_tests() {
+  local dir=tests/browser stamp=tests/browser/node_modules/.portal-lock.sha256 want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ -d "$dir/node_modules" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "browser test packages up to date"
+    return
+  fi
+  log "installing browser test packages (npm ci in $dir)"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  echo "$want" >"$stamp"
 }
 
 # --- local PostgreSQL for `serve` ---------------------------------------------
@@ -159,6 +176,7 @@ cmd_test() {
   TEST_STARTED=$SECONDS
   trap print_wall_time EXIT # also when a build fails
   install_deps
+  prepare_browser_tests
 
   # Test builds compile in the failpoints (storage delay / ENOSPC) that the
   # backpressure tests drive; build/ (what `serve` runs) never has them.

@@ -15,12 +15,26 @@ PACKAGES=(
   catch2 prometheus
   # local database for `dev.sh serve` and the integration/e2e tests
   postgresql postgresql-client
+  # browser end-to-end tests: Debian's Chromium, driven by playwright-core
+  # (tests/browser, installed by `dev.sh test`; never a downloaded browser)
+  chromium
 )
 
+# Node.js and npm for tests/browser. Debian's `nodejs` and `npm` packages
+# unless a node and npm are already on PATH (e.g. a nodejs package that
+# bundles npm, which Debian's `npm` package would conflict with).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
+# One dpkg-query for all packages (one per package takes seconds on re-runs).
+declare -A installed=()
+while read -r status pkg; do
+  [[ "$status" == "installed" ]] && installed[${pkg%%:*}]=1
+done < <(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-  if [[ "$status" != "installed" ]]; then
+  if [[ -z "${installed[$pkg]:-}" ]]; then
     missing+=("$pkg")
   fi
 done
