@@ -42,7 +42,10 @@ void add_security_headers(http::response_header<>& res, environment env) {
           "frame-ancestors 'none'");
   res.set("X-Content-Type-Options", "nosniff");
   res.set("X-Frame-Options", "DENY");
-  res.set("Referrer-Policy", "no-referrer");
+  // Not no-referrer: under it browsers send "Origin: null" with a form's
+  // POST, and POST /login refuses a null Origin (SPEC §11). same-origin
+  // still tells other sites nothing.
+  res.set("Referrer-Policy", "same-origin");
   res.set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()");
   res.set("Cross-Origin-Opener-Policy", "same-origin");
   if (env == environment::production)
