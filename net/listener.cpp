@@ -56,7 +56,8 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   backoff_ = std::chrono::milliseconds::zero();
-  std::make_shared<http_session>(std::move(socket), svc_, registry_)->run();
+  std::make_shared<http_session<plain_stream>>(plain_stream{std::move(socket)}, svc_, registry_)
+    ->run();
   do_accept();
 }
 

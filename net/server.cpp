@@ -5,7 +5,6 @@
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
 #include "net/http.hpp"
-#include "net/http_session.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/router.hpp"
@@ -54,7 +53,7 @@ public:
                                 {"drain_seconds", cfg_.drain.count()}});
     for (auto& l : listeners_)
       l->stop();
-    registry_.for_each([](const std::shared_ptr<http_session>& s) { s->close_if_idle(); });
+    registry_.for_each([](const std::shared_ptr<connection>& c) { c->close_if_idle(); });
     poll();
   }
 
@@ -174,7 +173,7 @@ int serve(const config& cfg) {
       t.join();
 
     // The loop is stopped: this thread alone touches the sessions now.
-    registry.for_each([](const std::shared_ptr<http_session>& s) { s->abort_upload_now(); });
+    registry.for_each([](const std::shared_ptr<connection>& c) { c->abort_upload_now(); });
     log::info("connections closed, stopping actors");
     caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
   } // ~actor_system waits for every actor
