@@ -8,6 +8,7 @@
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/router.hpp"
+#include "net/tls_context.hpp"
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 
@@ -103,6 +104,11 @@ void reconcile_on_start(const config& cfg) {
 int serve(const config& cfg) {
   for (auto& warning : check_serve_rules(cfg))
     log::warn(warning);
+  // Before anything else: a certificate or key that cannot be used is a
+  // configuration error, refused at once (exit 1, one line).
+  std::unique_ptr<net::ssl::context> tls;
+  if (!cfg.tls_cert.empty())
+    tls = make_tls_context(cfg.tls_cert, cfg.tls_key);
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
   storage::prepare_data_dir(cfg.data_dir);
@@ -133,7 +139,9 @@ int serve(const config& cfg) {
     services scrape_svc = svc;
     scrape_svc.route = dispatch_metrics_only;
 
-    auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
+    // Only the main listener speaks TLS; the metrics scraper stays on the
+    // private network, in plain HTTP.
+    auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry, tls.get());
     std::vector<std::shared_ptr<listener>> listeners{lst};
     if (cfg.metrics_listen)
       listeners.push_back(
@@ -163,6 +171,7 @@ int serve(const config& cfg) {
     log::info("listening",
               {{"address", cfg.listen.host},
                {"port", lst->port()},
+               {"tls", tls != nullptr},
                {"env", cfg.env == environment::production ? "production" : "development"}});
 
     std::vector<std::thread> threads;
