@@ -8,6 +8,8 @@
 // One mutex, taken twice per upload (admit, release), never per chunk.
 #pragma once
 
+#include "actors/token_buckets.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -50,7 +52,8 @@ public:
   };
   using ticket_ptr = std::shared_ptr<ticket>;
 
-  explicit upload_admission(admission_limits limits) : limits_(limits) {}
+  explicit upload_admission(admission_limits limits)
+    : limits_(limits), starts_(limits.starts_per_minute, std::chrono::minutes(1)) {}
 
   std::variant<ticket_ptr, admission_refusal> admit(int64_t user_id,
                                                     clock::time_point now = clock::now());
@@ -59,18 +62,13 @@ public:
   unsigned active(int64_t user_id) const;
 
 private:
-  struct bucket {
-    double tokens = 0;
-    clock::time_point updated;
-  };
   void release(int64_t user_id);
-  void forget_full_buckets(clock::time_point now);
 
   admission_limits limits_;
   mutable std::mutex mutex_;
   unsigned total_ = 0;
   std::unordered_map<int64_t, unsigned> per_user_;
-  std::unordered_map<int64_t, bucket> buckets_;
+  token_buckets starts_;
 };
 
 } // namespace portal

@@ -439,6 +439,14 @@ const std::vector<setting>& settings() {
      [](config& c, const raw_value& v) {
        c.upload_starts_per_minute = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
      }},
+    {"limits.logins_per_minute", "PORTAL_LOGINS_PER_MINUTE", false,
+     [](config& c, const raw_value& v) {
+       c.logins_per_minute = static_cast<unsigned>(to_unsigned(v, 1, 1000000));
+     }},
+    {"sessions.idle_timeout", "PORTAL_SESSION_IDLE_TIMEOUT", false,
+     [](config& c, const raw_value& v) { c.session_idle = to_seconds(v, 1, 366 * 86400); }},
+    {"sessions.max_age", "PORTAL_SESSION_MAX_AGE", false,
+     [](config& c, const raw_value& v) { c.session_max_age = to_seconds(v, 1, 366 * 86400); }},
     {"tls.cert", "PORTAL_TLS_CERT", false,
      [](config& c, const raw_value& v) { c.tls_cert = to_string(v); }},
     {"tls.key", "PORTAL_TLS_KEY", false,
@@ -719,7 +727,12 @@ std::string render_redacted(const config& cfg) {
                           {"uploads_total", i64(cfg.uploads_total)},
                           {"upload_starts_per_minute", i64(cfg.upload_starts_per_minute)},
                           {"user_quota_bytes", i64(cfg.user_quota_bytes)},
+                          {"logins_per_minute", i64(cfg.logins_per_minute)},
                         });
+  root.insert("sessions", toml::table{
+                            {"idle_timeout", i64(cfg.session_idle.count())},
+                            {"max_age", i64(cfg.session_max_age.count())},
+                          });
   if (!cfg.tls_cert.empty())
     root.insert("tls", toml::table{{"cert", cfg.tls_cert.string()}, {"key", cfg.tls_key.string()}});
   else

@@ -55,6 +55,11 @@ struct config {
   uint64_t user_quota_bytes = 0; // default per-user quota; 0 = none
   std::optional<unsigned> retention_days;
 
+  // browser sessions (SPEC §4)
+  std::chrono::seconds session_idle{2 * 3600};     // unused this long: over
+  std::chrono::seconds session_max_age{24 * 3600}; // from login, whatever the use
+  unsigned logins_per_minute = 10;                 // token bucket per client IP
+
   // secrets
   std::string secret_key_base;
   bool secret_key_generated = false; // dev: random per start

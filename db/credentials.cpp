@@ -95,6 +95,19 @@ std::string sha256_hex(std::string_view data) {
   return to_hex(digest, sizeof digest);
 }
 
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  ensure_sodium();
+  crypto_auth_hmacsha256_state state;
+  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(key.data()),
+                              key.size());
+  crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(data.data()),
+                                data.size());
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_final(&state, mac);
+  sodium_memzero(&state, sizeof state);
+  return to_hex(mac, sizeof mac);
+}
+
 std::string hash_token_secret(std::string_view secret) {
   return sha256_hex(secret);
 }
@@ -109,6 +122,10 @@ minted_token mint_token() {
   t.token = std::string(token_prefix) + t.id + "_" + secret;
   t.secret_hash = hash_token_secret(secret);
   return t;
+}
+
+bool valid_token_id(std::string_view id) {
+  return id.size() == token_id_chars && all_url_safe(id);
 }
 
 std::optional<token_parts> parse_token(std::string_view token) {

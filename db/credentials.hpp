@@ -26,8 +26,11 @@ struct minted_token {
 };
 minted_token mint_token();
 std::optional<token_parts> parse_token(std::string_view token);
+bool valid_token_id(std::string_view id);               // 16 url-safe chars
 std::string hash_token_secret(std::string_view secret); // hex SHA-256
 std::string sha256_hex(std::string_view data);          // 64 lowercase hex chars
+// HMAC-SHA-256 (libsodium), 64 lowercase hex chars.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 bool equal_constant_time(std::string_view a, std::string_view b);
 
 // URL-safe random string of n characters (base64url alphabet, libsodium RNG).

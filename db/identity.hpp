@@ -1,4 +1,5 @@
-// Who is calling: resolved from a bearer token inside one transaction.
+// Who is calling: resolved from a bearer token (here) or a session cookie
+// (db/sessions.hpp) inside one transaction.
 #pragma once
 
 #include <pqxx/pqxx>
@@ -13,8 +14,10 @@ namespace portal::db {
 struct identity {
   int64_t user_id = 0;
   std::string username;
-  std::string role; // "admin" | "uploader"
-  std::string token_id;
+  std::string role;                    // "admin" | "uploader"
+  std::string token_id;                // set when authenticated by an API token
+  std::string session_hash;            // set when authenticated by a session cookie
+  std::string csrf_token;              // that session's CSRF token (SPEC §11)
   std::optional<uint64_t> quota_bytes; // the user's own quota; nullopt: the default
 };
 

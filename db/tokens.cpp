@@ -4,6 +4,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <cstdint>
+
 namespace portal::db {
 
 namespace {
@@ -45,15 +47,48 @@ token_row to_token(const pqxx::row& row) {
 } // namespace
 
 bool valid_token_label(std::string_view label) {
-  if (label.size() > 200) {
-    return false;
-  }
-  for (unsigned char c : label) {
-    if (c < 0x20 || c == 0x7f) {
+  // Strict UTF-8 (invalid bytes would otherwise reach PostgreSQL), counted in
+  // characters, without C0, DEL or C1 (U+0080..U+009F: NEL, 8-bit CSI) controls.
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < label.size(); ++chars) {
+    const auto b = static_cast<unsigned char>(label[i]);
+    std::size_t len = 0;
+    uint32_t cp = 0;
+    if (b < 0x80) {
+      len = 1;
+      cp = b;
+    } else if (b >= 0xc2 && b <= 0xdf) {
+      len = 2;
+      cp = b & 0x1f;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      len = 3;
+      cp = b & 0x0f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      len = 4;
+      cp = b & 0x07;
+    } else {
       return false;
     }
+    if (label.size() - i < len) {
+      return false;
+    }
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto c = static_cast<unsigned char>(label[i + k]);
+      if ((c & 0xc0) != 0x80) {
+        return false;
+      }
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    const bool overlong = (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+      return false;
+    }
+    i += len;
   }
-  return true;
+  return chars <= 200;
 }
 
 created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
@@ -110,6 +145,13 @@ std::vector<token_row> list_tokens(pqxx::transaction_base& tx,
 
 revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor,
                             const std::string& id) {
+  // The argument is echoed in the refusal only when it has an id's shape: a
+  // whole token pasted instead of its id must not print its secret.
+  if (!valid_token_id(id)) {
+    const auto parts = parse_token(id);
+    throw refused(parts ? "that is a whole token, not its id; its id is " + parts->id
+                        : std::string("not a token id (the first column of `token list`)"));
+  }
   // FOR UPDATE: two concurrent revokes of one token write one audit row.
   const auto rows = tx.exec_params("SELECT t.revoked_at IS NOT NULL, u.username"
                                    " FROM api_tokens t JOIN users u ON u.id = t.user_id"

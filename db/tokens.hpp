@@ -14,8 +14,8 @@
 
 namespace portal::db {
 
-// A label: at most 200 printable characters (no control characters: labels
-// are printed in `token list` lines).
+// A label: valid UTF-8, at most 200 characters (not bytes), no control
+// characters (C0, DEL, C1): labels are printed in `token list` lines.
 bool valid_token_label(std::string_view label);
 
 struct created_token {

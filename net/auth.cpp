@@ -1,7 +1,11 @@
 #include "net/auth.hpp"
 
 #include "actors/db_request.hpp"
+#include "db/credentials.hpp"
+#include "db/sessions.hpp"
+#include "net/pages.hpp"
 #include "net/responses.hpp"
+#include "net/session_cookie.hpp"
 
 #include <boost/beast/core/string.hpp>
 
@@ -9,43 +13,85 @@ namespace portal {
 
 namespace {
 
-response unauthorized() {
-  auto res = error_response(http::status::unauthorized, "unauthorized",
-                            "a valid API token is required (Authorization: Bearer <token>)");
-  res.set(http::field::www_authenticate, "Bearer");
-  return res;
+struct credential {
+  enum class kind { none, bearer, session } type = kind::none;
+  std::string value;
+};
+
+// A request with an Authorization header is judged by it alone, even if the
+// browser also sent a cookie.
+credential credential_of(const http::request_header<>& head, environment env) {
+  if (auto auth = head.find(http::field::authorization); auth != head.end()) {
+    auto value = auth->value();
+    constexpr std::string_view scheme = "bearer ";
+    if (value.size() <= scheme.size() || !beast::iequals(value.substr(0, scheme.size()), scheme))
+      return {credential::kind::bearer, {}};
+    auto token = value.substr(scheme.size());
+    while (!token.empty() && token.front() == ' ')
+      token.remove_prefix(1);
+    return {credential::kind::bearer, std::string{token}};
+  }
+  if (auto cookie = find_cookie(head, session_cookie_name(env)))
+    return {credential::kind::session, std::move(*cookie)};
+  return {};
 }
 
-// The token from "Bearer <token>" (scheme case-insensitive), or empty.
-std::string bearer_token(const http::request_header<>& head) {
-  auto value = head[http::field::authorization];
-  constexpr std::string_view scheme = "bearer ";
-  if (value.size() <= scheme.size() || !beast::iequals(value.substr(0, scheme.size()), scheme))
-    return {};
-  auto token = value.substr(scheme.size());
-  while (!token.empty() && token.front() == ' ')
-    token.remove_prefix(1);
-  return std::string{token};
+bool changes_state(http::verb method) {
+  return method == http::verb::post || method == http::verb::put || method == http::verb::patch ||
+         method == http::verb::delete_;
+}
+
+void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
+                      const credential& cred) {
+  if (who == access::page) {
+    auto res = redirect_response("/login");
+    if (cred.type == credential::kind::session)
+      res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
+    return ex->reply(std::move(res));
+  }
+  auto res = error_response(http::status::unauthorized, "unauthorized",
+                            "a valid API token (Authorization: Bearer <token>) or session is "
+                            "required");
+  res.set(http::field::www_authenticate, "Bearer");
+  if (cred.type == credential::kind::session) // a stale cookie: the browser may drop it
+    res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
+  ex->reply(std::move(res));
+}
+
+void refuse(const exchange_ptr& ex, access who, http::status status, std::string_view code,
+            std::string_view message) {
+  if (who == access::page)
+    return ex->reply(page_error(status, message));
+  ex->reply(error_response(status, code, message));
 }
 
 } // namespace
 
-void authenticate(const services& svc, exchange_ptr ex, bool admin_only,
+void authenticate(const services& svc, exchange_ptr ex, access who,
                   std::function<void(exchange_ptr)> next) {
-  auto token = bearer_token(ex->head);
-  if (token.empty())
-    return ex->reply(unauthorized());
+  auto cred = credential_of(ex->head, svc.cfg.env);
+  if (cred.value.empty())
+    return refuse_anonymous(svc, ex, who, cred);
   using found = std::optional<db::identity>;
-  auto query = [token](pqxx::work& tx) { return db::identity_for_token(tx, token); };
-  auto done = [ex, admin_only, next = std::move(next)](db_outcome<found> outcome) {
+  db::session_policy policy{svc.cfg.secret_key_base, svc.cfg.session_idle, svc.cfg.session_max_age};
+  auto query = [cred, policy = std::move(policy)](pqxx::work& tx) -> found {
+    if (cred.type == credential::kind::bearer)
+      return db::identity_for_token(tx, cred.value);
+    return db::identity_for_session(tx, policy, cred.value);
+  };
+  auto done = [&svc, ex, who, cred, next = std::move(next)](db_outcome<found> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
       return ex->reply(db_failure_response(*failure));
-    auto& who = std::get<found>(outcome);
-    if (!who)
-      return ex->reply(unauthorized());
-    if (admin_only && who->role != "admin")
-      return ex->reply(error_response(http::status::forbidden, "forbidden", "admin role required"));
-    ex->user = std::move(who);
+    auto& caller = std::get<found>(outcome);
+    if (!caller)
+      return refuse_anonymous(svc, ex, who, cred);
+    if (!caller->session_hash.empty() && changes_state(ex->head.method()) &&
+        !db::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
+      return refuse(ex, who, http::status::forbidden, "csrf_token_missing",
+                    "this request needs the X-CSRF-Token header of the session");
+    if (who == access::admin && caller->role != "admin")
+      return refuse(ex, who, http::status::forbidden, "forbidden", "admin role required");
+    ex->user = std::move(caller);
     next(std::move(ex));
   };
   submit(*svc.directory, make_db_request<found>("authenticate", ex->db_deadline(svc.cfg),

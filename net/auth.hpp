@@ -1,6 +1,10 @@
-// Who is calling: `Authorization: Bearer <token>` looked up through the
-// db actors. Refusals are answered here: 401 + WWW-Authenticate: Bearer
-// (anything wrong with the token), 403 (not an admin), 503 (database away).
+// Who is calling (SPEC §4): an API token (`Authorization: Bearer`) or, without
+// one, the browser's session cookie, looked up through the db actors. A
+// cookie-authenticated POST/PUT/PATCH/DELETE must also carry the session's
+// CSRF token in `X-CSRF-Token` (SPEC §11); a bearer token needs none, since
+// a browser never attaches it by itself. Refusals are answered here: for the
+// API 401 + WWW-Authenticate: Bearer, 403 (no CSRF token, not an admin), 503
+// (database away); for pages a 303 to /login instead of the 401.
 #pragma once
 
 #include "net/exchange.hpp"
@@ -9,8 +13,15 @@
 
 namespace portal {
 
+enum class access {
+  anyone, // /health, /ready, static assets, the login page and form
+  user,   // /api/*: any signed-in caller
+  admin,  // /admin/*: an admin
+  page,   // an HTML page or form of a signed-in user
+};
+
 // Calls `next` with ex->user set when the caller may proceed.
-void authenticate(const services& svc, exchange_ptr ex, bool admin_only,
+void authenticate(const services& svc, exchange_ptr ex, access who,
                   std::function<void(exchange_ptr)> next);
 
 } // namespace portal

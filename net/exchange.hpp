@@ -8,6 +8,7 @@
 #include "actors/actor_directory.hpp"
 #include "actors/chunk_pool.hpp"
 #include "actors/db_pool.hpp"
+#include "actors/token_buckets.hpp"
 #include "actors/upload_admission.hpp"
 #include "actors/upload_types.hpp"
 #include "config/config.hpp"
@@ -24,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace portal {
@@ -43,6 +45,7 @@ struct services {
   std::shared_ptr<chunk_pool> chunks;
   std::shared_ptr<upload_admission> admission;
   std::shared_ptr<portal::metrics> metrics;
+  std::shared_ptr<token_buckets> logins; // login attempts per client address
   // Where requests go: the API router, or on the metrics listener /metrics only.
   handler_fn route;
 };
@@ -61,6 +64,12 @@ struct exchange {
   // through, then streams the body to the actor it returns, under credit.
   using spawn_upload = std::function<caf::actor(upload_link_ptr)>;
   std::function<void(spawn_upload)> stream_body;
+
+  // Or: the whole body of a small request (a form), at most `limit` bytes;
+  // `done` gets it, or the status to refuse it with (413 too large, 400
+  // malformed; a client that vanished is answered into the void).
+  using small_body = std::variant<std::string, http::status>;
+  std::function<void(std::size_t limit, std::function<void(small_body)> done)> read_body;
 
   exchange() = default;
   exchange(const exchange&) = delete;
@@ -94,6 +103,7 @@ private:
     // exchange may live on inside a database request until its deadline.
     if (!replied_.exchange(true)) {
       stream_body = nullptr;
+      read_body = nullptr;
       std::exchange(sink, nullptr)(std::move(res));
     }
   }

@@ -38,8 +38,8 @@ void me(const services& svc, exchange_ptr ex) {
   auto quota = db::effective_quota(*ex->user, svc.cfg.user_quota_bytes);
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
   with_db<uint64_t>(svc, ex, "me", query, [ex, quota](uint64_t stored) {
-    // csrf_token belongs to cookie sessions (the security issue); bearer
-    // callers need none, so it is null here. quota_bytes null: no quota.
+    // csrf_token belongs to cookie sessions; a bearer caller needs none, so
+    // it is null then. quota_bytes null: no quota.
     boost::json::object body{{"username", ex->user->username},
                              {"role", ex->user->role},
                              {"csrf_token", nullptr},
@@ -47,6 +47,8 @@ void me(const services& svc, exchange_ptr ex) {
                              {"used_bytes", stored}};
     if (quota > 0)
       body["quota_bytes"] = quota;
+    if (!ex->user->csrf_token.empty())
+      body["csrf_token"] = ex->user->csrf_token;
     ex->reply(json_response(http::status::ok, body));
   });
 }

@@ -9,6 +9,12 @@ void health(const services& svc, exchange_ptr ex); // GET /health (SPEC §7)
 void ready(const services& svc, exchange_ptr ex);  // GET /ready  (SPEC §7, §11)
 void me(const services& svc, exchange_ptr ex);     // GET /api/v1/me (SPEC §6)
 
+// net/login_handlers.cpp
+void login_form_page(const services& svc, exchange_ptr ex); // GET /login
+void login(const services& svc, exchange_ptr ex);           // POST /login
+void logout(const services& svc, exchange_ptr ex);          // POST /logout
+void home(const services& svc, exchange_ptr ex);            // GET /
+
 // net/upload_handlers.cpp
 void put_upload(const services& svc, exchange_ptr ex);    // PUT /api/v1/uploads/{filename}
 void list_uploads(const services& svc, exchange_ptr ex);  // GET /api/v1/uploads

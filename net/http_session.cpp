@@ -194,12 +194,81 @@ void http_session<Stream>::handle_request() {
     net::post(self->stream_.get_executor(),
               [self, spawn = std::move(spawn)] { self->start_upload(spawn); });
   };
+  ex->read_body = [self = this->shared_from_this()](
+                    std::size_t limit, std::function<void(exchange::small_body)> done) {
+    net::post(self->stream_.get_executor(), [self, limit, done = std::move(done)]() mutable {
+      self->read_small_body(limit, std::move(done));
+    });
+  };
   answered_ = false;
   body_bytes_ = 0;
   // Every upload request counts once in portal_uploads_total, also when it
   // is refused before an upload actor exists (401, 400, 413, 429, 507).
   upload_counted_ = !(req.method() == http::verb::put && path_.rfind("/api/v1/uploads/", 0) == 0);
   svc_.route(svc_, std::move(ex));
+}
+
+// ---- reading a small body whole ----------------------------------------------
+// A form is tiny and bounded: read into one buffer of limit + 1 bytes, so
+// that a byte past the limit is seen without reading further.
+
+template <class Stream>
+void http_session<Stream>::read_small_body(std::size_t limit,
+                                           std::function<void(exchange::small_body)> done) {
+  auto length = parser_->content_length();
+  if (length && *length > limit)
+    return done(http::status::payload_too_large);
+  small_body_.assign(limit + 1, '\0');
+  small_limit_ = limit;
+  small_done_ = std::move(done);
+  body_bytes_ = 0;
+  ++head_generation_;
+  // The head's deadline covers the body too: a form is no slow upload.
+  transport().expires_after(svc_.cfg.header_timeout);
+  if (beast::iequals(parser_->get()[http::field::expect], "100-continue") && !parser_->is_done()) {
+    auto cont = std::make_shared<response>(http::status::continue_, 11);
+    http::async_write(stream_, *cont,
+                      [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                        if (ec)
+                          return self->do_close();
+                        self->do_read_small_body();
+                      });
+    return;
+  }
+  do_read_small_body();
+}
+
+template <class Stream>
+void http_session<Stream>::do_read_small_body() {
+  auto& body = parser_->get().body();
+  body.data = small_body_.data() + body_bytes_;
+  body.size = small_body_.size() - body_bytes_;
+  if (parser_->is_done())
+    return on_small_body({}, 0);
+  http::async_read_some(
+    stream_, buffer_, *parser_,
+    beast::bind_front_handler(&http_session::on_small_body, this->shared_from_this()));
+}
+
+template <class Stream>
+void http_session<Stream>::on_small_body(beast::error_code ec, std::size_t) {
+  if (ec == http::error::need_buffer)
+    ec = {};
+  body_bytes_ = small_body_.size() - parser_->get().body().size;
+  if (ec && (is_disconnect(ec) || ec == beast::error::timeout)) {
+    small_done_ = nullptr; // it holds the exchange, which holds this session
+    return do_close();
+  }
+  if (!ec && body_bytes_ <= small_limit_ && !parser_->is_done())
+    return do_read_small_body();
+  auto done = std::exchange(small_done_, nullptr);
+  if (ec)
+    return done(http::status::bad_request);
+  if (body_bytes_ > small_limit_)
+    return done(http::status::payload_too_large);
+  small_body_.resize(body_bytes_);
+  transport().expires_never();
+  done(std::move(small_body_));
 }
 
 // ---- streaming a body into an upload actor ----------------------------------
@@ -453,6 +522,7 @@ void http_session<Stream>::answer_and_close(http::status status, const char* cod
 template <class Stream>
 void http_session<Stream>::do_close() {
   waiting_for_head_ = false;
+  small_done_ = nullptr;
   head_deadline_.cancel();
   if (closing_)
     return;

@@ -49,6 +49,9 @@ private:
   void on_header(beast::error_code ec, std::size_t);
   void handle_request();
   void start_upload(exchange::spawn_upload spawn);
+  void read_small_body(std::size_t limit, std::function<void(exchange::small_body)> done);
+  void do_read_small_body();
+  void on_small_body(beast::error_code ec, std::size_t);
   void do_read_body();
   void on_body(beast::error_code ec, std::size_t);
   void arm_body_deadline();
@@ -94,6 +97,11 @@ private:
   std::string method_ = "-";
   std::string path_ = "-";
   std::chrono::steady_clock::time_point started_;
+
+  // A small body being read whole (read_small_body).
+  std::string small_body_;
+  std::size_t small_limit_ = 0;
+  std::function<void(exchange::small_body)> small_done_;
 
   // The upload whose body is streaming (null otherwise).
   caf::actor upload_;

@@ -56,4 +56,15 @@ std::optional<std::string> https_redirect(const http::request_header<>& head, st
   return "https://" + std::string{host} + std::string{head.target()};
 }
 
+std::string request_origin(const http::request_header<>& head, bool tls, bool trust_proxy) {
+  auto host = head[http::field::host];
+  if (host.empty())
+    return {};
+  std::string scheme = tls ? "https" : "http";
+  if (trust_proxy)
+    if (auto proto = head.find("X-Forwarded-Proto"); proto != head.end())
+      scheme = beast::iequals(proto->value(), "https") ? "https" : "http";
+  return scheme + "://" + std::string{host};
+}
+
 } // namespace portal

@@ -25,4 +25,9 @@ std::string client_address(const http::request_header<>& head, const std::string
 std::optional<std::string> https_redirect(const http::request_header<>& head, std::string_view path,
                                           bool production, bool trust_proxy);
 
+// The origin this request was addressed to ("https://host:port"): the scheme
+// the client spoke (X-Forwarded-Proto when the proxy is trusted, else whether
+// this listener speaks TLS) and the Host header. Empty without a Host.
+std::string request_origin(const http::request_header<>& head, bool tls, bool trust_proxy);
+
 } // namespace portal

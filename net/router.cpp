@@ -4,6 +4,7 @@
 #include "net/auth.hpp"
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
+#include "net/static_assets.hpp"
 
 #include <boost/url/pct_string_view.hpp>
 
@@ -21,18 +22,23 @@ void upload_id_route(const services& svc, exchange_ptr ex) {
   handler(svc, std::move(ex));
 }
 
-const std::array<route, 13> routes{{
+const std::array<route, 18> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
-  {http::verb::get, "/api/v1/me", access::bearer, handlers::me},
-  {http::verb::get, "/api/v1/uploads", access::bearer, handlers::list_uploads},
-  {http::verb::put, "/api/v1/uploads/{filename}", access::bearer, handlers::put_upload},
-  {http::verb::get, "/api/v1/uploads/{id}", access::bearer, upload_id_route<handlers::get_upload>},
-  {http::verb::delete_, "/api/v1/uploads/{id}", access::bearer,
+  {http::verb::get, "/", access::page, handlers::home},
+  {http::verb::get, "/login", access::anyone, handlers::login_form_page},
+  {http::verb::post, "/login", access::anyone, handlers::login},
+  {http::verb::post, "/logout", access::page, handlers::logout},
+  {http::verb::get, "/static/{name}", access::anyone, handlers::static_file},
+  {http::verb::get, "/api/v1/me", access::user, handlers::me},
+  {http::verb::get, "/api/v1/uploads", access::user, handlers::list_uploads},
+  {http::verb::put, "/api/v1/uploads/{filename}", access::user, handlers::put_upload},
+  {http::verb::get, "/api/v1/uploads/{id}", access::user, upload_id_route<handlers::get_upload>},
+  {http::verb::delete_, "/api/v1/uploads/{id}", access::user,
    upload_id_route<handlers::delete_upload>},
-  {http::verb::get, "/api/v1/uploads/{id}/content", access::bearer,
+  {http::verb::get, "/api/v1/uploads/{id}/content", access::user,
    upload_id_route<handlers::get_content>},
-  {http::verb::get, "/api/v1/uploads/{id}/entries", access::bearer,
+  {http::verb::get, "/api/v1/uploads/{id}/entries", access::user,
    upload_id_route<handlers::get_entries>},
   {http::verb::get, "/admin/actors", access::admin, handlers::admin_actors},
   {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
@@ -109,26 +115,22 @@ void dispatch(const services& svc, exchange_ptr ex) {
     res.set(http::field::allow, m.allow);
     return ex->reply(std::move(res));
   }
-  // Every path answers JSON until the web UI's pages arrive. Under /api/ an
-  // anonymous caller learns nothing, not even which paths exist (SPEC §4).
+  // Under /api/ an anonymous caller learns nothing, not even which paths
+  // exist (SPEC §4).
   if (!m.found) {
     auto not_found = [](exchange_ptr e) {
       e->reply(error_response(http::status::not_found, "not_found", "no such resource"));
     };
     if (ex->path.rfind("/api/", 0) == 0)
-      return authenticate(svc, std::move(ex), false, not_found);
+      return authenticate(svc, std::move(ex), access::user, not_found);
     return not_found(std::move(ex));
   }
   ex->params = std::move(m.params);
   auto handler = m.found->handler;
-  switch (m.found->who) {
-  case access::anyone:
+  if (m.found->who == access::anyone)
     return handler(svc, std::move(ex));
-  case access::bearer:
-  case access::admin:
-    return authenticate(svc, std::move(ex), m.found->who == access::admin,
-                        [&svc, handler](exchange_ptr authed) { handler(svc, std::move(authed)); });
-  }
+  authenticate(svc, std::move(ex), m.found->who,
+               [&svc, handler](exchange_ptr authed) { handler(svc, std::move(authed)); });
 }
 
 // PORTAL_METRICS_LISTEN: a private scraper's port serves `GET /metrics` and

@@ -4,6 +4,7 @@
 // with Allow; no match, 404.
 #pragma once
 
+#include "net/auth.hpp"
 #include "net/exchange.hpp"
 
 #include <string>
@@ -11,12 +12,6 @@
 #include <vector>
 
 namespace portal {
-
-enum class access {
-  anyone, // /health, /ready, static assets, the login page
-  bearer, // /api/*: a token (sessions come with the security issue)
-  admin,  // /admin/*: an admin's token
-};
 
 struct route {
   http::verb method;

@@ -135,7 +135,9 @@ int serve(const config& cfg) {
       admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
-    services svc{cfg, sys, tree.directory, tree.db_counts, chunks, admission, stats, dispatch};
+    auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));
+    services svc{cfg,       sys,   tree.directory, tree.db_counts, chunks,
+                 admission, stats, logins,         dispatch};
     services scrape_svc = svc;
     scrape_svc.route = dispatch_metrics_only;
 

@@ -1,0 +1,26 @@
+// HTML answers (SPEC §11: page paths answer HTML): the pages of web/*.html
+// with their `{{name}}` placeholders filled in, error pages and redirects.
+#pragma once
+
+#include "net/http.hpp"
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace portal {
+
+using page_fills = std::vector<std::pair<std::string_view, std::string>>;
+
+// web/<page>.html; each `{{name}}` becomes its fill, HTML-escaped. Pages are
+// never cached: they may carry a CSRF token.
+response page_response(http::status status, std::string_view page, const page_fills& fills = {});
+
+// web/error.html with the message.
+response page_error(http::status status, std::string_view message);
+
+// 303 See Other (after a form, and for anonymous page requests).
+response redirect_response(std::string_view location);
+
+} // namespace portal
