@@ -7,6 +7,7 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "config/log.hpp"
+#include "db/audit.hpp"
 #include "db/quota.hpp"
 #include "db/uploads.hpp"
 
@@ -70,6 +71,26 @@ void answer(session_ptr self, upload_answer a) {
   st.link->done(std::move(a));
 }
 
+// A refused archive (bad format, too big, over quota...) is in the audit
+// trail like a completed one. Written on the side: the client's answer does
+// not wait for it, and a database that is away loses only this row.
+void audit_rejection(session_ptr self, const upload_failure& f) {
+  auto& st = self->state;
+  db::audit_actor who{st.req.owner.user_id, st.req.owner.username, st.req.ip, st.req.request_id};
+  boost::json::object detail{{"upload_id", st.req.id},
+                             {"filename", st.req.filename},
+                             {"status", f.status},
+                             {"code", f.code},
+                             {"bytes", st.bytes}};
+  auto query = [who, detail](pqxx::work& tx) {
+    db::record_audit(tx, who, "upload.rejected", detail);
+    return true;
+  };
+  submit(*st.dir, make_db_request<bool>("audit rejection",
+                                        std::chrono::steady_clock::now() + st.limits.db_deadline,
+                                        std::move(query), [](const db_outcome<bool>&) {}));
+}
+
 // The one way out of a session that did not succeed.
 void fail(session_ptr self, const upload_failure& f) {
   auto& st = self->state;
@@ -82,6 +103,8 @@ void fail(session_ptr self, const upload_failure& f) {
                                {"status", f.status},
                                {"code", f.code},
                                {"bytes", st.bytes}});
+  if (f.status >= 400 && f.status < 499)
+    audit_rejection(self, f);
   answer(self, upload_answer{f.status, error_body(f)});
   self->send_exit(st.validator, caf::exit_reason::user_shutdown);
   self->quit();

@@ -92,7 +92,7 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
     if (who == access::admin && caller->role != "admin")
       return refuse(ex, who, http::status::forbidden, "forbidden", "admin role required");
     ex->user = std::move(caller);
-    next(std::move(ex));
+    next(ex);
   };
   submit(*svc.directory, make_db_request<found>("authenticate", ex->db_deadline(svc.cfg),
                                                 std::move(query), std::move(done)));

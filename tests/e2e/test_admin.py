@@ -246,6 +246,25 @@ class AdminTest(PortalTestCase, UploadChecks):
                                                         self.auth(self.admin))
             self.assert_error(status, headers, body, 400, "invalid_limit", f"limit={bad!r}")
 
+    def test_rejected_upload_is_audited(self):
+        name = "rejected-%d.tar.gz" % len(self.audit_events("upload.rejected"))
+        status, _, body = self.portal.request("PUT", "/api/v1/uploads/" + name,
+                                              self.auth(self.uploader), body=b"not gzip at all" * 100)
+        self.assertEqual(status, 415, body)
+        # Written beside the answer, not before it: wait for the row.
+        wait_until(lambda: any(r["detail"].get("filename") == name
+                               for r in self.audit_events("upload.rejected")),
+                   timeout=10, message="the upload.rejected audit row")
+        row = [r for r in self.audit_events("upload.rejected") if r["detail"]["filename"] == name][0]
+        self.assertEqual(row["user"], "up")
+        self.assertEqual((row["detail"]["status"], row["detail"]["code"]),
+                         (415, "unsupported_media_type"))
+
+    def audit_events(self, event):
+        status, _, body = self.portal.request("GET", "/admin/audit?limit=1000", self.auth(self.admin))
+        self.assertEqual(status, 200, body)
+        return [e for e in json.loads(body)["events"] if e["event"] == event]
+
     # -- metrics
 
     def test_metrics_listener_serves_only_metrics(self):

@@ -358,6 +358,16 @@ class DatabaseOutageTest(PortalTestCase, Checks):
                 self.assertRegex(headers.get("Retry-After", ""), r"^\d+$")
                 self.assert_json_error(headers, body)
                 self.assert_request_id(headers)
+                self.assert_security_headers(headers, "503")
+
+            # the login form says so too, as a page
+            status, headers, body = self.portal.request(
+                "POST", "/login", {"Content-Type": "application/x-www-form-urlencoded"},
+                b"username=someone&password=pw")
+            self.assertEqual(status, 503, body[:200])
+            self.assertTrue(headers["Content-Type"].startswith("text/html"), headers)
+            self.assertRegex(headers.get("Retry-After", ""), r"^\d+$")
+            self.assert_security_headers(headers, "503 login page")
         finally:
             self.pg.start()
 
