@@ -4,32 +4,32 @@
 
 namespace portal {
 
-void connection_registry::add(const std::shared_ptr<http_session>& s) {
+void connection_registry::add(const std::shared_ptr<connection>& c) {
   std::lock_guard<std::mutex> guard{mutex_};
-  sessions_[s.get()] = s;
+  connections_[c.get()] = c;
 }
 
-void connection_registry::remove(const http_session* s) {
+void connection_registry::remove(const connection* c) {
   std::lock_guard<std::mutex> guard{mutex_};
-  sessions_.erase(s);
+  connections_.erase(c);
 }
 
 std::size_t connection_registry::size() const {
   std::lock_guard<std::mutex> guard{mutex_};
-  return sessions_.size();
+  return connections_.size();
 }
 
 void connection_registry::for_each(
-  const std::function<void(const std::shared_ptr<http_session>&)>& f) const {
-  std::vector<std::shared_ptr<http_session>> live;
+  const std::function<void(const std::shared_ptr<connection>&)>& f) const {
+  std::vector<std::shared_ptr<connection>> live;
   {
     std::lock_guard<std::mutex> guard{mutex_};
-    for (auto& kv : sessions_)
-      if (auto s = kv.second.lock())
-        live.push_back(std::move(s));
+    for (auto& kv : connections_)
+      if (auto c = kv.second.lock())
+        live.push_back(std::move(c));
   }
-  for (auto& s : live)
-    f(s);
+  for (auto& c : live)
+    f(c);
 }
 
 } // namespace portal

@@ -20,6 +20,7 @@ namespace {
 constexpr std::size_t head_limit = std::size_t{16} * 1024;      // SPEC §8: whole request head
 constexpr std::size_t body_read_bytes = std::size_t{64} * 1024; // the most Beast reads at once
 constexpr std::chrono::seconds write_timeout{30};               // a reader that vanished
+constexpr std::chrono::seconds tls_shutdown_timeout{1};         // waiting for close_notify back
 
 std::string new_request_id() {
   unsigned char raw[8];
@@ -36,36 +37,76 @@ bool is_disconnect(const beast::error_code& ec) {
 
 } // namespace
 
-http_session::http_session(tcp::socket&& socket, const services& svc, connection_registry& registry)
-  : stream_(std::move(socket)), head_deadline_(stream_.get_executor()), svc_(svc),
+template <class Stream>
+http_session<Stream>::http_session(Stream&& stream, const services& svc,
+                                   connection_registry& registry)
+  : stream_(std::move(stream)), head_deadline_(stream_.get_executor()), svc_(svc),
     registry_(registry) {
   beast::error_code ec;
-  auto ep = stream_.socket().remote_endpoint(ec);
+  auto ep = transport().socket().remote_endpoint(ec);
   peer_ip_ = ec ? "-" : ep.address().to_string();
   client_ip_ = peer_ip_;
 }
 
-http_session::~http_session() {
+template <class Stream>
+http_session<Stream>::~http_session() {
   registry_.remove(this);
 }
 
-void http_session::run() {
-  registry_.add(shared_from_this());
+template <class Stream>
+void http_session<Stream>::run() {
+  registry_.add(this->shared_from_this());
   net::dispatch(stream_.get_executor(),
-                beast::bind_front_handler(&http_session::do_read_header, shared_from_this()));
+                beast::bind_front_handler(&http_session::start, this->shared_from_this()));
 }
 
-void http_session::close_if_idle() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+template <class Stream>
+void http_session<Stream>::start() {
+  if constexpr (is_tls) {
+    // The handshake has the head's deadline: a client that connects and says
+    // nothing, or nothing a TLS server understands, is gone within it. The
+    // stream's own timeout is right here: there is nobody to answer a 408 to.
+    waiting_for_head_ = true;
+    transport().expires_after(svc_.cfg.header_timeout);
+    stream_.async_handshake(
+      net::ssl::stream_base::server,
+      beast::bind_front_handler(&http_session::on_handshake, this->shared_from_this()));
+  } else {
+    do_read_header();
+  }
+}
+
+template <class Stream>
+void http_session<Stream>::on_handshake(beast::error_code ec) {
+  waiting_for_head_ = false;
+  if (ec) {
+    // Plain HTTP, an old protocol (SPEC §8: TLS 1.2+), an untrusted
+    // certificate, or silence. One line, so a refused client can be explained.
+    log::info("tls handshake failed", {{"ip", peer_ip_}, {"error", ec.message()}});
+    return do_close();
+  }
+  handshake_done_ = true;
+  do_read_header();
+}
+
+// Cancels the read of a connection waiting for its next request (or for its
+// handshake); the read's handler then closes it, so that a TLS close never
+// runs beside a pending read.
+template <class Stream>
+void http_session<Stream>::close_if_idle() {
+  net::post(stream_.get_executor(), [self = this->shared_from_this()] {
     self->draining_ = true;
-    if (self->waiting_for_head_ && self->buffer_.size() == 0)
-      self->do_close();
+    if (self->waiting_for_head_ && self->buffer_.size() == 0) {
+      beast::error_code ignored;
+      self->transport().socket().cancel(ignored);
+    }
   });
 }
 
 // The head has its own deadline timer rather than the stream's: the stream's
 // timeout closes the socket, and a half-sent head deserves a 408 first.
-void http_session::do_read_header() {
+template <class Stream>
+void http_session<Stream>::do_read_header() {
   if (draining_)
     return do_close();
   buffer_.shrink_to_fit(); // an upload's read buffer is not kept by an idle connection
@@ -76,22 +117,25 @@ void http_session::do_read_header() {
   parser_->body_limit(boost::none);
   waiting_for_head_ = true;
   head_timed_out_ = false;
-  stream_.expires_never();
+  transport().expires_never();
   head_deadline_.expires_after(svc_.cfg.header_timeout);
-  head_deadline_.async_wait(beast::bind_front_handler(&http_session::on_head_deadline,
-                                                      shared_from_this(), ++head_generation_));
-  http::async_read_header(stream_, buffer_, *parser_,
-                          beast::bind_front_handler(&http_session::on_header, shared_from_this()));
+  head_deadline_.async_wait(beast::bind_front_handler(
+    &http_session::on_head_deadline, this->shared_from_this(), ++head_generation_));
+  http::async_read_header(
+    stream_, buffer_, *parser_,
+    beast::bind_front_handler(&http_session::on_header, this->shared_from_this()));
 }
 
-void http_session::on_head_deadline(unsigned generation, beast::error_code ec) {
+template <class Stream>
+void http_session<Stream>::on_head_deadline(unsigned generation, beast::error_code ec) {
   if (ec || generation != head_generation_ || !waiting_for_head_)
     return;
   head_timed_out_ = true;
-  stream_.socket().cancel();
+  transport().socket().cancel();
 }
 
-void http_session::on_header(beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_header(beast::error_code ec, std::size_t) {
   waiting_for_head_ = false;
   head_deadline_.cancel();
   started_ = std::chrono::steady_clock::now();
@@ -115,7 +159,8 @@ void http_session::on_header(beast::error_code ec, std::size_t) {
   handle_request();
 }
 
-void http_session::handle_request() {
+template <class Stream>
+void http_session<Stream>::handle_request() {
   auto& req = parser_->get();
   method_ = std::string{req.method_string()};
   auto target = boost::urls::parse_origin_form(req.target());
@@ -138,19 +183,19 @@ void http_session::handle_request() {
   ex->path = path_;
   ex->request_id = request_id_;
   ex->client_ip = client_ip_;
-  ex->sink = [self = shared_from_this()](any_response res) {
+  ex->sink = [self = this->shared_from_this()](any_response res) {
     net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
       if (auto* file = std::get_if<file_response>(&res))
         return self->send_file(std::move(*file));
       self->send(std::move(std::get<response>(res)));
     });
   };
-  ex->stream_body = [self = shared_from_this()](exchange::spawn_upload spawn) {
+  ex->stream_body = [self = this->shared_from_this()](exchange::spawn_upload spawn) {
     net::post(self->stream_.get_executor(),
               [self, spawn = std::move(spawn)] { self->start_upload(spawn); });
   };
-  ex->read_body = [self = shared_from_this()](std::size_t limit,
-                                              std::function<void(exchange::small_body)> done) {
+  ex->read_body = [self = this->shared_from_this()](
+                    std::size_t limit, std::function<void(exchange::small_body)> done) {
     net::post(self->stream_.get_executor(), [self, limit, done = std::move(done)]() mutable {
       self->read_small_body(limit, std::move(done));
     });
@@ -167,8 +212,9 @@ void http_session::handle_request() {
 // A form is tiny and bounded: read into one buffer of limit + 1 bytes, so
 // that a byte past the limit is seen without reading further.
 
-void http_session::read_small_body(std::size_t limit,
-                                   std::function<void(exchange::small_body)> done) {
+template <class Stream>
+void http_session<Stream>::read_small_body(std::size_t limit,
+                                           std::function<void(exchange::small_body)> done) {
   auto length = parser_->content_length();
   if (length && *length > limit)
     return done(http::status::payload_too_large);
@@ -178,11 +224,11 @@ void http_session::read_small_body(std::size_t limit,
   body_bytes_ = 0;
   ++head_generation_;
   // The head's deadline covers the body too: a form is no slow upload.
-  stream_.expires_after(svc_.cfg.header_timeout);
+  transport().expires_after(svc_.cfg.header_timeout);
   if (beast::iequals(parser_->get()[http::field::expect], "100-continue") && !parser_->is_done()) {
     auto cont = std::make_shared<response>(http::status::continue_, 11);
     http::async_write(stream_, *cont,
-                      [self = shared_from_this(), cont](beast::error_code ec, std::size_t) {
+                      [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {
                         if (ec)
                           return self->do_close();
                         self->do_read_small_body();
@@ -192,7 +238,8 @@ void http_session::read_small_body(std::size_t limit,
   do_read_small_body();
 }
 
-void http_session::do_read_small_body() {
+template <class Stream>
+void http_session<Stream>::do_read_small_body() {
   auto& body = parser_->get().body();
   body.data = small_body_.data() + body_bytes_;
   body.size = small_body_.size() - body_bytes_;
@@ -200,10 +247,11 @@ void http_session::do_read_small_body() {
     return on_small_body({}, 0);
   http::async_read_some(
     stream_, buffer_, *parser_,
-    beast::bind_front_handler(&http_session::on_small_body, shared_from_this()));
+    beast::bind_front_handler(&http_session::on_small_body, this->shared_from_this()));
 }
 
-void http_session::on_small_body(beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_small_body(beast::error_code ec, std::size_t) {
   if (ec == http::error::need_buffer)
     ec = {};
   body_bytes_ = small_body_.size() - parser_->get().body().size;
@@ -219,7 +267,7 @@ void http_session::on_small_body(beast::error_code ec, std::size_t) {
   if (body_bytes_ > small_limit_)
     return done(http::status::payload_too_large);
   small_body_.resize(body_bytes_);
-  stream_.expires_never();
+  transport().expires_never();
   done(std::move(small_body_));
 }
 
@@ -228,8 +276,9 @@ void http_session::on_small_body(beast::error_code ec, std::size_t) {
 // credit: a slow validator or disk leaves the socket unread, and TCP slows
 // the sender. Memory per upload is credit_window chunks, whatever its size.
 
-void http_session::start_upload(exchange::spawn_upload spawn) {
-  auto self = shared_from_this();
+template <class Stream>
+void http_session<Stream>::start_upload(exchange::spawn_upload spawn) {
+  auto self = this->shared_from_this();
   auto link = std::make_shared<upload_link>(
     [self](std::size_t n) {
       net::post(self->stream_.get_executor(), [self, n] { self->on_credit(n); });
@@ -264,11 +313,12 @@ void http_session::start_upload(exchange::spawn_upload spawn) {
   do_read_body();
 }
 
-void http_session::do_read_body() {
+template <class Stream>
+void http_session<Stream>::do_read_body() {
   if (!upload_ || reading_body_ || answered_ || parser_->is_done() || credit_ == 0)
     return;
   if (!filling_) {
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     filling_ = svc_.chunks->acquire(
       [self] { net::post(self->stream_.get_executor(), [self] { self->do_read_body(); }); });
     if (!filling_)
@@ -281,8 +331,9 @@ void http_session::do_read_body() {
   last_body_activity_ = std::chrono::steady_clock::now();
   // read_some, not read: every arrival counts as activity (a trickling
   // client is not silent), and the first bytes are seen at once.
-  http::async_read_some(stream_, buffer_, *parser_,
-                        beast::bind_front_handler(&http_session::on_body, shared_from_this()));
+  http::async_read_some(
+    stream_, buffer_, *parser_,
+    beast::bind_front_handler(&http_session::on_body, this->shared_from_this()));
 }
 
 // One timer for the whole body, not one per read (re-arming a timer per 64 KiB
@@ -290,26 +341,29 @@ void http_session::do_read_body() {
 // moment the client could have been silent for body_idle_timeout, and only
 // a pending read counts as waiting for the client (waiting for credit is
 // the server being slow, not the client).
-void http_session::arm_body_deadline() {
+template <class Stream>
+void http_session<Stream>::arm_body_deadline() {
   auto at = last_body_activity_ + svc_.cfg.body_idle_timeout;
   if (!reading_body_)
     at = std::chrono::steady_clock::now() + svc_.cfg.body_idle_timeout;
   head_deadline_.expires_at(at);
   head_deadline_.async_wait(beast::bind_front_handler(&http_session::on_body_deadline,
-                                                      shared_from_this(), head_generation_));
+                                                      this->shared_from_this(), head_generation_));
 }
 
-void http_session::on_body_deadline(unsigned generation, beast::error_code ec) {
+template <class Stream>
+void http_session<Stream>::on_body_deadline(unsigned generation, beast::error_code ec) {
   if (ec || generation != head_generation_ || !upload_)
     return;
   auto idle = std::chrono::steady_clock::now() - last_body_activity_;
   if (!reading_body_ || idle < svc_.cfg.body_idle_timeout)
     return arm_body_deadline();
   body_timed_out_ = true;
-  stream_.socket().cancel();
+  transport().socket().cancel();
 }
 
-void http_session::on_body(beast::error_code ec, std::size_t) {
+template <class Stream>
+void http_session<Stream>::on_body(beast::error_code ec, std::size_t) {
   reading_body_ = false;
   last_body_activity_ = std::chrono::steady_clock::now();
   if (ec == http::error::need_buffer) // the chunk is full: not an error
@@ -348,12 +402,14 @@ void http_session::on_body(beast::error_code ec, std::size_t) {
   do_read_body();
 }
 
-void http_session::on_credit(std::size_t n) {
+template <class Stream>
+void http_session<Stream>::on_credit(std::size_t n) {
   credit_ += n;
   do_read_body();
 }
 
-void http_session::on_upload_done(upload_answer answer) {
+template <class Stream>
+void http_session<Stream>::on_upload_done(upload_answer answer) {
   upload_ = nullptr;
   upload_counted_ = true;
   svc_.metrics->upload_ended(answer.status, std::chrono::steady_clock::now() - started_);
@@ -378,7 +434,7 @@ void http_session::on_upload_done(upload_answer answer) {
   if (reading_body_) { // answered early: stop the read first, then write
     held_answer_.emplace(std::move(res));
     answered_ = true;
-    stream_.socket().cancel();
+    transport().socket().cancel();
     return;
   }
   send(std::move(res));
@@ -386,7 +442,8 @@ void http_session::on_upload_done(upload_answer answer) {
 
 // The connection ends the upload (timeout, disconnect, malformed body); the
 // upload actor discards what it had.
-void http_session::end_upload() {
+template <class Stream>
+void http_session<Stream>::end_upload() {
   head_deadline_.cancel();
   filling_.reset();
   if (upload_)
@@ -394,25 +451,29 @@ void http_session::end_upload() {
   upload_ = nullptr;
 }
 
-void http_session::abort_upload_now() {
+template <class Stream>
+void http_session<Stream>::abort_upload_now() {
   end_upload();
 }
 
 // ---- answering ----------------------------------------------------------------
 
-void http_session::send(response res) {
+template <class Stream>
+void http_session<Stream>::send(response res) {
   res_.emplace(std::move(res));
   write_answer(*res_, serializer_);
 }
 
-void http_session::send_file(file_response res) {
+template <class Stream>
+void http_session<Stream>::send_file(file_response res) {
   file_res_.emplace(std::move(res));
   write_answer(*file_res_, file_serializer_);
 }
 
+template <class Stream>
 template <class Body>
-void http_session::write_answer(http::response<Body>& res,
-                                std::optional<http::response_serializer<Body>>& serializer) {
+void http_session<Stream>::write_answer(
+  http::response<Body>& res, std::optional<http::response_serializer<Body>>& serializer) {
   answered_ = true;
   auto& req = parser_->get();
   // A body no route consumed is still on the wire: the connection cannot be
@@ -423,15 +484,17 @@ void http_session::write_answer(http::response<Body>& res,
   add_security_headers(res.base(), svc_.cfg.env);
   status_ = res.result_int();
   serializer.emplace(res);
-  stream_.expires_after(write_timeout);
-  auto on_write = beast::bind_front_handler(&http_session::on_write, shared_from_this(), close);
+  transport().expires_after(write_timeout);
+  auto on_write =
+    beast::bind_front_handler(&http_session::on_write, this->shared_from_this(), close);
   if (req.method() == http::verb::head)
     http::async_write_header(stream_, *serializer, std::move(on_write));
   else
     http::async_write(stream_, *serializer, std::move(on_write));
 }
 
-void http_session::on_write(bool close, beast::error_code ec, std::size_t bytes) {
+template <class Stream>
+void http_session<Stream>::on_write(bool close, beast::error_code ec, std::size_t bytes) {
   log_access(status_, bytes);
   file_serializer_.reset();
   file_res_.reset(); // closes a download's file
@@ -449,40 +512,67 @@ void http_session::on_write(bool close, beast::error_code ec, std::size_t bytes)
 
 // For answers given before a request could be routed (bad or slow heads):
 // they always close the connection.
-void http_session::answer_and_close(http::status status, const char* code, const char* message) {
+template <class Stream>
+void http_session<Stream>::answer_and_close(http::status status, const char* code,
+                                            const char* message) {
   parser_.emplace(); // a fresh parser: keep_alive() false, is_done() false
   send(error_response(status, code, message));
 }
 
-void http_session::do_close() {
+template <class Stream>
+void http_session<Stream>::do_close() {
   waiting_for_head_ = false;
   small_done_ = nullptr;
   head_deadline_.cancel();
+  if (closing_)
+    return;
+  closing_ = true;
+  if constexpr (is_tls) {
+    if (handshake_done_) {
+      // close_notify tells the client the answer was not truncated. It waits
+      // for the client's own close_notify, but never longer than a moment:
+      // a client that does not answer must not hold up the drain.
+      transport().expires_after(tls_shutdown_timeout);
+      return stream_.async_shutdown(
+        beast::bind_front_handler(&http_session::on_tls_shutdown, this->shared_from_this()));
+    }
+  }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.close();
+  transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  transport().close();
+}
+
+template <class Stream>
+void http_session<Stream>::on_tls_shutdown(beast::error_code) {
+  transport().close(); // also after an error: the client may be gone already
 }
 
 // Reads and drops what the client still sends, briefly, so that it sees our
-// answer instead of a reset; nginx calls this lingering close.
-void http_session::linger_close() {
-  beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(std::chrono::seconds(2));
+// answer instead of a reset; nginx calls this lingering close. Over TLS the
+// sending side stays open: close_notify still has to go out (do_close).
+template <class Stream>
+void http_session<Stream>::linger_close() {
+  if constexpr (!is_tls) {
+    beast::error_code ignored;
+    transport().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  transport().expires_after(std::chrono::seconds(2));
   auto scratch = std::make_shared<std::array<char, 16384>>();
   stream_.async_read_some(net::buffer(*scratch),
-                          [self = shared_from_this(), scratch](
+                          [self = this->shared_from_this(), scratch](
                             beast::error_code ec, std::size_t n) { self->on_linger(ec, n); });
 }
 
-void http_session::on_linger(beast::error_code ec, std::size_t n) {
+template <class Stream>
+void http_session<Stream>::on_linger(beast::error_code ec, std::size_t n) {
   lingered_ += n;
   if (ec || lingered_ > (std::size_t{4} << 20))
     return do_close();
   linger_close();
 }
 
-void http_session::log_access(unsigned status, std::size_t bytes_sent) {
+template <class Stream>
+void http_session<Stream>::log_access(unsigned status, std::size_t bytes_sent) {
   using namespace std::chrono;
   auto us = duration_cast<microseconds>(steady_clock::now() - started_).count();
   svc_.metrics->request_done(method_, status);
@@ -499,5 +589,9 @@ void http_session::log_access(unsigned status, std::size_t bytes_sent) {
                         {"duration_us", us},
                         {"ip", client_ip_}});
 }
+
+// The only two streams a session runs on (net/listener picks one).
+template class http_session<plain_stream>;
+template class http_session<tls_stream>;
 
 } // namespace portal

@@ -3,35 +3,47 @@
 // router and writes the answer; keep-alive loops back to the next head.
 // It never blocks: database work goes to actors and comes back as a post()
 // onto this connection's strand.
+//
+// One implementation for both transports: Stream is a plain beast::tcp_stream
+// or a TLS stream over one (SPEC §8 native TLS). Only the start (handshake)
+// and the end (close_notify) differ; the code is in http_session.cpp,
+// instantiated there for exactly these two streams.
 #pragma once
 
 #include "net/connection_registry.hpp"
 #include "net/exchange.hpp"
 #include "net/http.hpp"
 
+#include <boost/beast/ssl.hpp>
 #include <caf/actor.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 namespace portal {
 
-class http_session : public std::enable_shared_from_this<http_session> {
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+class http_session : public connection, public std::enable_shared_from_this<http_session<Stream>> {
 public:
-  http_session(tcp::socket&& socket, const services& svc, connection_registry& registry);
-  ~http_session();
+  http_session(Stream&& stream, const services& svc, connection_registry& registry);
+  ~http_session() override;
 
   void run();
-  // Shutdown: a connection waiting for its next request is closed now; a
-  // busy one closes after its answer.
-  void close_if_idle();
-  // Shutdown, after the event loop stopped (no other thread touches the
-  // session then): an upload still streaming is aborted, so its actors end.
-  void abort_upload_now();
+  void close_if_idle() override;
+  void abort_upload_now() override;
 
 private:
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
+  void start();
+  void on_handshake(beast::error_code ec);
   void do_read_header();
   void on_head_deadline(unsigned generation, beast::error_code ec);
   void on_header(beast::error_code ec, std::size_t);
@@ -54,12 +66,13 @@ private:
                     std::optional<http::response_serializer<Body>>& serializer);
   void on_write(bool close, beast::error_code ec, std::size_t);
   void do_close();
+  void on_tls_shutdown(beast::error_code ec);
   void linger_close();
   void on_linger(beast::error_code ec, std::size_t);
   void answer_and_close(http::status status, const char* code, const char* message);
   void log_access(unsigned status, std::size_t bytes_sent);
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   net::steady_timer head_deadline_; // also the body's idle deadline
   const services& svc_;
@@ -75,7 +88,9 @@ private:
   std::optional<http::response_serializer<file_range_body>> file_serializer_;
   unsigned status_ = 0; // of the answer being written
   unsigned head_generation_ = 0;
-  bool waiting_for_head_ = false;
+  bool waiting_for_head_ = false; // or for the TLS handshake
+  bool handshake_done_ = false;
+  bool closing_ = false;
   bool head_timed_out_ = false;
   bool draining_ = false;
   std::string request_id_;
@@ -101,5 +116,8 @@ private:
   std::size_t lingered_ = 0;
   uint64_t body_bytes_ = 0;
 };
+
+extern template class http_session<plain_stream>;
+extern template class http_session<tls_stream>;
 
 } // namespace portal

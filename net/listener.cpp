@@ -8,8 +8,8 @@ namespace portal {
 using namespace std::chrono_literals;
 
 listener::listener(net::io_context& ioc, const tcp::endpoint& endpoint, const services& svc,
-                   connection_registry& registry)
-  : ioc_(ioc), acceptor_(net::make_strand(ioc)), svc_(svc), registry_(registry),
+                   connection_registry& registry, net::ssl::context* tls)
+  : ioc_(ioc), acceptor_(net::make_strand(ioc)), svc_(svc), registry_(registry), tls_(tls),
     retry_(acceptor_.get_executor()) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -56,7 +56,13 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   backoff_ = std::chrono::milliseconds::zero();
-  std::make_shared<http_session>(std::move(socket), svc_, registry_)->run();
+  if (tls_)
+    std::make_shared<http_session<tls_stream>>(tls_stream{std::move(socket), *tls_}, svc_,
+                                               registry_)
+      ->run();
+  else
+    std::make_shared<http_session<plain_stream>>(plain_stream{std::move(socket)}, svc_, registry_)
+      ->run();
   do_accept();
 }
 

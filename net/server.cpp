@@ -5,10 +5,10 @@
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
 #include "net/http.hpp"
-#include "net/http_session.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
 #include "net/router.hpp"
+#include "net/tls_context.hpp"
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 
@@ -54,7 +54,7 @@ public:
                                 {"drain_seconds", cfg_.drain.count()}});
     for (auto& l : listeners_)
       l->stop();
-    registry_.for_each([](const std::shared_ptr<http_session>& s) { s->close_if_idle(); });
+    registry_.for_each([](const std::shared_ptr<connection>& c) { c->close_if_idle(); });
     poll();
   }
 
@@ -104,6 +104,11 @@ void reconcile_on_start(const config& cfg) {
 int serve(const config& cfg) {
   for (auto& warning : check_serve_rules(cfg))
     log::warn(warning);
+  // Before anything else: a certificate or key that cannot be used is a
+  // configuration error, refused at once (exit 1, one line).
+  std::unique_ptr<net::ssl::context> tls;
+  if (!cfg.tls_cert.empty())
+    tls = make_tls_context(cfg.tls_cert, cfg.tls_key);
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
   storage::prepare_data_dir(cfg.data_dir);
@@ -136,7 +141,9 @@ int serve(const config& cfg) {
     services scrape_svc = svc;
     scrape_svc.route = dispatch_metrics_only;
 
-    auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry);
+    // Only the main listener speaks TLS; the metrics scraper stays on the
+    // private network, in plain HTTP.
+    auto lst = std::make_shared<listener>(ioc, resolve(ioc, cfg.listen), svc, registry, tls.get());
     std::vector<std::shared_ptr<listener>> listeners{lst};
     if (cfg.metrics_listen)
       listeners.push_back(
@@ -166,6 +173,7 @@ int serve(const config& cfg) {
     log::info("listening",
               {{"address", cfg.listen.host},
                {"port", lst->port()},
+               {"tls", tls != nullptr},
                {"env", cfg.env == environment::production ? "production" : "development"}});
 
     std::vector<std::thread> threads;
@@ -176,7 +184,7 @@ int serve(const config& cfg) {
       t.join();
 
     // The loop is stopped: this thread alone touches the sessions now.
-    registry.for_each([](const std::shared_ptr<http_session>& s) { s->abort_upload_now(); });
+    registry.for_each([](const std::shared_ptr<connection>& c) { c->abort_upload_now(); });
     log::info("connections closed, stopping actors");
     caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
   } // ~actor_system waits for every actor
