@@ -298,6 +298,8 @@ class TlsTest(PortalTestCase, Checks, UploadChecks):
         self.assertIn("missing.crt", line)
 
     def test_garbage_key(self):
+        # Not a key: base64 of "secret-key-material-that-must-not-leak", a
+        # marker the test looks for in the server's output.
         secret = "c2VjcmV0LWtleS1tYXRlcmlhbC10aGF0LW11c3Qtbm90LWxlYWs"
         garbage = os.path.join(self.certs, "garbage.key")
         with open(garbage, "w") as f:
