@@ -280,7 +280,7 @@ caf::behavior upload_session(session_ptr self, probe_ptr probe,
 
 } // namespace
 
-caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
+upload_session_actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
                                 upload_limits limits, upload_request req,
                                 upload_admission::ticket_ptr ticket, upload_link_ptr link) {
   auto probe = std::make_shared<actor_probe>();

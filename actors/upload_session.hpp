@@ -36,7 +36,7 @@ struct upload_limits {
   std::optional<uint64_t> quota_left; // what the quota allowed at the start
 };
 
-caf::actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
+upload_session_actor spawn_upload_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
                                 upload_limits limits, upload_request req,
                                 upload_admission::ticket_ptr ticket, upload_link_ptr link);
 

@@ -5,6 +5,7 @@
 #include "storage/archive_check.hpp"
 
 #include <boost/json/object.hpp>
+#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
 
@@ -97,6 +98,10 @@ private:
 };
 
 using upload_link_ptr = std::shared_ptr<upload_link>;
+
+// The connection's handle on the upload it streams into. The connection only
+// ever sends it (chunk_atom, chunk_ptr), (eof_atom) and (abort_atom).
+using upload_session_actor = caf::actor;
 
 } // namespace portal
 

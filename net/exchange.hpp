@@ -62,7 +62,7 @@ struct exchange {
   // Instead of reply(): hands the request body to an upload actor. The
   // session calls `spawn` on its strand with the link the actor answers
   // through, then streams the body to the actor it returns, under credit.
-  using spawn_upload = std::function<caf::actor(upload_link_ptr)>;
+  using spawn_upload = std::function<upload_session_actor(upload_link_ptr)>;
   std::function<void(spawn_upload)> stream_body;
 
   // Or: the whole body of a small request (a form), at most `limit` bytes;

@@ -104,7 +104,7 @@ private:
   std::function<void(exchange::small_body)> small_done_;
 
   // The upload whose body is streaming (null otherwise).
-  caf::actor upload_;
+  upload_session_actor upload_;
   writable_chunk filling_; // the chunk being read into
   std::size_t credit_ = 0; // chunks we may still send before an ack
   bool reading_body_ = false;
