@@ -338,6 +338,37 @@ class ArchiveInputsTest(PortalTestCase, UploadChecks):
                 self.refused(".tar.gz", A.gzip_bytes(tar), 422, "invalid_archive",
                              f"a {what} with a size")
 
+    def test_what_gnu_tar_writes_is_accepted(self):
+        # The header kinds that tar readers could read differently, as GNU tar
+        # really writes them: long names and link targets (GNU 'L'/'K' or pax
+        # records beside a truncated ustar field), hardlinks, and sparse files
+        # ('S' headers with extension blocks, or pax GNU.sparse 1.0).
+        where = tempfile.mkdtemp(prefix="gnu-tar-src-")
+        try:
+            d = os.path.join(where, "d")
+            long_dir = os.path.join(d, "x" * 150)
+            os.makedirs(long_dir)
+            with open(os.path.join(long_dir, "y" * 120), "wb") as f:
+                f.write(b"long")
+            with open(os.path.join(d, "sparse"), "wb") as f:
+                f.truncate(40 * 1024 * 1024)
+                for i in range(30):  # more holes than an 'S' header has slots
+                    f.seek(i * 1_000_000 + 7)
+                    f.write(b"x%d" % i)
+            with open(os.path.join(d, "plain"), "wb") as f:
+                f.write(b"data")
+            os.link(os.path.join(d, "plain"), os.path.join(d, "hard"))
+            os.symlink("z" * 130, os.path.join(d, "longlink"))
+            for fmt in ("gnu", "posix"):
+                with self.subTest(format=fmt):
+                    tar = subprocess.run(["tar", f"--format={fmt}", "-cSf", "-", "-C", where, "d"],
+                                         capture_output=True, timeout=60, check=True).stdout
+                    entries = len([n for n in gnu_tar_names(tar) if n])
+                    self.accepted(".tar.gz", A.gzip_bytes(tar), tar, fmt, entries=entries)
+                    self.accepted(".tar.zst", A.zstd_bytes(tar), tar, fmt, entries=entries)
+        finally:
+            shutil.rmtree(where)
+
     # -- §4 bytes from archives reach JSON and logs as valid UTF-8
 
     def test_latin1_entry_name_in_entries(self):
