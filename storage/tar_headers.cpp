@@ -83,6 +83,15 @@ void add(std::vector<entry_text>& to, std::string_view text, const char* origin)
   to.push_back({std::string(text), origin});
 }
 
+// A later global record replaces an earlier one (GNU tar applies them in
+// order, the last wins); an empty value removes it.
+void set_global(std::optional<entry_text>& to, std::string_view text, const char* origin) {
+  if (text.empty())
+    to.reset();
+  else
+    to = entry_text{std::string(text), origin};
+}
+
 // A C string's worth of `s`: tar readers stop at a NUL.
 std::string_view c_string(std::string_view s) {
   return s.substr(0, s.find('\0'));
@@ -184,9 +193,10 @@ failure tar_headers::on_block() {
   case 'L':
   case 'K':
   case 'V':
-    if (*size > max_special_data)
-      return invalid("a tar special header ('" + std::string(1, type) + "') of " +
-                     std::to_string(*size) + " bytes: more than 1 MiB");
+    pending_bytes_ += *size;
+    if (pending_bytes_ > max_special_data)
+      return invalid("tar special headers with " + std::to_string(pending_bytes_) +
+                     " bytes of data before one member: more than 1 MiB");
     in_group_ = true;
     special_ = type;
     data_.clear();
@@ -247,10 +257,14 @@ failure tar_headers::add_pax_records(bool global) {
       break;
     auto key = record.substr(0, eq);
     auto value = c_string(record.substr(eq + 1));
-    if (key == "path")
-      add(global ? global_names_ : names_, value, global ? "pax global path" : "pax path");
+    if (key == "path" && global)
+      set_global(global_name_, value, "pax global path");
+    else if (key == "path")
+      add(names_, value, "pax path");
+    else if (key == "linkpath" && global)
+      set_global(global_link_, value, "pax global linkpath");
     else if (key == "linkpath")
-      add(global ? global_links_ : links_, value, global ? "pax global linkpath" : "pax linkpath");
+      add(links_, value, "pax linkpath");
     else if (key == "GNU.sparse.name" && !global)
       add(names_, value, "GNU.sparse.name");
     else if (key == "size") {
@@ -285,12 +299,14 @@ failure tar_headers::on_member_header(char type, uint64_t header_size) {
       ustar_name = std::string(prefix) + "/" + std::string(name);
   }
   m.names.insert(m.names.end(), names_.begin(), names_.end());
-  m.names.insert(m.names.end(), global_names_.begin(), global_names_.end());
+  if (global_name_)
+    m.names.push_back(*global_name_);
   // An empty ustar field beside another source is no reading of its own.
   if (!ustar_name.empty() || m.names.empty())
     m.names.insert(m.names.begin(), {ustar_name, "ustar name"});
   m.links.insert(m.links.end(), links_.begin(), links_.end());
-  m.links.insert(m.links.end(), global_links_.begin(), global_links_.end());
+  if (global_link_)
+    m.links.push_back(*global_link_);
   auto linkname = field(block_, 157, 100);
   if (!linkname.empty() || m.links.empty())
     m.links.insert(m.links.begin(), {std::string(linkname), "ustar linkname"});
@@ -298,6 +314,7 @@ failure tar_headers::on_member_header(char type, uint64_t header_size) {
   uint64_t size = pax_size_.value_or(header_size);
   names_.clear();
   links_.clear();
+  pending_bytes_ = 0;
   pax_size_.reset();
   in_group_ = false;
   if (has_no_data(type) && size != 0)

@@ -14,7 +14,7 @@
 //   "GNU long name"        the data of an 'L' header
 //   "pax path"             a path record of an 'x'/'X' header
 //   "GNU.sparse.name"      that record of an 'x'/'X' header
-//   "pax global path"      a path record of any earlier 'g' header
+//   "pax global path"      the latest path record of the earlier 'g' headers
 //   "ustar linkname", "GNU long link" ('K'), "pax linkpath",
 //   "pax global linkpath"  the same for link targets.
 //
@@ -27,7 +27,8 @@
 //     not a decimal number;
 //   - a Solaris ACL header 'A' (libarchive reads it as metadata, GNU tar
 //     extracts it as a file);
-//   - a special header's data ('x', 'g', 'L', 'K', 'V') over 1 MiB.
+//   - special headers ('x', 'g', 'L', 'K', 'V') with over 1 MiB of data
+//     before one member.
 // And it finds the end of the archive: the first all-zero block where a
 // header is due starts the end-of-archive marker; the marker is two zero
 // blocks, and everything after it must be zero (record padding). Non-zero
@@ -101,9 +102,10 @@ private:
   std::vector<entry_text> names_;
   std::vector<entry_text> links_;
   std::optional<uint64_t> pax_size_;
-  // What every 'g' header so far said.
-  std::vector<entry_text> global_names_;
-  std::vector<entry_text> global_links_;
+  uint64_t pending_bytes_ = 0; // their data in all
+  // What the 'g' headers so far said, the latest of each.
+  std::optional<entry_text> global_name_;
+  std::optional<entry_text> global_link_;
 
   std::deque<member_headers> members_;
   std::optional<uint64_t> end_;

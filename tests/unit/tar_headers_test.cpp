@@ -108,6 +108,16 @@ TEST_CASE("every name and link source of a member is read", "[tar_headers]") {
     CHECK(shown(s.members[2].links) ==
           strings{"t (ustar linkname)", "glink (pax global linkpath)"});
   }
+  SECTION("a later pax global record replaces an earlier one; an empty one removes it") {
+    std::string tar = pax_header({{"path", "g1"}}, 'g') + ustar_header("a", '0', 0) +
+                      pax_header({{"path", "g2"}}, 'g') + ustar_header("b", '0', 0) +
+                      pax_header({{"path", ""}}, 'g') + ustar_header("c", '0', 0) + end_marker();
+    auto s = scan(tar);
+    REQUIRE(s.members.size() == 3);
+    CHECK(shown(s.members[0].names) == strings{"a (ustar name)", "g1 (pax global path)"});
+    CHECK(shown(s.members[1].names) == strings{"b (ustar name)", "g2 (pax global path)"});
+    CHECK(shown(s.members[2].names) == strings{"c (ustar name)"});
+  }
   SECTION("an empty ustar field beside another source is no reading") {
     auto s = scan(pax_header({{"path", "p"}, {"linkpath", "l"}}) + ustar_header("", '2', 0) +
                   end_marker());
@@ -191,6 +201,11 @@ TEST_CASE("layouts tar readers disagree on are invalid_archive", "[tar_headers]"
                    "Solaris ACL"});
   cases.push_back({"a special header over 1 MiB",
                    ustar_header("././@LongLink", 'L', 2 * 1024 * 1024) + end_marker(), "1 MiB"});
+  std::string many;
+  for (int i = 0; i < 3; ++i)
+    many += gnu_long('L', std::string(400 * 1024, 'n'));
+  cases.push_back({"special headers over 1 MiB before one member",
+                   many + ustar_header("a", '0', 0) + end_marker(), "1 MiB"});
   for (const auto& c : cases) {
     INFO(c.what);
     auto s = scan(c.tar);
