@@ -15,8 +15,13 @@ struct validator_state {
   const char* name = "archive_validator";
 };
 
-upload_failure to_failure(const storage::archive_error& e) {
-  return upload_failure{e.status, e.code, e.message};
+// The boundary until the net/ status table takes portal::failure itself:
+// storage names the refusal, the HTTP status is chosen here.
+upload_failure to_failure(const failure& f) {
+  int status = f.code == error_code::unsupported_media_type ? 415
+               : f.code == error_code::internal             ? 500
+                                                            : 422;
+  return upload_failure{status, std::string(to_string(f.code)), f.message};
 }
 
 caf::behavior archive_validator(caf::stateful_actor<validator_state>* self, probe_ptr probe,
@@ -26,12 +31,12 @@ caf::behavior archive_validator(caf::stateful_actor<validator_state>* self, prob
     self, probe,
     [=](chunk_atom, const chunk_ptr& c) -> upload_failure {
       if (auto refused = self->state.check->feed(c->data.get(), c->size))
-        return to_failure(*refused);
+        return to_failure(refused);
       return {};
     },
     [=](finish_atom) -> validation_result {
       auto outcome = self->state.check->finish();
-      if (auto* refused = std::get_if<storage::archive_error>(&outcome))
+      if (auto* refused = std::get_if<failure>(&outcome))
         return validation_result{to_failure(*refused), 0, 0};
       auto& summary = std::get<storage::archive_summary>(outcome);
       return validation_result{{}, summary.entries, summary.uncompressed_size};

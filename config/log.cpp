@@ -1,6 +1,6 @@
 #include "config/log.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "config/utf8_text.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -49,7 +49,7 @@ void write(level lvl, std::string_view msg, boost::json::object fields) {
     line["request_id"] = nullptr;
   for (auto& kv : fields)
     line[kv.key()] = std::move(kv.value());
-  auto text = boost::json::serialize(line);
+  auto text = json_text(line);
   text.push_back('\n');
   std::lock_guard<std::mutex> guard{out_mutex};
   std::fwrite(text.data(), 1, text.size(), stdout);

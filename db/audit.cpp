@@ -1,7 +1,8 @@
 #include "db/audit.hpp"
 
+#include "config/utf8_text.hpp"
+
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 
 namespace portal::db {
 
@@ -10,7 +11,7 @@ void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const st
   tx.exec_params0("INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
                   " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
                   event, actor.user_id, actor.username, actor.ip, actor.request_id,
-                  boost::json::serialize(detail));
+                  json_text(detail));
 }
 
 std::vector<audit_event> list_audit(pqxx::transaction_base& tx, unsigned limit) {

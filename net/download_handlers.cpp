@@ -8,6 +8,7 @@
 #include "net/db_answer.hpp"
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
+#include "storage/archive_format.hpp"
 #include "storage/data_dir.hpp"
 
 #include <boost/json.hpp>
@@ -21,6 +22,11 @@
 namespace portal::handlers {
 
 namespace {
+
+// The row's format was written from storage::to_string() at the upload.
+storage::archive_format format_of(const db::upload_row& row) {
+  return storage::format_from_string(row.format).value_or(storage::archive_format::tar_gz);
+}
 
 struct byte_range {
   uint64_t first = 0;
@@ -117,8 +123,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
     return res;
   }
   file_response res{range ? http::status::partial_content : http::status::ok, 11};
-  res.set(http::field::content_type,
-          row.format == "tar.zst" ? "application/zstd" : "application/gzip");
+  res.set(http::field::content_type, storage::media_type(format_of(row)));
   res.set(http::field::content_disposition, "attachment; filename=\"" + row.filename + "\"");
   res.set(http::field::etag, etag);
   res.set(http::field::accept_ranges, "bytes");
@@ -150,8 +155,7 @@ void get_entries(const services& svc, exchange_ptr ex) {
     if (!reader)
       return ex->reply(unavailable_response("storage is unavailable, retry later"));
     entries_job job{
-      storage::layout_of(svc.cfg.data_dir).archives / row.id,
-      row.format == "tar.zst" ? storage::archive_format::tar_zst : storage::archive_format::tar_gz,
+      storage::layout_of(svc.cfg.data_dir).archives / row.id, format_of(row),
       [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
         if (!entries)
           return ex->reply(error_response(http::status::internal_server_error, "internal",

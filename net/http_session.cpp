@@ -2,12 +2,12 @@
 
 #include "actors/messages.hpp"
 #include "config/log.hpp"
+#include "config/utf8_text.hpp"
 #include "net/metrics.hpp"
 #include "net/proxy_headers.hpp"
 #include "net/responses.hpp"
 #include "net/router.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
@@ -429,7 +429,7 @@ void http_session<Stream>::on_upload_done(upload_answer answer) {
   // all of it had already arrived.
   if (answer.status == 413)
     res.keep_alive(false);
-  res.body() = boost::json::serialize(answer.body);
+  res.body() = json_text(answer.body);
   res.prepare_payload();
   if (reading_body_) { // answered early: stop the read first, then write
     held_answer_.emplace(std::move(res));

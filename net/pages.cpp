@@ -1,14 +1,17 @@
 #include "net/pages.hpp"
 
+#include "config/utf8_text.hpp"
 #include "net/static_assets.hpp"
 
 namespace portal {
 
 namespace {
 
-std::string html_escaped(std::string_view text) {
+// Valid UTF-8 first (SPEC §11 "Text out of bytes"), then the five
+// characters that are markup.
+std::string html_escaped(std::string_view bytes) {
   std::string out;
-  for (char c : text) {
+  for (char c : utf8_text(bytes)) {
     switch (c) {
     case '&':
       out += "&amp;";

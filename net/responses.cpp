@@ -1,5 +1,6 @@
 #include "net/responses.hpp"
 
+#include "config/utf8_text.hpp"
 #include "net/exchange.hpp"
 
 #include <boost/json.hpp>
@@ -10,7 +11,7 @@ response json_response(http::status status, const boost::json::value& body) {
   response res{status, 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
+  res.body() = json_text(body);
   res.prepare_payload();
   return res;
 }

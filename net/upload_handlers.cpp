@@ -10,6 +10,7 @@
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
+#include "storage/archive_format.hpp"
 #include "storage/data_dir.hpp"
 
 #include <boost/json.hpp>
@@ -23,22 +24,14 @@ namespace portal::handlers {
 namespace {
 
 // SPEC §5.3: a plain name of [A-Za-z0-9._-], at most 255, no leading dot,
-// ending in .tar.gz, .tgz or .tar.zst (suffix case-insensitive).
+// with an archive suffix (storage::format_of_filename).
 std::optional<storage::archive_format> format_of(const std::string& name) {
   if (name.empty() || name.size() > 255 || name.front() == '.')
     return std::nullopt;
   for (unsigned char c : name)
     if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
       return std::nullopt;
-  auto ends_with = [&](std::string_view suffix) {
-    return name.size() > suffix.size() &&
-           beast::iequals(std::string_view{name}.substr(name.size() - suffix.size()), suffix);
-  };
-  if (ends_with(".tar.gz") || ends_with(".tgz"))
-    return storage::archive_format::tar_gz;
-  if (ends_with(".tar.zst"))
-    return storage::archive_format::tar_zst;
-  return std::nullopt;
+  return storage::format_of_filename(name);
 }
 
 std::optional<uint64_t> content_length(const http::request_header<>& head) {

@@ -1,5 +1,7 @@
 #include "storage/archive_entries.hpp"
 
+#include "config/utf8_text.hpp"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <memory>
@@ -46,7 +48,7 @@ std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored
                                    : archive_read_support_filter_zstd(a.get())) != ARCHIVE_OK ||
       archive_read_support_format_tar(a.get()) != ARCHIVE_OK)
     fail(a.get(), stored_archive, "cannot set up reading");
-  if (archive_read_open_filename(a.get(), stored_archive.c_str(), 256 * 1024) != ARCHIVE_OK)
+  if (archive_read_open_filename(a.get(), stored_archive.c_str(), std::size_t{256} * 1024) != ARCHIVE_OK)
     fail(a.get(), stored_archive, "cannot open");
 
   std::vector<archive_entry_info> out;
@@ -70,7 +72,8 @@ std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored
                                std::to_string(out.size() + 1) +
                                " has an unexpected type or no name");
     archive_entry_info info;
-    info.path = utf8 ? utf8 : raw;
+    // Bytes from the archive reach JSON (SPEC §11 "Text out of bytes").
+    info.path = utf8_text(utf8 ? utf8 : raw);
     info.type = type;
     info.size = archive_entry_size_is_set(e) && archive_entry_size(e) > 0
                   ? static_cast<uint64_t>(archive_entry_size(e))

@@ -3,7 +3,7 @@
 // I/O: call it from a thread that may block.
 #pragma once
 
-#include "storage/archive_check.hpp"
+#include "storage/archive_format.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -15,7 +15,7 @@
 namespace portal::storage {
 
 struct archive_entry_info {
-  std::string path;  // as stored: UTF-8 when libarchive can provide it, else the raw header bytes
+  std::string path;  // valid UTF-8: libarchive's UTF-8 form, else the raw bytes through utf8_text()
   std::string type;  // "file" | "dir" | "symlink" | "hardlink" (SPEC §11)
   uint64_t size = 0; // the member's data size (0 for dirs and links)
 };

@@ -119,8 +119,8 @@ std::string write_tar(const std::vector<member>& members, bool pad_record) {
   return out;
 }
 
-std::string ustar_header(const std::string& name, char type, uint64_t size,
-                         const std::string& link) {
+std::string ustar_header(const std::string& name, char type, uint64_t size, const std::string& link,
+                         const std::string& prefix) {
   char h[512] = {};
   std::memcpy(h, name.data(), std::min<std::size_t>(name.size(), 100));
   std::memcpy(h + 100, "0000644", 7);
@@ -132,6 +132,7 @@ std::string ustar_header(const std::string& name, char type, uint64_t size,
   std::memcpy(h + 157, link.data(), std::min<std::size_t>(link.size(), 100));
   std::memcpy(h + 257, "ustar", 6);
   std::memcpy(h + 263, "00", 2);
+  std::memcpy(h + 345, prefix.data(), std::min<std::size_t>(prefix.size(), 155));
   std::memset(h + 148, ' ', 8);
   unsigned sum = 0;
   for (unsigned char c : h)
@@ -152,6 +153,19 @@ std::string pax_header(const std::vector<std::pair<std::string, std::string>>& r
     body += std::to_string(len) + " " + key + "=" + value + "\n";
   }
   return ustar_header("PaxHeader/entry", type, body.size()) + padded(body);
+}
+
+std::string gnu_long(char type, const std::string& value) {
+  std::string data = value + '\0';
+  return ustar_header("././@LongLink", type, data.size()) + padded(data);
+}
+
+std::string zstd_skippable(const std::string& content, unsigned variant) {
+  std::string out = {static_cast<char>(0x50 + variant), 0x2a, 0x4d, 0x18};
+  auto n = static_cast<uint32_t>(content.size());
+  for (int i = 0; i < 4; ++i)
+    out += static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + content;
 }
 
 std::string padded(const std::string& data) {
@@ -314,7 +328,7 @@ check_run run_check(storage::archive_format f, const std::string& bytes, std::si
     piece.assign(piece.size(), '\xee');
     run.fed = at + n;
     if (refused) {
-      run.outcome = *refused;
+      run.outcome = refused;
       run.refused_while_feeding = true;
       return run;
     }

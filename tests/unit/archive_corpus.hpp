@@ -34,9 +34,11 @@ std::string write_tar(const std::vector<member>& members, bool pad_record = true
 
 // Hand-built pieces.
 std::string ustar_header(const std::string& name, char type, uint64_t size,
-                         const std::string& link = "");
+                         const std::string& link = "", const std::string& prefix = "");
 std::string pax_header(const std::vector<std::pair<std::string, std::string>>& records,
                        char type = 'x');
+// A GNU long name ('L') or long link ('K') record: header and data.
+std::string gnu_long(char type, const std::string& value);
 std::string padded(const std::string& data); // zero-padded to a 512 multiple
 std::string end_marker();                    // two zero blocks
 
@@ -63,13 +65,16 @@ std::string gzip_stored(const std::string& raw); // deflate "stored" blocks: byt
 // Independent decompression (every gzip member / zstd frame).
 std::string decompress(storage::archive_format f, const std::string& compressed);
 
+// A zstd skippable frame (RFC 8878 §3.1.2) with magic 0x184D2A50 + variant.
+std::string zstd_skippable(const std::string& content, unsigned variant = 0);
+
 // Generous limits: 1 GiB decompressed, 100 000 entries.
 storage::archive_limits default_limits();
 
 // Runs a check over `bytes` in chunks of `chunk` bytes. `fed` is how many
 // bytes were fed when the outcome was known.
 struct check_run {
-  std::variant<storage::archive_summary, storage::archive_error> outcome;
+  std::variant<storage::archive_summary, failure> outcome;
   std::size_t fed = 0;
   bool refused_while_feeding = false;
 };
