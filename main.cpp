@@ -1,7 +1,7 @@
 // upload-portal: one binary, the subcommands of SPEC §2.
 #include "config/config.hpp"
 #include "config/log.hpp"
-#include "db/admin_commands.hpp"
+#include "cli/commands.hpp"
 #include "net/server.hpp"
 
 #include <boost/version.hpp>

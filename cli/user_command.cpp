@@ -1,6 +1,6 @@
 // The CLI side of the database subcommands: argv parsing, output, exit codes.
 // The rules themselves live in db/users.cpp, db/tokens.cpp and db/migrate.cpp.
-#include "db/admin_commands.hpp"
+#include "cli/commands.hpp"
 
 #include "db/migrate.hpp"
 #include "db/quota.hpp"
