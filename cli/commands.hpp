@@ -1,18 +1,18 @@
-// The database-side subcommands of SPEC §2, run synchronously from main():
-// migrate, user add|list|disable, token create|list|revoke.
+// The subcommands of SPEC §2 that run once and exit (serve, the long-running
+// one, is composed in main.cpp). Each takes the words after its name and
+// returns the process exit code, following cli/command_line.hpp: `--help`
+// prints its usage on stdout, a malformed command line is one line on stderr
+// and exit 2, a refusal or failure one line and exit 1.
 #pragma once
 
-#include "config/config.hpp"
+#include "cli/command_line.hpp"
 
-#include <string>
-#include <vector>
+namespace portal::cli {
 
-namespace portal::db {
+int migrate_command(const config_loader& load, const args& words);
+int user_command(const config_loader& load, const args& words);
+int token_command(const config_loader& load, const args& words);
+int check_config_command(const config_loader& load, const args& words);
+int version_command(const config_loader& load, const args& words);
 
-// Each returns the process exit code; failures print one line to stderr.
-// `args` are the words after the subcommand name (e.g. {"add","alice","--role","admin"}).
-int migrate_command(const config& cfg);
-int user_command(const config& cfg, const std::vector<std::string>& args);
-int token_command(const config& cfg, const std::vector<std::string>& args);
-
-} // namespace portal::db
+} // namespace portal::cli
