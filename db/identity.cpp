@@ -1,11 +1,11 @@
 #include "db/identity.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 namespace portal::db {
 
 std::optional<identity> identity_for_token(pqxx::transaction_base& tx, std::string_view token) {
-  const auto parts = parse_token(token);
+  const auto parts = crypto::parse_token(token);
   if (!parts) {
     return std::nullopt;
   }
@@ -25,7 +25,7 @@ std::optional<identity> identity_for_token(pqxx::transaction_base& tx, std::stri
   const auto& row = rows[0];
   // The id is public; the secret is what proves possession, so only its hash
   // comparison has to be constant-time.
-  if (!equal_constant_time(hash_token_secret(parts->secret), row[0].as<std::string>())) {
+  if (!crypto::equal_constant_time(crypto::hash_token_secret(parts->secret), row[0].as<std::string>())) {
     return std::nullopt;
   }
   identity who;

@@ -1,6 +1,6 @@
 #include "db/logins.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 #include "db/users.hpp"
 
 #include <algorithm>
@@ -13,7 +13,7 @@ namespace {
 // Verifying against this costs what a real account costs, so that the time
 // to answer does not tell which names exist.
 const std::string& decoy_hash() {
-  static const std::string hash = hash_password(random_url_safe(32));
+  static const std::string hash = crypto::hash_password(crypto::random_url_safe(32));
   return hash;
 }
 
@@ -45,7 +45,7 @@ login_outcome attempt_login(pqxx::transaction_base& tx, const login_attempt& a,
   if (!valid_username(a.username)) {
     // No account can have this name, and it may not even be valid text for
     // the database: audited without it.
-    verify_password(decoy_hash(), a.password);
+    crypto::verify_password(decoy_hash(), a.password);
     record_audit(tx, actor, "login.failed", {{"reason", "invalid_username"}});
     return out;
   }
@@ -77,7 +77,7 @@ login_outcome attempt_login(pqxx::transaction_base& tx, const login_attempt& a,
   else if (rows[0][4].is_null())
     reason = "no_password";
   std::string hash = reason.empty() ? rows[0][4].as<std::string>() : decoy_hash();
-  bool verified = verify_password(hash, a.password);
+  bool verified = crypto::verify_password(hash, a.password);
   if (!reason.empty() || !verified) {
     if (reason.empty())
       reason = "password";

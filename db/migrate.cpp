@@ -1,6 +1,6 @@
 #include "db/migrate.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <pqxx/pqxx>
 
@@ -86,7 +86,7 @@ void verify_applied(const std::vector<migration>& embedded,
                     const std::map<int, applied_row>& history) {
   for (const auto& m : embedded) {
     const auto it = history.find(m.version);
-    if (it != history.end() && it->second.checksum != sha256_hex(m.sql)) {
+    if (it != history.end() && it->second.checksum != crypto::sha256_hex(m.sql)) {
       throw std::runtime_error("migration " + label(m) +
                                " was changed after it was applied (checksum mismatch); "
                                "add a new migration instead of editing an applied one");
@@ -104,7 +104,7 @@ void apply_one(pqxx::connection& conn, const migration& m) {
   // Recorded in the same transaction: either both the schema change and its
   // record exist, or neither does.
   tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                  m.version, m.name, sha256_hex(m.sql));
+                  m.version, m.name, crypto::sha256_hex(m.sql));
   tx.commit();
 }
 

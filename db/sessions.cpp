@@ -1,6 +1,6 @@
 #include "db/sessions.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <algorithm>
 
@@ -13,7 +13,7 @@ constexpr std::size_t csrf_token_chars = 43;
 constexpr std::size_t user_agent_chars = 200;
 
 std::string session_hash(const session_policy& policy, std::string_view cookie_value) {
-  return hmac_sha256_hex(policy.key, cookie_value);
+  return crypto::hmac_sha256_hex(policy.key, cookie_value);
 }
 
 bool plausible_session_id(std::string_view id) {
@@ -39,7 +39,7 @@ new_session create_session(pqxx::transaction_base& tx, const session_policy& pol
   tx.exec_params("DELETE FROM sessions WHERE user_id = $1"
                  " AND (idle_expires_at <= now() OR absolute_expires_at <= now())",
                  user_id);
-  new_session s{random_url_safe(session_id_chars), random_url_safe(csrf_token_chars)};
+  new_session s{crypto::random_url_safe(session_id_chars), crypto::random_url_safe(csrf_token_chars)};
   auto idle = std::min(policy.idle, policy.max_age);
   tx.exec_params("INSERT INTO sessions (id_hash, user_id, csrf_token, idle_expires_at,"
                  "  absolute_expires_at, ip, user_agent)"

@@ -1,6 +1,6 @@
 #include "db/tokens.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -108,7 +108,7 @@ created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
   if (expires_in) {
     seconds = static_cast<int64_t>(expires_in->count());
   }
-  const minted_token minted = mint_token();
+  const crypto::minted_token minted = crypto::mint_token();
   const auto row = tx.exec_params1(
     "INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)"
     " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING " +
@@ -147,8 +147,8 @@ revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor
                             const std::string& id) {
   // The argument is echoed in the refusal only when it has an id's shape: a
   // whole token pasted instead of its id must not print its secret.
-  if (!valid_token_id(id)) {
-    const auto parts = parse_token(id);
+  if (!crypto::valid_token_id(id)) {
+    const auto parts = crypto::parse_token(id);
     throw refused(parts ? "that is a whole token, not its id; its id is " + parts->id
                         : std::string("not a token id (the first column of `token list`)"));
   }

@@ -1,6 +1,6 @@
 #include "db/users.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -81,7 +81,7 @@ user_row create_user(pqxx::transaction_base& tx, const audit_actor& actor,
   refuse_if_taken(tx, username);
   std::optional<std::string> hash;
   if (password) {
-    hash = hash_password(*password);
+    hash = crypto::hash_password(*password);
   }
   const pqxx::row row = insert_user(tx, username, role, hash);
   record_audit(tx, actor, "user.create",

@@ -1,7 +1,7 @@
 #include "net/auth.hpp"
 
 #include "actors/db_request.hpp"
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 #include "db/sessions.hpp"
 #include "net/pages.hpp"
 #include "net/responses.hpp"
@@ -86,7 +86,7 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
     if (!caller)
       return refuse_anonymous(svc, ex, who, cred);
     if (!caller->session_hash.empty() && changes_state(ex->head.method()) &&
-        !db::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
+        !crypto::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
       return refuse(ex, who, http::status::forbidden, "csrf_token_missing",
                     "this request needs the X-CSRF-Token header of the session");
     if (who == access::admin && caller->role != "admin")

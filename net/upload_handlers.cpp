@@ -3,7 +3,7 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "actors/upload_session.hpp"
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 #include "db/quota.hpp"
 #include "db/uploads.hpp"
 #include "net/db_answer.hpp"
@@ -81,7 +81,7 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
     return ex->reply(std::move(res));
   }
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{db::random_url_safe(22), ex->params.at(0), format, *ex->user,
+  upload_request req{crypto::random_url_safe(22), ex->params.at(0), format, *ex->user,
                      ex->client_ip,           ex->request_id};
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;

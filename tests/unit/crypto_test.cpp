@@ -1,11 +1,11 @@
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <set>
 #include <string>
 
-using namespace portal::db;
+using namespace portal::crypto;
 
 namespace {
 

@@ -1,9 +1,9 @@
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <sodium.h>
 #include <stdexcept>
 
-namespace portal::db {
+namespace portal::crypto {
 
 namespace {
 
@@ -158,4 +158,4 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-} // namespace portal::db
+} // namespace portal::crypto

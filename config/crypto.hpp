@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace portal::db {
+namespace portal::crypto {
 
 // Argon2id (crypto_pwhash_str, interactive limits); the encoded string.
 std::string hash_password(std::string_view password);
@@ -36,4 +36,4 @@ bool equal_constant_time(std::string_view a, std::string_view b);
 // URL-safe random string of n characters (base64url alphabet, libsodium RNG).
 std::string random_url_safe(std::size_t n);
 
-} // namespace portal::db
+} // namespace portal::crypto
