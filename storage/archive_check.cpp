@@ -48,6 +48,8 @@
 //   "internal_error": not the uploader's fault.
 #include "storage/archive_check.hpp"
 
+#include "config/crypto.hpp"
+
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 
@@ -602,13 +604,9 @@ std::optional<archive_error> archive_check::impl::check_magic(const char*& data,
   size -= take;
   // Refuse at the first wrong byte: no need to wait for the rest.
   if (std::memcmp(magic, want, magic_have) != 0) {
-    static const char hex[] = "0123456789abcdef";
     std::string got;
-    for (std::size_t i = 0; i < magic_have; ++i) {
-      got += i ? " " : "";
-      got += hex[magic[i] >> 4];
-      got += hex[magic[i] & 15];
-    }
+    for (std::size_t i = 0; i < magic_have; ++i)
+      got += (i ? " " : "") + crypto::to_hex(magic + i, 1);
     return refusal(415, "unsupported_media_type",
                    std::string("expected ") +
                      (gz ? "gzip data (1f 8b)" : "zstd data (28 b5 2f fd)") + " for a ." +
