@@ -58,7 +58,7 @@ struct config {
   // browser sessions (SPEC §4)
   std::chrono::seconds session_idle{2 * 3600};     // unused this long: over
   std::chrono::seconds session_max_age{24 * 3600}; // from login, whatever the use
-  unsigned logins_per_minute = 10;                 // token bucket per client IP
+  unsigned logins_per_minute = 10;                 // failed logins per client address
 
   // secrets
   std::string secret_key_base;

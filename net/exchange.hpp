@@ -45,7 +45,7 @@ struct services {
   std::shared_ptr<chunk_pool> chunks;
   std::shared_ptr<upload_admission> admission;
   std::shared_ptr<portal::metrics> metrics;
-  std::shared_ptr<token_buckets> logins; // login attempts per client address
+  std::shared_ptr<token_buckets> logins; // failed logins per client address
   // Where requests go: the API router, or on the metrics listener /metrics only.
   handler_fn route;
 };
