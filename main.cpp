@@ -22,13 +22,13 @@
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
-#include <sodium.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <sodium.h>
 #include <string>
 #include <thread>
 #include <vector>

@@ -115,8 +115,8 @@ int guarded(std::string_view command, std::string_view usage, const std::functio
   return exit_failure;
 }
 
-int run_subcommand(std::string_view command, std::string_view usage,
-                   const subcommand_table& table, const config_loader& load, const args& words) {
+int run_subcommand(std::string_view command, std::string_view usage, const subcommand_table& table,
+                   const config_loader& load, const args& words) {
   return guarded(command, usage, [&] {
     if (words.empty()) {
       throw usage_error("missing subcommand");

@@ -76,7 +76,7 @@ int guarded(std::string_view command, std::string_view usage, const std::functio
 // `help` or `--help` instead of a subcommand prints `usage`.
 using subcommand = int (*)(const config_loader& load, const args& words);
 using subcommand_table = std::map<std::string, subcommand, std::less<>>;
-int run_subcommand(std::string_view command, std::string_view usage,
-                   const subcommand_table& table, const config_loader& load, const args& words);
+int run_subcommand(std::string_view command, std::string_view usage, const subcommand_table& table,
+                   const config_loader& load, const args& words);
 
 } // namespace portal::cli

@@ -7,11 +7,11 @@
 #include "db/users.hpp"
 
 #include <pqxx/pqxx>
-#include <sodium.h>
 
 #include <charconv>
 #include <iostream>
 #include <limits>
+#include <sodium.h>
 
 namespace portal::cli {
 

@@ -1,7 +1,6 @@
 #include "config/conninfo.hpp"
 
 #include <libpq-fe.h>
-
 #include <memory>
 
 namespace portal {
