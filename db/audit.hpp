@@ -15,6 +15,8 @@
 
 namespace portal::db {
 
+// The statements of record_audit and list_audit: they label the db requests
+// that run them.
 namespace sql {
 extern const query insert_audit_event; // record_audit
 extern const query list_audit_events;  // list_audit

@@ -7,8 +7,9 @@
 
 namespace portal::db {
 
+// The statement of ping(): it labels the db request that runs it.
 namespace sql {
-extern const query ping; // ping
+extern const query ping;
 } // namespace sql
 
 // One round trip; throws what pqxx throws when the database does not answer.

@@ -14,8 +14,9 @@
 
 namespace portal::db {
 
+// The statement of stored_bytes(): it labels the db requests that run it.
 namespace sql {
-extern const query stored_bytes; // stored_bytes
+extern const query stored_bytes;
 } // namespace sql
 
 // The user's own quota if set, else the server's default; 0 = no quota.

@@ -19,7 +19,7 @@
 
 namespace portal::db {
 
-// The statements whose names label the db requests that run these functions.
+// The statements that label the db requests running these functions.
 namespace sql {
 extern const query session_identity; // identity_for_session
 extern const query delete_session;   // end_session

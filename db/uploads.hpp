@@ -19,13 +19,14 @@
 
 namespace portal::db {
 
-// The statements whose names label the db requests that run these functions.
+// The statements of the functions below with the same names: they label the
+// db requests that run them.
 namespace sql {
-extern const query insert_upload;          // insert_upload
-extern const query find_upload;            // find_upload
-extern const query list_uploads;           // list_uploads
-extern const query delete_upload;          // delete_upload
-extern const query delete_expired_uploads; // delete_expired_uploads
+extern const query insert_upload;
+extern const query find_upload;
+extern const query list_uploads;
+extern const query delete_upload;
+extern const query delete_expired_uploads;
 } // namespace sql
 
 struct upload_row {

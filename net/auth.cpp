@@ -1,5 +1,6 @@
 #include "net/auth.hpp"
 
+#include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "config/crypto.hpp"
 #include "db/sessions.hpp"

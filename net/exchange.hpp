@@ -7,7 +7,6 @@
 
 #include "actors/actor_directory.hpp"
 #include "actors/chunk_pool.hpp"
-#include "actors/db_pool.hpp"
 #include "actors/token_buckets.hpp"
 #include "actors/upload_admission.hpp"
 #include "actors/upload_types.hpp"
@@ -31,6 +30,7 @@
 namespace portal {
 
 class metrics;
+struct db_pool_counts;
 struct exchange;
 struct services;
 using exchange_ptr = std::shared_ptr<exchange>;

@@ -1,5 +1,6 @@
 // The browser's way in and out (SPEC §4, §11): the login page and form,
 // logout, and the signed-in home page.
+#include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "db/logins.hpp"
 #include "db/sessions.hpp"
