@@ -45,7 +45,7 @@ struct config {
   std::filesystem::path data_dir = "./var/data";
   uint64_t max_upload_bytes = uint64_t{1} << 30;
   uint64_t min_free_bytes = uint64_t{64} << 20; // /ready fails below this
-  std::size_t chunk_bytes = 256 * 1024;
+  std::size_t chunk_bytes = std::size_t{256} * 1024;
   std::size_t credit_window = 4;                           // chunks in flight per upload
   std::size_t buffer_budget_bytes = std::size_t{32} << 20; // chunk buffers of all uploads together
   unsigned storage_writers = 2;                            // detached threads doing upload I/O
