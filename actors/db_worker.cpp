@@ -4,6 +4,7 @@
 #include "actors/db_request.hpp"
 #include "actors/messages.hpp"
 #include "config/log.hpp"
+#include "db/query.hpp"
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
@@ -84,6 +85,15 @@ void run_request(worker_ptr self, db_request& req) {
     req.fail(db_failure::unavailable);
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
+  } catch (const pqxx::sql_error& e) {
+    // The statement's name rides in its text (db/query.hpp); the text itself
+    // and its parameters are not logged.
+    log::error("database request failed", {{"actor", st.worker_name},
+                                           {"request", req.what()},
+                                           {"statement", db::statement_name(e.query())},
+                                           {"sqlstate", e.sqlstate()},
+                                           {"error", e.what()}});
+    req.fail(db_failure::error);
   } catch (const std::exception& e) {
     log::error("database request failed",
                {{"actor", st.worker_name}, {"request", req.what()}, {"error", e.what()}});

@@ -34,8 +34,9 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
                        ids != nullptr);
       };
       submit(*dir, make_db_request<std::vector<std::string>>(
-                     "reap expired uploads", std::chrono::steady_clock::now() + opts.db_deadline,
-                     std::move(query), std::move(done)));
+                     std::string{db::sql::delete_expired_uploads.name},
+                     std::chrono::steady_clock::now() + opts.db_deadline, std::move(query),
+                     std::move(done)));
     },
     [=](reaped_atom, const std::vector<std::string>& ids, bool ok) {
       if (!ok)

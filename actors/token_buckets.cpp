@@ -39,6 +39,16 @@ unsigned token_buckets::take(const std::string& key, clock::time_point now) {
   return 0;
 }
 
+void token_buckets::give_back(const std::string& key, clock::time_point now) {
+  std::lock_guard lock{mutex_};
+  auto it = buckets_.find(key);
+  if (it == buckets_.end())
+    return; // swept as full meanwhile: nothing to return
+  auto& b = it->second;
+  b.tokens = std::min(capacity_, refilled(b, now) + 1.0);
+  b.updated = now;
+}
+
 void token_buckets::forget_full_buckets(clock::time_point now) {
   for (auto it = buckets_.begin(); it != buckets_.end();) {
     if (refilled(it->second, now) >= capacity_)

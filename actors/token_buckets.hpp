@@ -1,7 +1,7 @@
-// Token buckets by key: how often something may start (uploads per user,
-// logins per client address). A bucket holds `capacity` tokens (the burst)
-// and refills at `capacity` per `period`. Thread-safe; one short lock per
-// take().
+// Token buckets by key: how often something may start (uploads per user)
+// or fail (logins per client address). A bucket holds `capacity` tokens (the
+// burst) and refills at `capacity` per `period`. Thread-safe; one short lock
+// per call.
 #pragma once
 
 #include <chrono>
@@ -21,6 +21,10 @@ public:
   // Takes a token from key's bucket: 0 when there was one, else the whole
   // seconds (at least 1) until there will be (a Retry-After).
   unsigned take(const std::string& key, clock::time_point now = clock::now());
+
+  // Returns a token taken from key's bucket, when what it was taken for did
+  // not count after all (a login that succeeded). Never above capacity.
+  void give_back(const std::string& key, clock::time_point now = clock::now());
 
 private:
   struct bucket {

@@ -86,7 +86,7 @@ void audit_rejection(session_ptr self, const upload_failure& f) {
     db::record_audit(tx, who, "upload.rejected", detail);
     return true;
   };
-  submit(*st.dir, make_db_request<bool>("audit rejection",
+  submit(*st.dir, make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
                                         std::chrono::steady_clock::now() + st.limits.db_deadline,
                                         std::move(query), [](const db_outcome<bool>&) {}));
 }
@@ -134,18 +134,18 @@ void record(session_ptr self, const validation_result& v, const commit_result& c
   auto rid = st.req.request_id;
   auto me = caf::actor_cast<caf::actor>(self);
   auto query = [row, owner, ip, rid](pqxx::work& tx) -> std::optional<db::upload_row> {
-    try {
-      return db::insert_upload(tx, row, owner, ip, rid);
-    } catch (const db::quota_exceeded&) {
-      return std::nullopt;
-    }
+    auto inserted = db::insert_upload(tx, row, owner, ip, rid);
+    if (auto* stored = std::get_if<db::upload_row>(&inserted))
+      return std::move(*stored);
+    return std::nullopt; // quota_exceeded
   };
   auto done = [me](recorded outcome) {
     caf::anon_send(me, recorded_atom::value, std::move(outcome));
   };
   submit(*st.dir, make_db_request<std::optional<db::upload_row>>(
-                    "insert upload", std::chrono::steady_clock::now() + st.limits.db_deadline,
-                    std::move(query), std::move(done)));
+                    std::string{db::sql::insert_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline, std::move(query),
+                    std::move(done)));
 }
 
 void commit(session_ptr self, validation_result v) {

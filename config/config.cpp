@@ -1,15 +1,15 @@
 #include "config/config.hpp"
 
+#include "config/conninfo.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <libpq-fe.h>
 #include <limits>
 #include <map>
-#include <memory>
 #include <sodium.h>
 #include <sstream>
 #include <toml++/toml.h>
@@ -261,86 +261,19 @@ listen_address to_listen(const raw_value& r) {
 
 // ---- database connection strings ------------------------------------------------
 
-struct conninfo_free {
-  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
-};
-using conninfo_ptr = std::unique_ptr<PQconninfoOption, conninfo_free>;
-
-// Null when libpq rejects the string. libpq's own message is dropped: it can
-// quote the part of the string around the error, password included.
-conninfo_ptr parse_conninfo(const std::string& text) {
-  char* err = nullptr;
-  conninfo_ptr opts(PQconninfoParse(text.c_str(), &err));
-  if (err)
-    PQfreemem(err);
-  return opts;
-}
-
-std::optional<std::string> conninfo_value(const PQconninfoOption* opts, std::string_view key) {
-  for (auto* o = opts; o->keyword; ++o)
-    if (key == o->keyword && o->val)
-      return std::string(o->val);
-  return std::nullopt;
-}
-
 std::string to_conninfo(const raw_value& r) {
   const auto& s = to_string(r);
-  if (!s.empty() && !parse_conninfo(s))
+  if (!s.empty() && !valid_conninfo(s))
     r.fail("not a valid libpq connection string (postgresql://... URL or keyword=value list)");
   return s;
-}
-
-bool is_secret_option(const PQconninfoOption& o) {
-  std::string_view key = o.keyword;
-  if ((o.dispchar && o.dispchar[0] == '*') || key.find("password") != std::string_view::npos)
-    return true;
-  // A dbname may itself hold a whole connection string, password and all.
-  std::string_view val = o.val;
-  return key == "dbname" &&
-         (val.find('=') != std::string_view::npos || val.find("://") != std::string_view::npos);
-}
-
-std::string quote_conninfo_value(std::string_view v) {
-  bool plain = !v.empty() && v.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos;
-  if (plain)
-    return std::string(v);
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
-// Rebuilt from libpq's own parse as keyword=value so that no hand-written URL
-// surgery can miss a password.
-std::string redact_conninfo(const std::string& text) {
-  if (text.empty())
-    return text;
-  auto opts = parse_conninfo(text);
-  if (!opts)
-    return "[unparseable, redacted]";
-  std::string out;
-  for (auto* o = opts.get(); o->keyword; ++o) {
-    if (!o->val)
-      continue;
-    if (!out.empty())
-      out += ' ';
-    out += o->keyword;
-    out += '=';
-    out += is_secret_option(*o) ? "[redacted]" : quote_conninfo_value(o->val);
-  }
-  return out;
 }
 
 // Returns a warning when insecure is tolerated; throws when it is not.
 std::optional<std::string> check_sslmode(const char* name, const std::string& url,
                                          bool allow_insecure) {
-  auto opts = parse_conninfo(url);
-  if (!opts)
+  if (!valid_conninfo(url))
     throw config_error(std::string(name) + ": not a valid libpq connection string");
-  auto mode = conninfo_value(opts.get(), "sslmode");
+  auto mode = conninfo_value(url, "sslmode");
   if (mode == "verify-full" || mode == "verify-ca")
     return std::nullopt;
   std::string got = mode ? "sslmode=" + *mode : "no sslmode (libpq default: prefer)";

@@ -45,7 +45,7 @@ struct config {
   std::filesystem::path data_dir = "./var/data";
   uint64_t max_upload_bytes = uint64_t{1} << 30;
   uint64_t min_free_bytes = uint64_t{64} << 20; // /ready fails below this
-  std::size_t chunk_bytes = 256 * 1024;
+  std::size_t chunk_bytes = std::size_t{256} * 1024;
   std::size_t credit_window = 4;                           // chunks in flight per upload
   std::size_t buffer_budget_bytes = std::size_t{32} << 20; // chunk buffers of all uploads together
   unsigned storage_writers = 2;                            // detached threads doing upload I/O
@@ -58,7 +58,7 @@ struct config {
   // browser sessions (SPEC §4)
   std::chrono::seconds session_idle{2 * 3600};     // unused this long: over
   std::chrono::seconds session_max_age{24 * 3600}; // from login, whatever the use
-  unsigned logins_per_minute = 10;                 // token bucket per client IP
+  unsigned logins_per_minute = 10;                 // failed logins per client address
 
   // secrets
   std::string secret_key_base;

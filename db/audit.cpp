@@ -6,32 +6,35 @@
 
 namespace portal::db {
 
+namespace sql {
+
+const query insert_audit_event{"insert_audit_event", R"(
+  INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)
+  VALUES ($1, $2, $3, $4, $5, $6::jsonb))"};
+
+const query list_audit_events{"list_audit_events", R"(
+  SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS time, event,
+  username, ip, request_id, detail::text AS detail
+  FROM audit_events ORDER BY audit_events.time DESC, id DESC LIMIT $1)"};
+
+} // namespace sql
+
 void record_audit(pqxx::transaction_base& tx, const audit_actor& actor, const std::string& event,
                   const boost::json::object& detail) {
-  tx.exec_params0("INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
-                  " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-                  event, actor.user_id, actor.username, actor.ip, actor.request_id,
-                  json_text(detail));
+  exec0(tx, sql::insert_audit_event, event, actor.user_id, actor.username, actor.ip,
+        actor.request_id, json_text(detail));
 }
 
 std::vector<audit_event> list_audit(pqxx::transaction_base& tx, unsigned limit) {
-  auto rows = tx.exec_params(
-    "SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), event,"
-    " username, ip, request_id, detail::text"
-    " FROM audit_events ORDER BY time DESC, id DESC LIMIT $1",
-    limit);
   std::vector<audit_event> out;
-  for (const auto& r : rows) {
+  for (const auto& r : exec(tx, sql::list_audit_events, limit)) {
     audit_event e;
-    e.time = r[0].as<std::string>();
-    e.event = r[1].as<std::string>();
-    if (!r[2].is_null())
-      e.user = r[2].as<std::string>();
-    if (!r[3].is_null())
-      e.ip = r[3].as<std::string>();
-    if (!r[4].is_null())
-      e.request_id = r[4].as<std::string>();
-    e.detail = boost::json::parse(r[5].as<std::string>()).as_object();
+    e.time = r["time"].as<std::string>();
+    e.event = r["event"].as<std::string>();
+    e.user = optional_text(r["username"]);
+    e.ip = optional_text(r["ip"]);
+    e.request_id = optional_text(r["request_id"]);
+    e.detail = boost::json::parse(r["detail"].as<std::string>()).as_object();
     out.push_back(std::move(e));
   }
   return out;

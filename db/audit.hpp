@@ -3,6 +3,8 @@
 // change and its audit row commit or roll back together.
 #pragma once
 
+#include "db/query.hpp"
+
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
 
@@ -12,6 +14,13 @@
 #include <vector>
 
 namespace portal::db {
+
+// The statements of record_audit and list_audit: they label the db requests
+// that run them.
+namespace sql {
+extern const query insert_audit_event; // record_audit
+extern const query list_audit_events;  // list_audit
+} // namespace sql
 
 // Who performed an audited change. The CLI acts as username "cli" with no IP
 // and no request id; a web request fills in all fields.

@@ -1,13 +1,11 @@
-// Who is calling: resolved from a bearer token (here) or a session cookie
-// (db/sessions.hpp) inside one transaction.
+// Who is calling: the user behind a bearer token (db/tokens.hpp) or a session
+// cookie (db/sessions.hpp), as the one lookup of a request found it. A plain
+// value (no database types), carried by net/ and the actors.
 #pragma once
-
-#include <pqxx/pqxx>
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 
 namespace portal::db {
 
@@ -20,10 +18,5 @@ struct identity {
   std::string csrf_token;              // that session's CSRF token (SPEC §11)
   std::optional<uint64_t> quota_bytes; // the user's own quota; nullopt: the default
 };
-
-// Unknown, malformed, revoked, expired or disabled-user tokens: nullopt.
-// The secret is compared in constant time; last_used_at is not written here
-// (a read-only lookup keeps the hot path cheap).
-std::optional<identity> identity_for_token(pqxx::transaction_base& tx, std::string_view token);
 
 } // namespace portal::db

@@ -15,6 +15,12 @@
 
 namespace portal::db {
 
+// The statement whose name labels a login's db request: the account whose
+// password attempt_login checks.
+namespace sql {
+extern const query login_user;
+} // namespace sql
+
 // SPEC §4: 5 failures for one name within 15 minutes lock it for 15 minutes.
 constexpr int lockout_failures = 5;
 constexpr std::chrono::minutes lockout_window{15};

@@ -1,6 +1,7 @@
 #include "db/migrate.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
+#include "db/query.hpp"
 
 #include <pqxx/pqxx>
 
@@ -11,6 +12,29 @@
 #include <stdexcept>
 
 namespace portal::db {
+
+namespace sql {
+
+const query migrate_lock{"migrate_lock", "SELECT pg_advisory_lock($1)"};
+const query migrate_unlock{"migrate_unlock", "SELECT pg_advisory_unlock($1)"};
+
+const query create_schema_migrations{"create_schema_migrations", R"(
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()))"};
+
+const query read_schema_migrations{"read_schema_migrations",
+                                   "SELECT version, name, checksum FROM schema_migrations"};
+
+const query record_migration{"record_migration", R"(
+  INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3))"};
+
+const query schema_version{"schema_version",
+                           "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"};
+
+} // namespace sql
 
 namespace {
 
@@ -40,12 +64,12 @@ class advisory_lock {
 public:
   explicit advisory_lock(pqxx::connection& conn) : conn_(conn) {
     pqxx::nontransaction tx(conn_);
-    tx.exec_params("SELECT pg_advisory_lock($1)", migrate_lock_key);
+    exec(tx, sql::migrate_lock, migrate_lock_key);
   }
   ~advisory_lock() {
     try {
       pqxx::nontransaction tx(conn_);
-      tx.exec_params("SELECT pg_advisory_unlock($1)", migrate_lock_key);
+      exec(tx, sql::migrate_unlock, migrate_lock_key);
     } catch (...) {
       // The connection is gone or broken: the server released the lock.
     }
@@ -61,19 +85,16 @@ private:
 // concurrent identical statement (both may try to insert the catalog row).
 void ensure_history_table(pqxx::connection& conn) {
   pqxx::work tx(conn);
-  tx.exec0("CREATE TABLE IF NOT EXISTS schema_migrations ("
-           " version integer PRIMARY KEY,"
-           " name text NOT NULL,"
-           " checksum text NOT NULL,"
-           " applied_at timestamptz NOT NULL DEFAULT now())");
+  exec0(tx, sql::create_schema_migrations);
   tx.commit();
 }
 
 std::map<int, applied_row> read_history(pqxx::connection& conn) {
   pqxx::work tx(conn);
   std::map<int, applied_row> rows;
-  for (const auto& row : tx.exec("SELECT version, name, checksum FROM schema_migrations")) {
-    rows[row[0].as<int>()] = applied_row{row[1].as<std::string>(), row[2].as<std::string>()};
+  for (const auto& row : exec(tx, sql::read_schema_migrations)) {
+    rows[row["version"].as<int>()] =
+      applied_row{row["name"].as<std::string>(), row["checksum"].as<std::string>()};
   }
   tx.commit();
   return rows;
@@ -86,7 +107,7 @@ void verify_applied(const std::vector<migration>& embedded,
                     const std::map<int, applied_row>& history) {
   for (const auto& m : embedded) {
     const auto it = history.find(m.version);
-    if (it != history.end() && it->second.checksum != sha256_hex(m.sql)) {
+    if (it != history.end() && it->second.checksum != crypto::sha256_hex(m.sql)) {
       throw std::runtime_error("migration " + label(m) +
                                " was changed after it was applied (checksum mismatch); "
                                "add a new migration instead of editing an applied one");
@@ -103,16 +124,15 @@ void apply_one(pqxx::connection& conn, const migration& m) {
   }
   // Recorded in the same transaction: either both the schema change and its
   // record exist, or neither does.
-  tx.exec_params0("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                  m.version, m.name, sha256_hex(m.sql));
+  exec0(tx, sql::record_migration, m.version, m.name, crypto::sha256_hex(m.sql));
   tx.commit();
 }
 
 int highest_version(pqxx::connection& conn) {
   pqxx::work tx(conn);
-  const auto row = tx.exec1("SELECT coalesce(max(version), 0) FROM schema_migrations");
+  const auto row = exec1(tx, sql::schema_version);
   tx.commit();
-  return row[0].as<int>();
+  return row["version"].as<int>();
 }
 
 } // namespace

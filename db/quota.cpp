@@ -4,10 +4,19 @@
 
 namespace portal::db {
 
+namespace sql {
+
+const query stored_bytes{"stored_bytes", R"(
+  select coalesce(sum(size), 0)::bigint as bytes from uploads where owner_id = $1)"};
+
+const query set_user_quota{"set_user_quota",
+                           "update users set quota_bytes = $2 where username = $1 returning id"};
+
+} // namespace sql
+
 uint64_t stored_bytes(pqxx::transaction_base& tx, int64_t user_id) {
-  auto r = tx.exec_params1("select coalesce(sum(size), 0)::bigint from uploads where owner_id = $1",
-                           user_id);
-  return static_cast<uint64_t>(r[0].as<int64_t>());
+  auto r = exec1(tx, sql::stored_bytes, user_id);
+  return static_cast<uint64_t>(r["bytes"].as<int64_t>());
 }
 
 void set_user_quota(pqxx::transaction_base& tx, const audit_actor& actor,
@@ -15,8 +24,7 @@ void set_user_quota(pqxx::transaction_base& tx, const audit_actor& actor,
   std::optional<int64_t> value;
   if (bytes)
     value = static_cast<int64_t>(*bytes);
-  auto r = tx.exec_params("update users set quota_bytes = $2 where username = $1 returning id",
-                          username, value);
+  auto r = exec(tx, sql::set_user_quota, username, value);
   if (r.empty())
     throw refused("no user named " + username);
   boost::json::object detail{{"user", username}, {"quota_bytes", nullptr}};

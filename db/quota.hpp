@@ -4,15 +4,20 @@
 
 #include "db/audit.hpp"
 #include "db/identity.hpp"
+#include "db/query.hpp"
 
 #include <pqxx/pqxx>
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 namespace portal::db {
+
+// The statement of stored_bytes(): it labels the db requests that run it.
+namespace sql {
+extern const query stored_bytes;
+} // namespace sql
 
 // The user's own quota if set, else the server's default; 0 = no quota.
 inline uint64_t effective_quota(const identity& who, uint64_t server_default) {
@@ -26,10 +31,5 @@ uint64_t stored_bytes(pqxx::transaction_base& tx, int64_t user_id);
 // nullopt to follow the server's default. Throws refused for an unknown user.
 void set_user_quota(pqxx::transaction_base& tx, const audit_actor& actor,
                     const std::string& username, std::optional<uint64_t> bytes);
-
-// Thrown by insert_upload when recording the upload would pass the quota.
-struct quota_exceeded : std::runtime_error {
-  quota_exceeded() : std::runtime_error("quota exceeded") {}
-};
 
 } // namespace portal::db

@@ -1,6 +1,6 @@
 #include "db/tokens.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <boost/json/serialize.hpp>
 
@@ -8,20 +8,65 @@
 
 namespace portal::db {
 
-namespace {
+namespace sql {
 
 // Timestamps leave the database already formatted, in UTC, so output does not
 // depend on the session's TimeZone setting.
-std::string rfc3339(const std::string& column) {
-  return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
-}
+const query insert_token{"insert_token", R"(
+  INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)
+  VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint))
+  RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    AS expires_at)"};
 
-std::optional<std::string> optional_text(const pqxx::field& f) {
-  if (f.is_null()) {
-    return std::nullopt;
-  }
-  return f.as<std::string>();
-}
+const query list_tokens{"list_tokens", R"(
+  SELECT t.id, u.username, t.name,
+  to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS created_at,
+  to_char(t.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS expires_at,
+  to_char(t.last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS last_used_at,
+  CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked'
+       WHEN t.expires_at <= now() THEN 'expired'
+       WHEN u.disabled_at IS NOT NULL THEN 'user-disabled'
+       ELSE 'active' END AS state
+  FROM api_tokens t JOIN users u ON u.id = t.user_id
+  WHERE $1::text IS NULL OR u.username = $1
+  ORDER BY t.created_at, t.id)"};
+
+// FOR UPDATE: two concurrent revokes of one token write one audit row.
+const query lock_token{"lock_token", R"(
+  SELECT t.revoked_at IS NOT NULL AS revoked, u.username
+  FROM api_tokens t JOIN users u ON u.id = t.user_id
+  WHERE t.id = $1 FOR UPDATE OF t)"};
+
+const query revoke_token{"revoke_token", "UPDATE api_tokens SET revoked_at = now() WHERE id = $1"};
+
+// One statement: revoke and write one audit row per revoked token, so an
+// incident-response run is atomic however many tokens there are.
+const query revoke_all_tokens{"revoke_all_tokens", R"(
+  WITH revoked AS (
+   UPDATE api_tokens t SET revoked_at = now() FROM users u
+   WHERE u.id = t.user_id AND t.revoked_at IS NULL
+     AND ($1::text IS NULL OR u.username = $1)
+   RETURNING t.id, u.username),
+  audited AS (
+   INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)
+   SELECT 'token.revoke', $2, $3, $4, $5,
+          jsonb_build_object('user', r.username, 'token_id', r.id, 'all', true)
+   FROM revoked r)
+  SELECT count(*) AS revoked FROM revoked)"};
+
+// Revocation, expiry and disabled users are checked in SQL against the
+// database clock, so every application instance agrees on "now".
+const query token_identity{"token_identity", R"(
+  SELECT t.secret_hash, u.id, u.username, u.role, u.quota_bytes
+  FROM api_tokens t JOIN users u ON u.id = t.user_id
+  WHERE t.id = $1
+    AND t.revoked_at IS NULL
+    AND (t.expires_at IS NULL OR t.expires_at > now())
+    AND u.disabled_at IS NULL)"};
+
+} // namespace sql
+
+namespace {
 
 // The user a token operation is about; refused if unknown.
 user_row require_user(pqxx::transaction_base& tx, const std::string& username) {
@@ -34,13 +79,13 @@ user_row require_user(pqxx::transaction_base& tx, const std::string& username) {
 
 token_row to_token(const pqxx::row& row) {
   token_row t;
-  t.id = row[0].as<std::string>();
-  t.username = row[1].as<std::string>();
-  t.name = row[2].as<std::string>();
-  t.created_at = row[3].as<std::string>();
-  t.expires_at = optional_text(row[4]);
-  t.last_used_at = optional_text(row[5]);
-  t.state = row[6].as<std::string>();
+  t.id = row["id"].as<std::string>();
+  t.username = row["username"].as<std::string>();
+  t.name = row["name"].as<std::string>();
+  t.created_at = row["created_at"].as<std::string>();
+  t.expires_at = optional_text(row["expires_at"]);
+  t.last_used_at = optional_text(row["last_used_at"]);
+  t.state = row["state"].as<std::string>();
   return t;
 }
 
@@ -108,14 +153,11 @@ created_token create_token(pqxx::transaction_base& tx, const audit_actor& actor,
   if (expires_in) {
     seconds = static_cast<int64_t>(expires_in->count());
   }
-  const minted_token minted = mint_token();
-  const auto row = tx.exec_params1(
-    "INSERT INTO api_tokens (id, user_id, name, secret_hash, expires_at)"
-    " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::bigint)) RETURNING " +
-      rfc3339("expires_at"),
-    minted.id, user.id, name, minted.secret_hash, seconds);
+  const crypto::minted_token minted = crypto::mint_token();
+  const auto row =
+    exec1(tx, sql::insert_token, minted.id, user.id, name, minted.secret_hash, seconds);
 
-  created_token created{minted.id, minted.token, username, name, optional_text(row[0])};
+  created_token created{minted.id, minted.token, username, name, optional_text(row["expires_at"])};
   boost::json::object detail{{"user", username}, {"token_id", minted.id}, {"name", name}};
   detail["expires_at"] = created.expires_at ? boost::json::value(*created.expires_at) : nullptr;
   record_audit(tx, actor, "token.create", detail);
@@ -127,17 +169,8 @@ std::vector<token_row> list_tokens(pqxx::transaction_base& tx,
   if (username) {
     require_user(tx, *username);
   }
-  const std::string sql = "SELECT t.id, u.username, t.name, " + rfc3339("t.created_at") + ", " +
-                          rfc3339("t.expires_at") + ", " + rfc3339("t.last_used_at") +
-                          ", CASE WHEN t.revoked_at IS NOT NULL THEN 'revoked'"
-                          "       WHEN t.expires_at <= now() THEN 'expired'"
-                          "       WHEN u.disabled_at IS NOT NULL THEN 'user-disabled'"
-                          "       ELSE 'active' END"
-                          " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-                          " WHERE $1::text IS NULL OR u.username = $1"
-                          " ORDER BY t.created_at, t.id";
   std::vector<token_row> tokens;
-  for (const auto& row : tx.exec_params(sql, username)) {
+  for (const auto& row : exec(tx, sql::list_tokens, username)) {
     tokens.push_back(to_token(row));
   }
   return tokens;
@@ -147,25 +180,21 @@ revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor
                             const std::string& id) {
   // The argument is echoed in the refusal only when it has an id's shape: a
   // whole token pasted instead of its id must not print its secret.
-  if (!valid_token_id(id)) {
-    const auto parts = parse_token(id);
+  if (!crypto::valid_token_id(id)) {
+    const auto parts = crypto::parse_token(id);
     throw refused(parts ? "that is a whole token, not its id; its id is " + parts->id
                         : std::string("not a token id (the first column of `token list`)"));
   }
-  // FOR UPDATE: two concurrent revokes of one token write one audit row.
-  const auto rows = tx.exec_params("SELECT t.revoked_at IS NOT NULL, u.username"
-                                   " FROM api_tokens t JOIN users u ON u.id = t.user_id"
-                                   " WHERE t.id = $1 FOR UPDATE OF t",
-                                   id);
+  const auto rows = exec(tx, sql::lock_token, id);
   if (rows.empty()) {
     throw refused("no token with id " + id);
   }
-  if (rows[0][0].as<bool>()) {
+  if (rows[0]["revoked"].as<bool>()) {
     return revoke_outcome::already_revoked;
   }
-  tx.exec_params0("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", id);
+  exec0(tx, sql::revoke_token, id);
   record_audit(tx, actor, "token.revoke",
-               {{"user", rows[0][1].as<std::string>()}, {"token_id", id}});
+               {{"user", rows[0]["username"].as<std::string>()}, {"token_id", id}});
   return revoke_outcome::revoked;
 }
 
@@ -174,22 +203,31 @@ std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& act
   if (username) {
     require_user(tx, *username);
   }
-  // One statement: revoke and write one audit row per revoked token, so an
-  // incident-response run is atomic however many tokens there are.
-  const auto row =
-    tx.exec_params1("WITH revoked AS ("
-                    "  UPDATE api_tokens t SET revoked_at = now() FROM users u"
-                    "  WHERE u.id = t.user_id AND t.revoked_at IS NULL"
-                    "    AND ($1::text IS NULL OR u.username = $1)"
-                    "  RETURNING t.id, u.username),"
-                    " audited AS ("
-                    "  INSERT INTO audit_events (event, user_id, username, ip, request_id, detail)"
-                    "  SELECT 'token.revoke', $2, $3, $4, $5,"
-                    "         jsonb_build_object('user', r.username, 'token_id', r.id, 'all', true)"
-                    "  FROM revoked r)"
-                    " SELECT count(*) FROM revoked",
-                    username, actor.user_id, actor.username, actor.ip, actor.request_id);
-  return row[0].as<std::size_t>();
+  const auto row = exec1(tx, sql::revoke_all_tokens, username, actor.user_id, actor.username,
+                         actor.ip, actor.request_id);
+  return row["revoked"].as<std::size_t>();
+}
+
+std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std::string& token_id,
+                                           const std::string& secret_hash) {
+  const pqxx::result rows = exec(tx, sql::token_identity, token_id);
+  if (rows.empty()) {
+    return std::nullopt;
+  }
+  const auto& row = rows[0];
+  // The id is public; the secret is what proves possession, so only its hash
+  // comparison has to be constant-time.
+  if (!crypto::equal_constant_time(secret_hash, row["secret_hash"].as<std::string>())) {
+    return std::nullopt;
+  }
+  identity who;
+  who.user_id = row["id"].as<int64_t>();
+  who.username = row["username"].as<std::string>();
+  who.role = row["role"].as<std::string>();
+  who.token_id = token_id;
+  if (!row["quota_bytes"].is_null())
+    who.quota_bytes = row["quota_bytes"].as<int64_t>();
+  return who;
 }
 
 } // namespace portal::db

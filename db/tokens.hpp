@@ -3,6 +3,8 @@
 // create_token returns.
 #pragma once
 
+#include "db/identity.hpp"
+#include "db/query.hpp"
 #include "db/users.hpp"
 
 #include <chrono>
@@ -13,6 +15,11 @@
 #include <vector>
 
 namespace portal::db {
+
+// The statement whose name labels the db request that runs identity_for_token.
+namespace sql {
+extern const query token_identity;
+} // namespace sql
 
 // A label: valid UTF-8, at most 200 characters (not bytes), no control
 // characters (C0, DEL, C1): labels are printed in `token list` lines.
@@ -58,5 +65,13 @@ revoke_outcome revoke_token(pqxx::transaction_base& tx, const audit_actor& actor
 // Returns how many were revoked; each gets its own audit row.
 std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& actor,
                               const std::optional<std::string>& username);
+
+// The caller behind a bearer token, given the token's public id and the
+// SHA-256 of its secret (crypto::parse_token, crypto::hash_token_secret: the
+// caller computes them). Unknown, revoked, expired or disabled-user tokens:
+// nullopt. The hash is compared in constant time; last_used_at is not
+// written here (a read-only lookup keeps the hot path cheap).
+std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std::string& token_id,
+                                           const std::string& secret_hash);
 
 } // namespace portal::db

@@ -3,7 +3,9 @@
 // admin sees all; another user's id is simply "not found" (SPEC §4).
 #pragma once
 
+#include "config/error_code.hpp"
 #include "db/identity.hpp"
+#include "db/query.hpp"
 
 #include <boost/json/object.hpp>
 #include <pqxx/pqxx>
@@ -12,10 +14,20 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <string_view>
+#include <variant>
 #include <vector>
 
 namespace portal::db {
+
+// The statements of the functions below with the same names: they label the
+// db requests that run them.
+namespace sql {
+extern const query insert_upload;
+extern const query find_upload;
+extern const query list_uploads;
+extern const query delete_upload;
+extern const query delete_expired_uploads;
+} // namespace sql
 
 struct upload_row {
   std::string id;
@@ -46,17 +58,13 @@ struct new_upload {
   uint64_t quota = 0; // the owner's quota, 0 = none
 };
 
-// Could this be an upload id ([A-Za-z0-9_-], 1 to 64)? Anything else is
-// answered 404 without asking the database, which would refuse bytes that
-// are not UTF-8 with an error rather than "no such row".
-bool plausible_upload_id(std::string_view id);
-
 // Inserts the row (and its audit event) and returns it as stored. With
-// `quota` > 0, throws quota_exceeded if the owner's stored bytes would pass
-// it (checked under a lock on the owner's row, so that two uploads finishing
-// at once cannot both slip under it).
-upload_row insert_upload(pqxx::transaction_base& tx, const new_upload& up, const identity& owner,
-                         const std::string& ip, const std::string& request_id);
+// `quota` > 0, returns failure quota_exceeded (and inserts nothing) if the
+// owner's stored bytes would pass it (checked under a lock on the owner's
+// row, so that two uploads finishing at once cannot both slip under it).
+std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, const new_upload& up,
+                                                const identity& owner, const std::string& ip,
+                                                const std::string& request_id);
 
 std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::string& id,
                                       const identity& viewer);
@@ -66,13 +74,11 @@ struct upload_page {
   std::optional<std::string> next_cursor;
 };
 
-// Newest first; `cursor` is an opaque string from a previous page.
-// Throws invalid_cursor for a cursor this server did not make.
-struct invalid_cursor : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-upload_page list_uploads(pqxx::transaction_base& tx, const identity& viewer, unsigned limit,
-                         const std::optional<std::string>& cursor);
+// Newest first; `cursor` is an opaque string from a previous page. A cursor
+// this server did not make: failure invalid_cursor (SPEC §6, 400).
+std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, const identity& viewer,
+                                                unsigned limit,
+                                                const std::optional<std::string>& cursor);
 
 // Deletes the row the viewer may see (and audits it); false if there is none.
 bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,

@@ -109,8 +109,9 @@ void admin_kill(const services& svc, exchange_ptr ex) {
     // 202: the kill is sent; the restart follows asynchronously (SPEC §11).
     ex->reply(json_response(http::status::accepted, {{"killed", {{"id", id}, {"name", name}}}}));
   };
-  submit(*svc.directory, make_db_request<bool>("audit kill", ex->db_deadline(svc.cfg),
-                                               std::move(query), std::move(done)));
+  submit(*svc.directory,
+         make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
+                               ex->db_deadline(svc.cfg), std::move(query), std::move(done)));
 }
 
 // GET /admin/audit?limit=N (1-1000, default 100), newest first (SPEC §11).
@@ -128,7 +129,7 @@ void admin_audit(const services& svc, exchange_ptr ex) {
   }
   auto query = [limit](pqxx::work& tx) { return db::list_audit(tx, limit); };
   with_db<std::vector<db::audit_event>>(
-    svc, ex, "list audit", query, [ex](const std::vector<db::audit_event>& events) {
+    svc, ex, db::sql::list_audit_events, query, [ex](const std::vector<db::audit_event>& events) {
       boost::json::array out;
       for (auto& e : events)
         out.push_back(db::to_json(e));

@@ -1,8 +1,10 @@
 #include "net/auth.hpp"
 
+#include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 #include "db/sessions.hpp"
+#include "db/tokens.hpp"
 #include "net/pages.hpp"
 #include "net/responses.hpp"
 #include "net/session_cookie.hpp"
@@ -70,15 +72,23 @@ void refuse(const exchange_ptr& ex, access who, http::status status, std::string
 void authenticate(const services& svc, exchange_ptr ex, access who,
                   std::function<void(exchange_ptr)> next) {
   auto cred = credential_of(ex->head, svc.cfg.env);
-  if (cred.value.empty())
-    return refuse_anonymous(svc, ex, who, cred);
+  // The credential becomes its stored form here, before the one db request:
+  // what cannot be a token or a session id is refused without asking.
   using found = std::optional<db::identity>;
-  db::session_policy policy{svc.cfg.secret_key_base, svc.cfg.session_idle, svc.cfg.session_max_age};
-  auto query = [cred, policy = std::move(policy)](pqxx::work& tx) -> found {
-    if (cred.type == credential::kind::bearer)
-      return db::identity_for_token(tx, cred.value);
-    return db::identity_for_session(tx, policy, cred.value);
-  };
+  std::function<found(pqxx::work&)> query;
+  if (cred.type == credential::kind::bearer) {
+    if (auto parts = crypto::parse_token(cred.value))
+      query = [id = parts->id, hash = crypto::hash_token_secret(parts->secret)](pqxx::work& tx) {
+        return db::identity_for_token(tx, id, hash);
+      };
+  } else if (cred.type == credential::kind::session) {
+    if (auto key = crypto::session_key(svc.cfg.secret_key_base, cred.value))
+      query = [key = std::move(*key), idle = svc.cfg.session_idle](pqxx::work& tx) {
+        return db::identity_for_session(tx, key, idle);
+      };
+  }
+  if (!query)
+    return refuse_anonymous(svc, ex, who, cred);
   auto done = [&svc, ex, who, cred, next = std::move(next)](db_outcome<found> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
       return ex->reply(db_failure_response(*failure));
@@ -86,7 +96,7 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
     if (!caller)
       return refuse_anonymous(svc, ex, who, cred);
     if (!caller->session_hash.empty() && changes_state(ex->head.method()) &&
-        !db::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
+        !crypto::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
       return refuse(ex, who, http::status::forbidden, "csrf_token_missing",
                     "this request needs the X-CSRF-Token header of the session");
     if (who == access::admin && caller->role != "admin")

@@ -16,32 +16,34 @@
 namespace portal {
 
 // Runs `query` (on a db worker, in a transaction) and calls `then(result)`;
-// a failure is answered here.
+// a failure is answered here. The request is labelled with the name of the
+// named statement it is about (db/query.hpp).
 template <class R, class Query, class Then>
-void with_db(const services& svc, const exchange_ptr& ex, const char* what, Query query,
+void with_db(const services& svc, const exchange_ptr& ex, const db::query& statement, Query query,
              Then then) {
   auto done = [ex, then = std::move(then)](db_outcome<R> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
       return ex->reply(db_failure_response(*failure));
     then(std::get<R>(outcome));
   };
-  submit(*svc.directory,
-         make_db_request<R>(what, ex->db_deadline(svc.cfg), std::move(query), std::move(done)));
+  submit(*svc.directory, make_db_request<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
+                                            std::move(query), std::move(done)));
 }
 
 // The upload {id} of the route, if the caller may see it (else 404), then
 // `then(row)`.
 template <class Then>
-void with_upload(const services& svc, const exchange_ptr& ex, const char* what, Then then) {
+void with_upload(const services& svc, const exchange_ptr& ex, Then then) {
   using found = std::optional<db::upload_row>;
   auto query = [id = ex->params.at(0), viewer = *ex->user](pqxx::work& tx) {
     return db::find_upload(tx, id, viewer);
   };
-  with_db<found>(svc, ex, what, std::move(query), [ex, then = std::move(then)](const found& row) {
+  auto answer = [ex, then = std::move(then)](const found& row) {
     if (!row)
       return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
     then(*row);
-  });
+  };
+  with_db<found>(svc, ex, db::sql::find_upload, std::move(query), std::move(answer));
 }
 
 } // namespace portal

@@ -141,7 +141,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
 } // namespace
 
 void get_content(const services& svc, exchange_ptr ex) {
-  with_upload(svc, ex, "get content", [&svc, ex](const db::upload_row& row) {
+  with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     std::visit([&](auto&& res) { ex->reply(std::move(res)); }, content_answer(svc, ex->head, row));
   });
 }
@@ -149,7 +149,7 @@ void get_content(const services& svc, exchange_ptr ex) {
 // GET /api/v1/uploads/{id}/entries: the members, read from the stored
 // archive by an archive_reader (a blocking read of the whole file).
 void get_entries(const services& svc, exchange_ptr ex) {
-  with_upload(svc, ex, "get entries", [&svc, ex](const db::upload_row& row) {
+  with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     static std::atomic<unsigned> next{0};
     auto reader = svc.directory->find("archive_reader_" + std::to_string(next++ % 2 + 1));
     if (!reader)

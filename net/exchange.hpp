@@ -7,7 +7,6 @@
 
 #include "actors/actor_directory.hpp"
 #include "actors/chunk_pool.hpp"
-#include "actors/db_pool.hpp"
 #include "actors/token_buckets.hpp"
 #include "actors/upload_admission.hpp"
 #include "actors/upload_types.hpp"
@@ -31,6 +30,7 @@
 namespace portal {
 
 class metrics;
+struct db_pool_counts;
 struct exchange;
 struct services;
 using exchange_ptr = std::shared_ptr<exchange>;
@@ -45,7 +45,7 @@ struct services {
   std::shared_ptr<chunk_pool> chunks;
   std::shared_ptr<upload_admission> admission;
   std::shared_ptr<portal::metrics> metrics;
-  std::shared_ptr<token_buckets> logins; // login attempts per client address
+  std::shared_ptr<token_buckets> logins; // failed logins per client address
   // Where requests go: the API router, or on the metrics listener /metrics only.
   handler_fn route;
 };

@@ -1,6 +1,7 @@
 #include "net/handlers.hpp"
 
 #include "actors/db_request.hpp"
+#include "db/health.hpp"
 #include "db/quota.hpp"
 #include "net/db_answer.hpp"
 #include "net/responses.hpp"
@@ -17,7 +18,7 @@ void health(const services&, exchange_ptr ex) {
 void ready(const services& svc, exchange_ptr ex) {
   auto storage = storage::probe_data_dir(svc.cfg.data_dir, svc.cfg.min_free_bytes);
   auto query = [](pqxx::work& tx) {
-    tx.exec("SELECT 1");
+    db::ping(tx);
     return true;
   };
   auto done = [ex, storage](db_outcome<bool> outcome) {
@@ -29,15 +30,16 @@ void ready(const services& svc, exchange_ptr ex) {
                              {"checks", {{"database", database}, {"storage", storage}}}};
     ex->reply(json_response(ok ? http::status::ok : http::status::service_unavailable, body));
   };
-  submit(*svc.directory, make_db_request<bool>("ready", ex->db_deadline(svc.cfg), std::move(query),
-                                               std::move(done)));
+  submit(*svc.directory,
+         make_db_request<bool>(std::string{db::sql::ping.name}, ex->db_deadline(svc.cfg),
+                               std::move(query), std::move(done)));
 }
 
 void me(const services& svc, exchange_ptr ex) {
   auto user_id = ex->user->user_id;
   auto quota = db::effective_quota(*ex->user, svc.cfg.user_quota_bytes);
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
-  with_db<uint64_t>(svc, ex, "me", query, [ex, quota](uint64_t stored) {
+  with_db<uint64_t>(svc, ex, db::sql::stored_bytes, query, [ex, quota](uint64_t stored) {
     // csrf_token belongs to cookie sessions; a bearer caller needs none, so
     // it is null then. quota_bytes null: no quota.
     boost::json::object body{{"username", ex->user->username},

@@ -1,5 +1,6 @@
 // The browser's way in and out (SPEC §4, §11): the login page and form,
 // logout, and the signed-in home page.
+#include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "db/logins.hpp"
 #include "db/sessions.hpp"
@@ -11,7 +12,9 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include <memory>
 #include <optional>
+#include <utility>
 
 namespace portal::handlers {
 
@@ -34,6 +37,34 @@ bool from_foreign_site(const services& svc, const http::request_header<>& head) 
   auto site = head["Sec-Fetch-Site"];
   return !site.empty() && site != "same-origin" && site != "none";
 }
+
+// Failed sign-ins per client address (fail2ban's count): the address's
+// bucket holds PORTAL_LOGINS_PER_MINUTE failures. A token is taken when an
+// attempt starts, so parallel guesses cannot overshoot the limit, and given
+// back when the attempt ends in anything but a failure (a success, a form
+// that was never a guess, a database that is away). A team behind one NAT
+// can sign in as often as it likes.
+class failure_charge {
+public:
+  failure_charge(std::shared_ptr<token_buckets> buckets, std::string ip)
+    : buckets_(std::move(buckets)), ip_(std::move(ip)) {}
+  failure_charge(const failure_charge&) = delete;
+  failure_charge& operator=(const failure_charge&) = delete;
+  ~failure_charge() { settle(false); }
+
+  void settle(bool failed) {
+    if (std::exchange(settled_, true))
+      return;
+    if (!failed)
+      buckets_->give_back(ip_);
+  }
+
+private:
+  std::shared_ptr<token_buckets> buckets_;
+  std::string ip_;
+  bool settled_ = false;
+};
+using charge_ptr = std::shared_ptr<failure_charge>;
 
 struct login_form {
   std::string username;
@@ -62,36 +93,39 @@ std::optional<login_form> parse_login_form(std::string_view body) {
   return login_form{std::move(*username), std::move(*password)};
 }
 
-void check_credentials(const services& svc, const exchange_ptr& ex, login_form form) {
+void check_credentials(const services& svc, const exchange_ptr& ex, login_form form,
+                       charge_ptr charge) {
   db::login_attempt attempt{std::move(form.username), std::move(form.password), ex->client_ip,
                             ex->request_id, std::string{ex->head[http::field::user_agent]}};
   db::session_policy policy{svc.cfg.secret_key_base, svc.cfg.session_idle, svc.cfg.session_max_age};
   auto query = [attempt = std::move(attempt), policy = std::move(policy)](pqxx::work& tx) {
     return db::attempt_login(tx, attempt, policy);
   };
-  auto done = [&svc, ex](db_outcome<db::login_outcome> outcome) {
-    if (std::holds_alternative<db_failure>(outcome)) {
+  auto done = [&svc, ex, charge](db_outcome<db::login_outcome> outcome) {
+    auto* login = std::get_if<db::login_outcome>(&outcome);
+    using result = db::login_outcome::result;
+    charge->settle(login && login->status != result::ok);
+    if (!login) {
       auto res = login_page(http::status::service_unavailable,
                             "Signing in is not possible right now; try again in a moment.");
       res.set(http::field::retry_after, "5");
       return ex->reply(std::move(res));
     }
-    auto& login = std::get<db::login_outcome>(outcome);
-    using result = db::login_outcome::result;
-    if (login.status == result::locked) {
+    if (login->status == result::locked) {
       auto res = login_page(http::status::too_many_requests,
                             "Too many failed sign-ins for this name. Try again later.");
-      res.set(http::field::retry_after, std::to_string(login.retry_after));
+      res.set(http::field::retry_after, std::to_string(login->retry_after));
       return ex->reply(std::move(res));
     }
-    if (login.status == result::refused)
+    if (login->status == result::refused)
       return ex->reply(login_page(http::status::unauthorized, "Wrong user name or password."));
     auto res = redirect_response("/");
     res.set(http::field::set_cookie,
-            session_cookie(svc.cfg.env, login.session.cookie_value, svc.cfg.session_max_age));
+            session_cookie(svc.cfg.env, login->session.cookie_value, svc.cfg.session_max_age));
     ex->reply(std::move(res));
   };
-  submit(*svc.directory, make_db_request<db::login_outcome>("login", ex->db_deadline(svc.cfg),
+  submit(*svc.directory, make_db_request<db::login_outcome>(std::string{db::sql::login_user.name},
+                                                            ex->db_deadline(svc.cfg),
                                                             std::move(query), std::move(done)));
 }
 
@@ -107,23 +141,24 @@ void login(const services& svc, exchange_ptr ex) {
       page_error(http::status::forbidden, "Signing in from another site is refused."));
   if (auto wait = svc.logins->take(ex->client_ip)) {
     auto res = login_page(http::status::too_many_requests,
-                          "Too many sign-in attempts from this address. Try again later.");
+                          "Too many failed sign-ins from this address. Try again later.");
     res.set(http::field::retry_after, std::to_string(wait));
     return ex->reply(std::move(res));
   }
+  auto charge = std::make_shared<failure_charge>(svc.logins, ex->client_ip);
   auto type = ex->head[http::field::content_type];
   constexpr std::string_view form_type = "application/x-www-form-urlencoded";
   if (type.size() < form_type.size() ||
       !beast::iequals(type.substr(0, form_type.size()), form_type))
     return ex->reply(
       login_page(http::status::unsupported_media_type, "The sign-in form must be sent as a form."));
-  ex->read_body(login_form_limit, [&svc, ex](exchange::small_body body) {
+  ex->read_body(login_form_limit, [&svc, ex, charge](exchange::small_body body) {
     if (auto* status = std::get_if<http::status>(&body))
       return ex->reply(login_page(*status, "The sign-in form could not be read."));
     auto form = parse_login_form(std::get<std::string>(body));
     if (!form)
       return ex->reply(login_page(http::status::bad_request, "Enter a user name and a password."));
-    check_credentials(svc, ex, std::move(*form));
+    check_credentials(svc, ex, std::move(*form), charge);
   });
 }
 
@@ -147,8 +182,9 @@ void logout(const services& svc, exchange_ptr ex) {
                                   "Signing out is not possible right now; try again."));
     gone();
   };
-  submit(*svc.directory, make_db_request<bool>("logout", ex->db_deadline(svc.cfg), std::move(query),
-                                               std::move(done)));
+  submit(*svc.directory,
+         make_db_request<bool>(std::string{db::sql::delete_session.name}, ex->db_deadline(svc.cfg),
+                               std::move(query), std::move(done)));
 }
 
 void home(const services&, exchange_ptr ex) {

@@ -1,6 +1,6 @@
 #include "net/router.hpp"
 
-#include "db/uploads.hpp"
+#include "config/upload_id.hpp"
 #include "net/auth.hpp"
 #include "net/handlers.hpp"
 #include "net/responses.hpp"
@@ -17,7 +17,7 @@ namespace {
 // Routes under /api/v1/uploads/{id}: an id that cannot be one is no upload.
 template <handler_fn handler>
 void upload_id_route(const services& svc, exchange_ptr ex) {
-  if (!db::plausible_upload_id(ex->params.at(0)))
+  if (!valid_upload_id(ex->params.at(0)))
     return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
   handler(svc, std::move(ex));
 }

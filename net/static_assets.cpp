@@ -1,6 +1,6 @@
 #include "net/static_assets.hpp"
 
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 #include "net/responses.hpp"
 
 #include <map>
@@ -40,9 +40,9 @@ const std::map<std::string_view, served_file, std::less<>>& static_files() {
     constexpr std::string_view prefix = "static/";
     for (const auto& f : embedded_asset_files())
       if (f.name.substr(0, prefix.size()) == prefix)
-        m.emplace(
-          f.name.substr(prefix.size()),
-          served_file{f.content, content_type_of(f.name), "\"" + db::sha256_hex(f.content) + "\""});
+        m.emplace(f.name.substr(prefix.size()),
+                  served_file{f.content, content_type_of(f.name),
+                              "\"" + crypto::sha256_hex(f.content) + "\""});
     return m;
   }();
   return files;

@@ -3,7 +3,7 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "actors/upload_session.hpp"
-#include "db/credentials.hpp"
+#include "config/upload_id.hpp"
 #include "db/quota.hpp"
 #include "db/uploads.hpp"
 #include "net/db_answer.hpp"
@@ -74,8 +74,8 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
     return ex->reply(std::move(res));
   }
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{db::random_url_safe(22), ex->params.at(0), format, *ex->user,
-                     ex->client_ip,           ex->request_id};
+  upload_request req{new_upload_id(), ex->params.at(0), format,
+                     *ex->user,       ex->client_ip,    ex->request_id};
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
   limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;
@@ -108,7 +108,7 @@ void put_upload(const services& svc, exchange_ptr ex) {
   // With a quota, what the user already stores decides how much more may come.
   auto user_id = ex->user->user_id;
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
-  with_db<uint64_t>(svc, ex, "stored bytes", query,
+  with_db<uint64_t>(svc, ex, db::sql::stored_bytes, query,
                     [&svc, ex, format = *format, quota](uint64_t stored) {
                       uint64_t left = stored >= quota ? 0 : quota - stored;
                       auto length = content_length(ex->head);
@@ -133,27 +133,22 @@ void list_uploads(const services& svc, exchange_ptr ex) {
       cursor = param.value;
     }
   }
-  using page = std::optional<db::upload_page>; // nullopt: the cursor is not ours
+  using page = std::variant<db::upload_page, failure>; // failure: the cursor is not ours
   auto viewer = *ex->user;
   with_db<page>(
-    svc, ex, "list uploads",
-    [viewer, limit, cursor](pqxx::work& tx) -> page {
-      try {
-        return db::list_uploads(tx, viewer, limit, cursor);
-      } catch (const db::invalid_cursor&) {
-        return std::nullopt;
-      }
-    },
-    [ex](const page& p) {
-      if (!p)
+    svc, ex, db::sql::list_uploads,
+    [viewer, limit, cursor](pqxx::work& tx) { return db::list_uploads(tx, viewer, limit, cursor); },
+    [ex](const page& outcome) {
+      if (auto* refused = std::get_if<failure>(&outcome))
         return ex->reply(
-          error_response(http::status::bad_request, "invalid_cursor", "invalid cursor"));
+          error_response(http::status::bad_request, to_string(refused->code), refused->message));
+      const auto& p = std::get<db::upload_page>(outcome);
       boost::json::array uploads;
-      for (auto& row : p->uploads)
+      for (auto& row : p.uploads)
         uploads.push_back(db::to_json(row));
       boost::json::object body{{"uploads", std::move(uploads)}};
-      if (p->next_cursor)
-        body["next_cursor"] = *p->next_cursor;
+      if (p.next_cursor)
+        body["next_cursor"] = *p.next_cursor;
       else
         body["next_cursor"] = nullptr;
       ex->reply(json_response(http::status::ok, body));
@@ -161,7 +156,7 @@ void list_uploads(const services& svc, exchange_ptr ex) {
 }
 
 void get_upload(const services& svc, exchange_ptr ex) {
-  with_upload(svc, ex, "get upload", [ex](const db::upload_row& row) {
+  with_upload(svc, ex, [ex](const db::upload_row& row) {
     ex->reply(json_response(http::status::ok, db::to_json(row)));
   });
 }
@@ -173,7 +168,7 @@ void delete_upload(const services& svc, exchange_ptr ex) {
   auto rid = ex->request_id;
   auto writer = svc.directory->find(storage_writer_name(id, svc.cfg.storage_writers));
   with_db<bool>(
-    svc, ex, "delete upload",
+    svc, ex, db::sql::delete_upload,
     [id, viewer, ip, rid](pqxx::work& tx) { return db::delete_upload(tx, id, viewer, ip, rid); },
     [ex, id, writer, stats = svc.metrics](bool deleted) {
       if (!deleted)

@@ -1,5 +1,7 @@
 #include "storage/compressed_stream.hpp"
 
+#include "config/crypto.hpp"
+
 #define ZSTD_STATIC_LINKING_ONLY // ZSTD_getFrameHeader(), exported by libzstd.so
 #include <algorithm>
 #include <new>
@@ -18,14 +20,11 @@ failure invalid(std::string message) {
   return {error_code::invalid_archive, std::move(message)};
 }
 
+// "1f 8b": the bytes as a reader compares them with the magic numbers.
 std::string hex_bytes(const unsigned char* p, std::size_t n) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out += i ? " " : "";
-    out += hex[p[i] >> 4];
-    out += hex[p[i] & 15];
-  }
+  for (std::size_t i = 0; i < n; ++i)
+    out += (i ? " " : "") + crypto::to_hex(p + i, 1);
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "storage/reconcile.hpp"
 
 #include "config/log.hpp"
+#include "config/upload_id.hpp"
 #include "storage/upload_file.hpp"
 
 #include <cerrno>

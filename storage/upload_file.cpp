@@ -1,5 +1,7 @@
 #include "storage/upload_file.hpp"
 
+#include "config/crypto.hpp"
+#include "config/upload_id.hpp"
 #include "storage/failpoints.hpp"
 
 #include <openssl/evp.h>
@@ -37,15 +39,6 @@ void check_id(const std::string& id) {
 constexpr std::size_t max_write = 0x7ffff000;
 
 } // namespace
-
-bool valid_upload_id(std::string_view id) {
-  if (id.empty() || id.size() > 64)
-    return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-  });
-}
 
 void fsync_directory(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -213,12 +206,7 @@ committed_file upload_file::commit() {
     d.remove_tmp();
     throw_crypto("EVP_DigestFinal_ex failed");
   }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string sha(64, '0');
-  for (unsigned i = 0; i < 32; ++i) {
-    sha[2 * i] = hex[digest[i] >> 4];
-    sha[2 * i + 1] = hex[digest[i] & 0xf];
-  }
+  std::string sha = crypto::to_hex(digest, digest_len);
 
   int fd = d.fd;
   d.fd = -1;

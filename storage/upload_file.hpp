@@ -30,7 +30,8 @@ struct committed_file {
 
 class upload_file {
 public:
-  // Creates <tmp>/<id>.part exclusively (mode 0640). Throws storage_error.
+  // Creates <tmp>/<id>.part exclusively (mode 0640). Throws storage_error
+  // (EINVAL for an id that is not a valid_upload_id: config/upload_id.hpp).
   upload_file(const data_dir_layout& layout, std::string upload_id);
   ~upload_file(); // abort() unless committed
   upload_file(const upload_file&) = delete;
@@ -57,11 +58,6 @@ private:
 void remove_archive(const data_dir_layout& layout, const std::string& upload_id);
 
 // --- helpers shared with reconcile and later storage code --------------------
-
-// Upload ids name files, so only url-safe [A-Za-z0-9_-]{1,64} is accepted;
-// upload_file and remove_archive refuse anything else (storage_error EINVAL),
-// which rules out path tricks such as "../x" by construction.
-bool valid_upload_id(std::string_view id);
 
 // rename(from, to) that never replaces an existing `to` (storage_error EEXIST
 // then): renameat2(RENAME_NOREPLACE), or link + unlink on filesystems without

@@ -46,3 +46,25 @@ TEST_CASE("an idle key comes back to a full bucket, also after the sweep of idle
   CHECK(buckets.take("key1", later) == 0);
   CHECK(buckets.take("key1", later) > 0);
 }
+
+TEST_CASE("a token given back can be taken again, never beyond the burst", "[token_buckets]") {
+  token_buckets buckets{2, 60s};
+  auto t0 = token_buckets::clock::now();
+  CHECK(buckets.take("a", t0) == 0);
+  CHECK(buckets.take("a", t0) == 0);
+  CHECK(buckets.take("a", t0) > 0);
+  buckets.give_back("a", t0);
+  CHECK(buckets.take("a", t0) == 0);
+  CHECK(buckets.take("a", t0) > 0);
+  // Many successes in a row: each takes a token and gives it back.
+  for (int i = 0; i < 100; ++i) {
+    buckets.give_back("b", t0);
+    REQUIRE(buckets.take("b", t0) == 0);
+    buckets.give_back("b", t0);
+  }
+  CHECK(buckets.take("b", t0) == 0);
+  CHECK(buckets.take("b", t0) == 0);
+  CHECK(buckets.take("b", t0) > 0); // the burst is still 2
+  buckets.give_back("unknown", t0); // nothing taken: nothing happens
+  CHECK(buckets.take("c", t0) == 0);
+}

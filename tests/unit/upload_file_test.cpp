@@ -1,3 +1,4 @@
+#include "config/upload_id.hpp"
 #include "storage/data_dir.hpp"
 #include "storage/failpoints.hpp"
 #include "storage/upload_file.hpp"
@@ -177,8 +178,8 @@ TEST_CASE("upload_file: ids that are not url-safe are refused", "[storage]") {
     CHECK_THROWS_AS(remove_archive(d.layout, bad), storage_error);
   }
   CHECK(count_entries(d.layout.tmp) == 0);
-  CHECK(valid_upload_id(std::string(64, 'Z')));
-  CHECK(valid_upload_id("a-b_C9"));
+  CHECK(portal::valid_upload_id(std::string(64, 'Z')));
+  CHECK(portal::valid_upload_id("a-b_C9"));
 }
 
 TEST_CASE("upload_file: a missing tmp dir is a storage_error", "[storage]") {

@@ -1,9 +1,9 @@
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <sodium.h>
 #include <stdexcept>
 
-namespace portal::db {
+namespace portal::crypto {
 
 namespace {
 
@@ -38,14 +38,14 @@ bool all_url_safe(std::string_view s) {
   return true;
 }
 
+} // namespace
+
 std::string to_hex(const unsigned char* bytes, std::size_t n) {
   std::string hex(n * 2 + 1, '\0');
   sodium_bin2hex(hex.data(), hex.size(), bytes, n);
   hex.resize(n * 2);
   return hex;
 }
-
-} // namespace
 
 std::string hash_password(std::string_view password) {
   ensure_sodium();
@@ -124,6 +124,18 @@ minted_token mint_token() {
   return t;
 }
 
+std::string new_session_id() {
+  return random_url_safe(session_id_chars);
+}
+
+std::optional<std::string> session_key(std::string_view secret_key_base,
+                                       std::string_view session_id) {
+  if (session_id.size() != session_id_chars || !all_url_safe(session_id)) {
+    return std::nullopt;
+  }
+  return hmac_sha256_hex(secret_key_base, session_id);
+}
+
 bool valid_token_id(std::string_view id) {
   return id.size() == token_id_chars && all_url_safe(id);
 }
@@ -158,4 +170,4 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
   return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-} // namespace portal::db
+} // namespace portal::crypto

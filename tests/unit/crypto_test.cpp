@@ -1,11 +1,11 @@
-#include "db/credentials.hpp"
+#include "config/crypto.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <set>
 #include <string>
 
-using namespace portal::db;
+using namespace portal::crypto;
 
 namespace {
 
@@ -173,4 +173,37 @@ TEST_CASE("random_url_safe", "[credentials]") {
     CHECK(is_url_safe(s));
   }
   CHECK(random_url_safe(32) != random_url_safe(32));
+}
+
+TEST_CASE("session ids and their stored key", "[credentials]") {
+  const std::string id = new_session_id();
+  CHECK(id.size() == session_id_chars);
+  CHECK(is_url_safe(id));
+  CHECK(new_session_id() != id);
+  const std::string key(64, 'k');
+  const auto stored = session_key(key, id);
+  REQUIRE(stored);
+  CHECK(*stored == hmac_sha256_hex(key, id));
+  CHECK(stored->size() == 64);
+  CHECK(is_lower_hex(*stored));
+  CHECK(*session_key(std::string(64, 'K'), id) != *stored); // a new SECRET_KEY_BASE: no match
+  SECTION("what cannot be a session id is not hashed") {
+    CHECK_FALSE(session_key(key, ""));
+    CHECK_FALSE(session_key(key, id.substr(1)));
+    CHECK_FALSE(session_key(key, id + "A"));
+    CHECK_FALSE(session_key(key, std::string(42, 'a') + "="));
+    CHECK_FALSE(session_key(key, std::string(42, 'a') + " "));
+    CHECK_FALSE(session_key(key, std::string(42, 'a') + "\xe9"));
+  }
+}
+
+TEST_CASE("HMAC-SHA-256 known answer (RFC 4231 test case 2)", "[credentials]") {
+  CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST_CASE("to_hex", "[credentials]") {
+  const unsigned char bytes[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+  CHECK(to_hex(bytes, sizeof bytes) == "00017f80abff");
+  CHECK(to_hex(bytes, 0).empty());
 }

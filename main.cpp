@@ -1,9 +1,17 @@
-#include "net/server.hpp"
-
+// upload-portal: one binary, the subcommands of SPEC §2. This is the entry
+// point and the composition root: the one file that sees every layer.
+//
+//   main ── the command line: [--config FILE] COMMAND [ARGS]
+//   ├── serve           composed below: configuration → actor system →
+//   │                   supervision tree → listeners → drain → ordered stop
+//   └── migrate, user, token, check-config, version: cli/, one file each
 #include "actors/actor_tree.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
 #include "config/log.hpp"
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
+#include "net/drain.hpp"
 #include "net/http.hpp"
 #include "net/listener.hpp"
 #include "net/metrics.hpp"
@@ -13,9 +21,15 @@
 #include "storage/reconcile.hpp"
 
 #include <caf/all.hpp>
+#include <pqxx/pqxx>
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <sodium.h>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,7 +37,28 @@ namespace portal {
 
 namespace {
 
-using namespace std::chrono_literals;
+constexpr const char* usage = R"(usage: upload-portal [--config FILE] COMMAND [ARGS]
+
+commands:
+  serve                                   run the server until SIGTERM/SIGINT
+  migrate                                 apply pending database migrations
+  user add NAME [--role admin|uploader] [--password-stdin]
+  user list | user disable NAME | user quota NAME BYTES|default
+  token create --user NAME [--name LABEL] [--expires-in DURATION]
+  token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]
+  backup FILE.tar.zst | restore FILE.tar.zst
+  check-config                            print the effective configuration, secrets redacted
+  version                                 version and linked library versions
+  help [COMMAND]                          this text, or one command's usage
+)";
+
+constexpr const char* serve_usage = "usage: upload-portal [--config FILE] serve\n";
+
+// ---- serve ---------------------------------------------------------------------
+
+unsigned worker_threads() {
+  return std::max(2u, std::thread::hardware_concurrency());
+}
 
 tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
   tcp::resolver resolver{ioc};
@@ -31,56 +66,6 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
                                   tcp::resolver::numeric_service | tcp::resolver::passive);
   return results.begin()->endpoint();
 }
-
-unsigned worker_threads() {
-  return std::max(2u, std::thread::hardware_concurrency());
-}
-
-// Stop accepting, close idle connections, wait for busy ones up to the drain
-// deadline, then stop the event loop.
-class drain {
-public:
-  drain(net::io_context& ioc, const config& cfg, connection_registry& registry,
-        std::vector<std::shared_ptr<listener>> listeners)
-    : timer_(ioc), ioc_(ioc), cfg_(cfg), registry_(registry), listeners_(std::move(listeners)) {}
-
-  void start(const char* why) {
-    if (started_)
-      return;
-    started_ = true;
-    deadline_ = std::chrono::steady_clock::now() + cfg_.drain;
-    log::info("shutting down", {{"reason", why},
-                                {"open_connections", registry_.size()},
-                                {"drain_seconds", cfg_.drain.count()}});
-    for (auto& l : listeners_)
-      l->stop();
-    registry_.for_each([](const std::shared_ptr<connection>& c) { c->close_if_idle(); });
-    poll();
-  }
-
-private:
-  // The drain has no event to wait for, only a count that falls: checked
-  // every 50 ms until zero or the deadline.
-  void poll() {
-    auto open = registry_.size();
-    if (open == 0 || std::chrono::steady_clock::now() >= deadline_) {
-      if (open > 0)
-        log::warn("drain deadline passed, aborting connections", {{"open_connections", open}});
-      ioc_.stop();
-      return;
-    }
-    timer_.expires_after(50ms);
-    timer_.async_wait([this](beast::error_code) { poll(); });
-  }
-
-  net::steady_timer timer_;
-  net::io_context& ioc_;
-  const config& cfg_;
-  connection_registry& registry_;
-  std::vector<std::shared_ptr<listener>> listeners_;
-  bool started_ = false;
-  std::chrono::steady_clock::time_point deadline_;
-};
 
 // SPEC §9: before serving, stale temporary files go, files without a row go
 // to orphans/, rows without a file are deleted (audited). Runs before the
@@ -99,8 +84,18 @@ void reconcile_on_start(const config& cfg) {
   }
 }
 
-} // namespace
+void tune_scheduler(caf::actor_system_config& caf_cfg) {
+  caf_cfg.set("scheduler.max-threads", worker_threads());
+  // Unlimited by default: one busy actor would starve the others.
+  caf_cfg.set("scheduler.max-throughput", 100);
+  // The default work-stealing policy polls idle workers with 50 µs sleeps,
+  // which costs more CPU than the uploads themselves on a small machine
+  // (measured: see bench/RESULTS.md); sharing blocks idle workers instead.
+  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+}
 
+// Returns the process exit code: 0 after a drain, 1 when the root supervisor
+// gave up. Throws config_error for a configuration `serve` refuses.
 int serve(const config& cfg) {
   for (auto& warning : check_serve_rules(cfg))
     log::warn(warning);
@@ -121,13 +116,7 @@ int serve(const config& cfg) {
   int exit_code = 0;
   {
     caf::actor_system_config caf_cfg;
-    caf_cfg.set("scheduler.max-threads", worker_threads());
-    // Unlimited by default: one busy actor would starve the others.
-    caf_cfg.set("scheduler.max-throughput", 100);
-    // The default work-stealing policy polls idle workers with 50 µs sleeps,
-    // which costs more CPU than the uploads themselves on a small machine
-    // (measured: see bench/RESULTS.md); sharing blocks idle workers instead.
-    caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+    tune_scheduler(caf_cfg);
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
@@ -148,7 +137,7 @@ int serve(const config& cfg) {
     if (cfg.metrics_listen)
       listeners.push_back(
         std::make_shared<listener>(ioc, resolve(ioc, *cfg.metrics_listen), scrape_svc, registry));
-    drain shutdown{ioc, cfg, registry, listeners};
+    drain shutdown{ioc, cfg.drain, registry, listeners};
     net::signal_set signals{ioc, SIGINT, SIGTERM};
     signals.async_wait([&](beast::error_code ec, int sig) {
       if (!ec)
@@ -192,4 +181,88 @@ int serve(const config& cfg) {
   return exit_code;
 }
 
+int serve_command(const cli::config_loader& load, const cli::args& words) {
+  return cli::guarded("serve", serve_usage, [&] {
+    cli::expect_positional(cli::parse_args(words, 0), 0);
+    try {
+      return serve(load());
+    } catch (const config_error& e) {
+      log::error("refusing to start", {{"error", e.what()}});
+      throw;
+    }
+  });
+}
+
+// ---- the command line -------------------------------------------------------------
+
+struct command {
+  std::string_view name;
+  int (*run)(const cli::config_loader& load, const cli::args& words);
+};
+
+constexpr command commands[] = {
+  {"serve", serve_command},
+  {"migrate", cli::migrate_command},
+  {"user", cli::user_command},
+  {"token", cli::token_command},
+  {"check-config", cli::check_config_command},
+  {"version", cli::version_command},
+};
+
+// `[--config FILE] COMMAND [ARGS]`: the options before the command are the
+// program's, those after it the command's.
+int run(const cli::args& words) {
+  return cli::guarded("", usage, [&] {
+    std::optional<std::filesystem::path> config_file;
+    std::size_t at = 0;
+    for (; at < words.size() && words[at].rfind('-', 0) == 0; ++at) {
+      const std::string& word = words[at];
+      if (word == "--help" || word == "-h") {
+        std::cout << usage;
+        return cli::exit_ok;
+      }
+      if (word != "--config" && word.rfind("--config=", 0) != 0)
+        throw cli::usage_error("unknown option " + word);
+      if (config_file)
+        throw cli::usage_error("--config given twice");
+      if (word != "--config")
+        config_file = word.substr(word.find('=') + 1);
+      else if (++at < words.size())
+        config_file = words[at];
+      else
+        throw cli::usage_error("--config needs a FILE");
+    }
+    if (at == words.size())
+      throw cli::usage_error("missing command");
+    std::string name = words[at];
+    cli::args rest(words.begin() + static_cast<std::ptrdiff_t>(at) + 1, words.end());
+    if (name == "help") {
+      if (rest.empty()) {
+        std::cout << usage;
+        return cli::exit_ok;
+      }
+      // `help COMMAND` is `COMMAND --help`.
+      name = rest.front();
+      rest = {"--help"};
+    }
+    auto load = [config_file] { return load_config(config_file, process_env()); };
+    for (const auto& c : commands)
+      if (c.name == name)
+        return c.run(load, rest);
+    if (name == "backup" || name == "restore")
+      throw std::runtime_error(name + ": not implemented yet");
+    throw cli::usage_error("unknown command " + name);
+  });
+}
+
+} // namespace
+
 } // namespace portal
+
+int main(int argc, char** argv) {
+  if (sodium_init() < 0) {
+    std::cerr << "upload-portal: libsodium failed to initialise\n";
+    return portal::cli::exit_failure;
+  }
+  return portal::run(portal::cli::args(argv + 1, argv + argc));
+}
