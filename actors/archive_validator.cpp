@@ -1,8 +1,6 @@
 #include "actors/archive_validator.hpp"
 
-#include "actors/chunk_pool.hpp"
-#include "actors/messages.hpp"
-#include "actors/upload_types.hpp"
+#include "actors/caf_error.hpp"
 
 #include <caf/all.hpp>
 
@@ -15,33 +13,42 @@ struct validator_state {
   const char* name = "archive_validator";
 };
 
-upload_failure to_failure(const storage::archive_error& e) {
-  return upload_failure{e.status, e.code, e.message};
+using validator_ptr = archive_validator_actor::stateful_pointer<validator_state>;
+
+// storage/ still names its refusals by string; the code is ours.
+caf::error refusal(const storage::archive_error& e) {
+  for (auto code : {error_code::unsupported_media_type, error_code::invalid_archive,
+                    error_code::unsafe_entry, error_code::archive_bomb})
+    if (e.code == to_string(code))
+      return make_error(failure{code, e.message});
+  return make_error(failure{error_code::internal, e.message});
 }
 
-caf::behavior archive_validator(caf::stateful_actor<validator_state>* self, probe_ptr probe,
-                                storage::archive_format format, storage::archive_limits limits) {
+archive_validator_actor::behavior_type archive_validator(validator_ptr self, probe_ptr probe,
+                                                         storage::archive_format format,
+                                                         storage::archive_limits limits) {
   self->state.check = std::make_unique<storage::archive_check>(format, limits);
   return probed(
     self, probe,
-    [=](chunk_atom, const chunk_ptr& c) -> upload_failure {
+    [=](chunk_atom, const chunk_ptr& c) -> caf::result<caf::ok_atom> {
       if (auto refused = self->state.check->feed(c->data.get(), c->size))
-        return to_failure(*refused);
-      return {};
+        return refusal(*refused);
+      return caf::ok_atom::value;
     },
-    [=](finish_atom) -> validation_result {
+    [=](finish_atom) -> caf::result<validation_result> {
       auto outcome = self->state.check->finish();
       if (auto* refused = std::get_if<storage::archive_error>(&outcome))
-        return validation_result{to_failure(*refused), 0, 0};
+        return refusal(*refused);
       auto& summary = std::get<storage::archive_summary>(outcome);
-      return validation_result{{}, summary.entries, summary.uncompressed_size};
+      return validation_result{summary.entries, summary.uncompressed_size};
     });
 }
 
 } // namespace
 
-caf::actor spawn_archive_validator(caf::event_based_actor* session, probe_ptr probe,
-                                   storage::archive_format format, storage::archive_limits limits) {
+archive_validator_actor spawn_archive_validator(caf::local_actor* session, probe_ptr probe,
+                                                storage::archive_format format,
+                                                storage::archive_limits limits) {
   return session->spawn<caf::linked>(archive_validator, std::move(probe), format, limits);
 }
 

@@ -39,7 +39,7 @@ void with_upload(const services& svc, const exchange_ptr& ex, const char* what, 
   };
   with_db<found>(svc, ex, what, std::move(query), [ex, then = std::move(then)](const found& row) {
     if (!row)
-      return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
+      return ex->reply(no_such_upload());
     then(*row);
   });
 }

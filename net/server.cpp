@@ -1,6 +1,7 @@
 #include "net/server.hpp"
 
 #include "actors/actor_tree.hpp"
+#include "actors/caf_error.hpp"
 #include "config/log.hpp"
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
@@ -128,6 +129,7 @@ int serve(const config& cfg) {
     // which costs more CPU than the uploads themselves on a small machine
     // (measured: see bench/RESULTS.md); sharing blocks idle workers instead.
     caf_cfg.set("scheduler.policy", caf::atom("sharing"));
+    register_error_codes(caf_cfg);
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
