@@ -39,8 +39,9 @@ struct session_state {
   upload_request req;
   upload_link_ptr link;
   probe_ptr probe;
-  // One of the user's concurrent uploads. Declared after the link so that a
-  // crashed session's client hears its answer before the slot is freed.
+  // One of the user's concurrent uploads. Declared after the link, so
+  // destroyed before it: a crashed session frees the slot before its client
+  // hears the answer, as answer() does.
   upload_admission::ticket_ptr ticket;
   archive_validator_actor validator;
   storage_writer_actor writer;

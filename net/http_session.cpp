@@ -418,8 +418,9 @@ void http_session<Stream>::on_upload_done(upload_answer answer) {
   svc_.metrics->upload_ended(res.result_int(), std::chrono::steady_clock::now() - started_);
   head_deadline_.cancel();
   filling_.reset();
+  // We answered first (408), or the client is gone.
   if (answered_)
-    return;            // we answered first (408), or the client is gone
+    return;
   if (reading_body_) { // answered early: stop the read first, then write
     held_answer_.emplace(std::move(res));
     answered_ = true;
