@@ -6,6 +6,7 @@
 //   │                   supervision tree → listeners → drain → ordered stop
 //   └── migrate, user, token, check-config, version: cli/, one file each
 #include "actors/actor_tree.hpp"
+#include "actors/caf_error.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
@@ -117,6 +118,7 @@ int serve(const config& cfg) {
   {
     caf::actor_system_config caf_cfg;
     tune_scheduler(caf_cfg);
+    register_error_codes(caf_cfg);
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);

@@ -3,6 +3,11 @@
 // never hold a handle that went stale when the child was restarted.
 // Entries hold weak references: the directory never keeps an actor alive or
 // blocks shutdown.
+//
+// Handles are stored untyped (a supervisor starts children of every kind);
+// find<H>(name) gives a client the typed handle of the interface that the
+// name's kind implements (storage_writer_N: storage_writer_actor, db_pool:
+// db_pool_actor), by an unchecked caf::actor_cast: the name is the contract.
 #pragma once
 
 #include "actors/actor_probe.hpp"
@@ -43,6 +48,10 @@ public:
 
   // The live actor under `name`, or an invalid handle.
   caf::actor find(const std::string& name) const;
+  template <class Handle>
+  Handle find(const std::string& name) const {
+    return caf::actor_cast<Handle>(find(name));
+  }
   // The live actor with this id, or an invalid handle.
   caf::actor find(caf::actor_id id) const;
   std::vector<actor_entry> entries() const;

@@ -13,6 +13,7 @@
 #include <caf/behavior.hpp>
 #include <caf/detail/type_list.hpp>
 #include <caf/detail/type_traits.hpp>
+#include <caf/typed_behavior.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -92,9 +93,12 @@ auto probe_handler(Self* self, probe_ptr p, F f, caf::detail::type_list<Ts...>) 
 
 // A behavior whose every handler counts itself into `probe`:
 //   return probed(self, probe, handlers...);
+// Its type is the actor's own: caf::behavior for a dynamically typed actor,
+// the typed_behavior of a typed_actor's interface (each wrapper keeps its
+// handler's argument and result types, so the interface check still applies).
 template <class Self, class... Fs>
-caf::behavior probed(Self* self, probe_ptr probe, Fs... fs) {
-  return caf::behavior{detail::probe_handler(
+typename Self::behavior_type probed(Self* self, probe_ptr probe, Fs... fs) {
+  return typename Self::behavior_type{detail::probe_handler(
     self, probe, std::move(fs), typename caf::detail::get_callable_trait<Fs>::arg_types{})...};
 }
 

@@ -14,6 +14,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// A supervisor holds its children untyped (it only monitors, restarts and
+// stops them); clients get typed handles back from the directory.
+template <class Handle>
+caf::actor untyped(const Handle& h) {
+  return caf::actor_cast<caf::actor>(h);
+}
+
 supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const config& cfg) {
   supervisor_spec spec{"db_workers", restart_strategy::one_for_one, {10, 10s}, {}};
   for (unsigned i = 1; i <= cfg.db_pool_size; ++i) {
@@ -22,7 +29,7 @@ supervisor_spec db_workers_spec(std::shared_ptr<actor_directory> dir, const conf
     opts.conninfo = cfg.database_url;
     spec.children.push_back(child_spec{name, "db_worker", restart_policy::permanent,
                                        [dir, opts, name](caf::event_based_actor* sup, probe_ptr p) {
-                                         return spawn_db_worker(sup, p, dir, opts, name);
+                                         return untyped(spawn_db_worker(sup, p, dir, opts, name));
                                        }});
   }
   return spec;
@@ -33,7 +40,7 @@ supervisor_spec db_supervisor_spec(std::shared_ptr<actor_directory> dir,
   auto workers = cfg.db_pool_size;
   child_spec pool{"db_pool", "db_pool", restart_policy::permanent,
                   [counts, workers](caf::event_based_actor* sup, probe_ptr p) {
-                    return spawn_db_pool(sup, p, counts, workers);
+                    return untyped(spawn_db_pool(sup, p, counts, workers));
                   }};
   return supervisor_spec{"db_supervisor",
                          restart_strategy::rest_for_one,
@@ -48,11 +55,14 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
     spec.children.push_back(child_spec{"storage_writer_" + std::to_string(i), "storage_writer",
                                        restart_policy::permanent,
                                        [layout](caf::event_based_actor* sup, probe_ptr p) {
-                                         return spawn_storage_writer(sup, p, layout);
+                                         return untyped(spawn_storage_writer(sup, p, layout));
                                        }});
   for (unsigned i = 1; i <= 2; ++i)
     spec.children.push_back(child_spec{"archive_reader_" + std::to_string(i), "archive_reader",
-                                       restart_policy::permanent, spawn_archive_reader});
+                                       restart_policy::permanent,
+                                       [](caf::event_based_actor* sup, probe_ptr p) {
+                                         return untyped(spawn_archive_reader(sup, p));
+                                       }});
   return spec;
 }
 

@@ -1,6 +1,5 @@
 #include "actors/archive_reader.hpp"
 
-#include "actors/messages.hpp"
 #include "config/log.hpp"
 
 #include <caf/all.hpp>
@@ -17,7 +16,8 @@ struct reader_state {
   const char* name = "archive_reader";
 };
 
-caf::behavior archive_reader(caf::stateful_actor<reader_state>* self, probe_ptr probe) {
+archive_reader_actor::behavior_type
+archive_reader(archive_reader_actor::stateful_pointer<reader_state> self, probe_ptr probe) {
   return probed(self, probe, [](list_atom, const entries_job& job) {
     try {
       job.done(storage::list_entries(job.archive, job.format, max_listed_entries));
@@ -31,7 +31,7 @@ caf::behavior archive_reader(caf::stateful_actor<reader_state>* self, probe_ptr 
 
 } // namespace
 
-caf::actor spawn_archive_reader(caf::event_based_actor* sup, probe_ptr probe) {
+archive_reader_actor spawn_archive_reader(caf::local_actor* sup, probe_ptr probe) {
   return sup->spawn<caf::detached>(archive_reader, std::move(probe));
 }
 

@@ -3,15 +3,18 @@
 // for a while, so readers are detached actors of their own (a small fixed
 // pool): they never hold up a db worker or a storage writer.
 //
-//   (list_atom, entries_job)   runs libarchive over the file, then calls job.done
+// The answer goes to the job's callback (on the reader's thread), not as a
+// reply: its caller is a connection, not an actor.
 #pragma once
 
 #include "actors/actor_probe.hpp"
+#include "actors/messages.hpp"
 #include "storage/archive_entries.hpp"
 
-#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <functional>
 #include <optional>
@@ -26,8 +29,15 @@ struct entries_job {
   std::function<void(std::optional<std::vector<storage::archive_entry_info>>)> done;
 };
 
-caf::actor spawn_archive_reader(caf::event_based_actor* sup, probe_ptr probe);
-
 } // namespace portal
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::entries_job)
+
+namespace portal {
+
+// Runs libarchive over the job's file, then calls job.done.
+using archive_reader_actor = caf::typed_actor<caf::reacts_to<list_atom, entries_job>>;
+
+archive_reader_actor spawn_archive_reader(caf::local_actor* sup, probe_ptr probe);
+
+} // namespace portal

@@ -2,7 +2,6 @@
 
 #include "actors/actor_directory.hpp"
 #include "actors/actor_probe.hpp"
-#include "actors/messages.hpp"
 
 #include <caf/all.hpp>
 
@@ -30,7 +29,7 @@ enum class worker_state { idle, busy, disconnected };
 struct pool_state {
   std::shared_ptr<db_pool_counts> counts;
   std::map<caf::actor_addr, worker_state> workers;
-  std::deque<caf::actor> idle;
+  std::deque<db_worker_actor> idle;
   std::deque<db_request_ptr> queue;
   const char* name = "db_pool";
 
@@ -57,11 +56,11 @@ struct pool_state {
   }
 };
 
-using pool_ptr = caf::stateful_actor<pool_state>*;
+using pool_ptr = db_pool_actor::stateful_pointer<pool_state>;
 
 void drop_idle(pool_state& st, const caf::actor_addr& who) {
   st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
-                               [&](const caf::actor& a) { return a.address() == who; }),
+                               [&](const db_worker_actor& a) { return a.address() == who; }),
                 st.idle.end());
 }
 
@@ -86,8 +85,8 @@ void fail_queue(pool_state& st, db_failure why) {
   st.queue.clear();
 }
 
-caf::behavior db_pool(pool_ptr self, probe_ptr probe, std::shared_ptr<db_pool_counts> counts,
-                      unsigned expected) {
+db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
+                                     std::shared_ptr<db_pool_counts> counts, unsigned expected) {
   self->state.counts = std::move(counts);
   self->state.publish_counts(expected);
   self->set_down_handler([=](caf::down_msg& dm) {
@@ -115,7 +114,7 @@ caf::behavior db_pool(pool_ptr self, probe_ptr probe, std::shared_ptr<db_pool_co
       // Queued or running: either way the caller has waited long enough.
       req->fail(db_failure::timeout);
     },
-    [=](ready_atom, caf::actor& worker) {
+    [=](ready_atom, db_worker_actor& worker) {
       auto& st = self->state;
       if (st.workers.count(worker.address()) == 0)
         self->monitor(worker);
@@ -125,7 +124,7 @@ caf::behavior db_pool(pool_ptr self, probe_ptr probe, std::shared_ptr<db_pool_co
       dispatch(self);
       st.publish_counts(expected);
     },
-    [=](lost_atom, caf::actor& worker) {
+    [=](lost_atom, db_worker_actor& worker) {
       auto& st = self->state;
       if (st.workers.count(worker.address()) == 0)
         self->monitor(worker);
@@ -139,13 +138,13 @@ caf::behavior db_pool(pool_ptr self, probe_ptr probe, std::shared_ptr<db_pool_co
 
 } // namespace
 
-caf::actor spawn_db_pool(caf::event_based_actor* sup, probe_ptr probe,
-                         std::shared_ptr<db_pool_counts> counts, unsigned workers) {
+db_pool_actor spawn_db_pool(caf::local_actor* sup, probe_ptr probe,
+                            std::shared_ptr<db_pool_counts> counts, unsigned workers) {
   return sup->spawn(db_pool, std::move(probe), std::move(counts), workers);
 }
 
 void submit(const actor_directory& dir, db_request_ptr req) {
-  auto pool = dir.find("db_pool");
+  auto pool = dir.find<db_pool_actor>("db_pool");
   if (!pool) {
     req->fail(db_failure::unavailable);
     return;

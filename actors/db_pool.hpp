@@ -8,9 +8,12 @@
 
 #include "actors/actor_probe.hpp"
 #include "actors/db_request.hpp"
+#include "actors/db_worker.hpp"
+#include "actors/messages.hpp"
 
-#include <caf/actor.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <chrono>
 #include <memory>
@@ -25,8 +28,15 @@ struct db_pool_counts {
   std::atomic<int> disconnected{0};
 };
 
-caf::actor spawn_db_pool(caf::event_based_actor* sup, probe_ptr probe,
-                         std::shared_ptr<db_pool_counts> counts, unsigned workers);
+using db_pool_actor =
+  caf::typed_actor<caf::reacts_to<submit_atom, db_request_ptr>,  // from anyone: see submit()
+                   caf::reacts_to<ready_atom, db_worker_actor>,  // a worker is idle (and connected)
+                   caf::reacts_to<lost_atom, db_worker_actor>,   // a worker has no connection
+                   caf::reacts_to<expire_atom, db_request_ptr>>; // its own timer: a request's
+                                                                 // deadline
+
+db_pool_actor spawn_db_pool(caf::local_actor* sup, probe_ptr probe,
+                            std::shared_ptr<db_pool_counts> counts, unsigned workers);
 
 // Sends a request to the pool found in `dir`; fails it at once when there is
 // no pool (e.g. during a restart). Safe from any thread.

@@ -1,8 +1,7 @@
 #include "actors/db_worker.hpp"
 
 #include "actors/actor_directory.hpp"
-#include "actors/db_request.hpp"
-#include "actors/messages.hpp"
+#include "actors/db_pool.hpp"
 #include "config/log.hpp"
 #include "db/query.hpp"
 
@@ -16,19 +15,19 @@ namespace {
 struct worker_state {
   db_worker_options opts;
   std::string worker_name;
-  caf::actor pool;
+  db_pool_actor pool;
   std::unique_ptr<pqxx::connection> conn;
   std::chrono::milliseconds backoff{0};
   bool reported_down = false;
   const char* name = "db_worker";
 };
 
-using worker_ptr = caf::stateful_actor<worker_state>*;
+using worker_ptr = db_worker_actor::stateful_pointer<worker_state>;
 
 void connection_lost(worker_ptr self, const char* why) {
   auto& st = self->state;
   st.conn.reset();
-  self->send(st.pool, lost_atom::value, caf::actor_cast<caf::actor>(self));
+  self->send(st.pool, lost_atom::value, caf::actor_cast<db_worker_actor>(self));
   if (!st.reported_down) {
     st.reported_down = true;
     log::warn("database connection lost", {{"actor", st.worker_name}, {"error", why}});
@@ -43,7 +42,7 @@ void try_connect(worker_ptr self) {
     if (st.reported_down)
       log::info("database connection restored", {{"actor", st.worker_name}});
     st.reported_down = false;
-    self->send(st.pool, ready_atom::value, caf::actor_cast<caf::actor>(self));
+    self->send(st.pool, ready_atom::value, caf::actor_cast<db_worker_actor>(self));
   } catch (const std::exception& e) {
     // libpq's message names host and port, never the password.
     connection_lost(self, e.what());
@@ -101,13 +100,14 @@ void run_request(worker_ptr self, db_request& req) {
   }
 }
 
-caf::behavior db_worker(worker_ptr self, probe_ptr probe, std::shared_ptr<actor_directory> dir,
-                        db_worker_options opts, std::string name) {
+db_worker_actor::behavior_type db_worker(worker_ptr self, probe_ptr probe,
+                                         std::shared_ptr<actor_directory> dir,
+                                         db_worker_options opts, std::string name) {
   auto& st = self->state;
   st.opts = std::move(opts);
   st.worker_name = std::move(name);
   st.backoff = st.opts.backoff_min;
-  st.pool = dir->find(st.opts.pool_name);
+  st.pool = dir->find<db_pool_actor>(st.opts.pool_name);
   self->send(self, connect_atom::value);
   return probed(
     self, probe,
@@ -118,15 +118,15 @@ caf::behavior db_worker(worker_ptr self, probe_ptr probe, std::shared_ptr<actor_
     [=](run_atom, db_request_ptr& req) {
       run_request(self, *req);
       if (self->state.conn)
-        self->send(self->state.pool, ready_atom::value, caf::actor_cast<caf::actor>(self));
+        self->send(self->state.pool, ready_atom::value, caf::actor_cast<db_worker_actor>(self));
     });
 }
 
 } // namespace
 
-caf::actor spawn_db_worker(caf::event_based_actor* sup, probe_ptr probe,
-                           std::shared_ptr<actor_directory> dir, db_worker_options opts,
-                           std::string name) {
+db_worker_actor spawn_db_worker(caf::local_actor* sup, probe_ptr probe,
+                                std::shared_ptr<actor_directory> dir, db_worker_options opts,
+                                std::string name) {
   return sup->spawn<caf::detached>(db_worker, std::move(probe), std::move(dir), std::move(opts),
                                    std::move(name));
 }

@@ -9,9 +9,12 @@
 #pragma once
 
 #include "actors/actor_probe.hpp"
+#include "actors/db_request.hpp"
+#include "actors/messages.hpp"
 
-#include <caf/actor.hpp>
-#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <chrono>
 #include <memory>
@@ -21,6 +24,10 @@ namespace portal {
 
 class actor_directory;
 
+using db_worker_actor =
+  caf::typed_actor<caf::reacts_to<run_atom, db_request_ptr>, // one request, in its transaction
+                   caf::reacts_to<connect_atom>>;            // its own (re)connect timer
+
 struct db_worker_options {
   std::string conninfo; // a secret: never logged
   std::string pool_name = "db_pool";
@@ -28,8 +35,10 @@ struct db_worker_options {
   std::chrono::milliseconds backoff_max{5000};
 };
 
-caf::actor spawn_db_worker(caf::event_based_actor* sup, probe_ptr probe,
-                           std::shared_ptr<actor_directory> dir, db_worker_options opts,
-                           std::string name);
+// It finds the pool under opts.pool_name in `dir` once, at start: it is
+// restarted with the pool (rest_for_one).
+db_worker_actor spawn_db_worker(caf::local_actor* sup, probe_ptr probe,
+                                std::shared_ptr<actor_directory> dir, db_worker_options opts,
+                                std::string name);
 
 } // namespace portal

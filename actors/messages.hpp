@@ -13,8 +13,6 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;     // worker -> pool
 using lost_atom = caf::atom_constant<caf::atom("lost")>;       // worker -> pool: no connection
 using connect_atom = caf::atom_constant<caf::atom("connect")>; // worker: try to (re)connect
 using expire_atom = caf::atom_constant<caf::atom("expire")>;   // pool: a request's deadline
-using restart_atom = caf::atom_constant<caf::atom("restart")>; // supervisor: delayed restart
-using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 } // namespace portal
 

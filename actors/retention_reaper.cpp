@@ -43,8 +43,9 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
         log::warn("retention reaper could not reach the database; retrying later");
       for (auto& id : ids) {
         // The row is gone (committed): the file follows.
-        caf::anon_send(dir->find(storage_writer_name(id, opts.storage_writers)), remove_atom::value,
-                       id);
+        caf::anon_send(
+          dir->find<storage_writer_actor>(storage_writer_name(id, opts.storage_writers)),
+          remove_atom::value, id);
         log::info("upload expired", {{"upload_id", id}});
       }
       if (ok && ids.size() == opts.batch)

@@ -1,8 +1,6 @@
 #include "actors/storage_writer.hpp"
 
-#include "actors/chunk_pool.hpp"
-#include "actors/messages.hpp"
-#include "actors/upload_types.hpp"
+#include "actors/caf_error.hpp"
 #include "config/log.hpp"
 #include "storage/upload_file.hpp"
 
@@ -26,13 +24,13 @@ struct writer_state {
   const char* name = "storage_writer";
 };
 
-using writer_ptr = caf::stateful_actor<writer_state>*;
+using writer_ptr = storage_writer_actor::stateful_pointer<writer_state>;
 
-upload_failure failure_from(const storage::storage_error& e) {
+caf::error failure_from(const storage::storage_error& e) {
   if (e.disk_full())
-    return {507, "insufficient_storage", "the server has no room for this upload"};
+    return make_error({error_code::insufficient_storage, "the server has no room for this upload"});
   log::error("storage failed", {{"error", e.what()}});
-  return {503, "storage_unavailable", "storage is unavailable, retry later"};
+  return make_error({error_code::storage_unavailable, "storage is unavailable, retry later"});
 }
 
 open_file* file_for(writer_ptr self, const std::string& id) {
@@ -40,13 +38,15 @@ open_file* file_for(writer_ptr self, const std::string& id) {
   auto i = files.find(id);
   if (i != files.end())
     return &i->second;
-  auto owner = caf::actor_cast<caf::actor>(self->current_sender());
+  auto owner = self->current_sender();
   self->monitor(owner);
   auto file = std::make_unique<storage::upload_file>(self->state.layout, id);
-  return &files.emplace(id, open_file{std::move(file), owner.address()}).first->second;
+  return &files.emplace(id, open_file{std::move(file), caf::actor_cast<caf::actor_addr>(owner)})
+            .first->second;
 }
 
-caf::behavior storage_writer(writer_ptr self, probe_ptr probe, storage::data_dir_layout layout) {
+storage_writer_actor::behavior_type storage_writer(writer_ptr self, probe_ptr probe,
+                                                   storage::data_dir_layout layout) {
   self->state.layout = std::move(layout);
   // An upload session that died without committing or discarding: its
   // partial file must not outlive it.
@@ -57,26 +57,26 @@ caf::behavior storage_writer(writer_ptr self, probe_ptr probe, storage::data_dir
   });
   return probed(
     self, probe,
-    [=](chunk_atom, const std::string& id, const chunk_ptr& c) -> upload_failure {
+    [=](chunk_atom, const std::string& id, const chunk_ptr& c) -> caf::result<caf::ok_atom> {
       try {
         file_for(self, id)->file->write(c->data.get(), c->size);
-        return {};
+        return caf::ok_atom::value;
       } catch (const storage::storage_error& e) {
         self->state.files.erase(id);
         return failure_from(e);
       }
     },
-    [=](commit_atom, const std::string& id) -> commit_result {
+    [=](commit_atom, const std::string& id) -> caf::result<commit_result> {
       auto i = self->state.files.find(id);
       if (i == self->state.files.end())
-        return commit_result{{500, "internal", "no such upload in storage"}, {}, 0};
+        return make_error({error_code::internal, "no such upload in storage"});
       auto file = std::move(i->second.file);
       self->state.files.erase(i);
       try {
         auto done = file->commit();
-        return commit_result{{}, done.sha256, done.size};
+        return commit_result{done.sha256, done.size};
       } catch (const storage::storage_error& e) {
-        return commit_result{failure_from(e), {}, 0};
+        return failure_from(e);
       }
     },
     [=](discard_atom, const std::string& id) { self->state.files.erase(id); },
@@ -91,8 +91,8 @@ caf::behavior storage_writer(writer_ptr self, probe_ptr probe, storage::data_dir
 
 } // namespace
 
-caf::actor spawn_storage_writer(caf::event_based_actor* sup, probe_ptr probe,
-                                storage::data_dir_layout layout) {
+storage_writer_actor spawn_storage_writer(caf::local_actor* sup, probe_ptr probe,
+                                          storage::data_dir_layout layout) {
   return sup->spawn<caf::detached>(storage_writer, std::move(probe), std::move(layout));
 }
 

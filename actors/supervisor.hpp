@@ -40,7 +40,9 @@ struct child_spec {
   restart_policy restart = restart_policy::permanent;
   // Spawns the child (the supervisor monitors it) and hands it its probe,
   // a fresh one per start. Runs inside the supervisor, so siblings started
-  // earlier are already in the directory.
+  // earlier are already in the directory. A typed child is returned
+  // actor_cast to caf::actor: the supervisor never sends it anything but
+  // exits (actors/actor_tree.cpp).
   std::function<caf::actor(caf::event_based_actor* sup, probe_ptr probe)> start;
 };
 

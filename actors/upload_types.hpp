@@ -1,58 +1,46 @@
 // What travels between the connection and the upload actors.
 #pragma once
 
+#include "actors/chunk_pool.hpp"
+#include "actors/messages.hpp"
+#include "config/error_code.hpp"
 #include "db/identity.hpp"
 #include "storage/archive_check.hpp"
 
 #include <boost/json/object.hpp>
-#include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 namespace portal {
 
-// Why an upload stage refused or failed: the HTTP answer. status 0 = no failure.
-struct upload_failure {
-  int status = 0;
-  std::string code;
-  std::string message;
-  explicit operator bool() const { return status != 0; }
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, upload_failure& x) {
-  return f(caf::meta::type_name("upload_failure"), x.status, x.code, x.message);
-}
-
-// The validator's answer to finish_atom.
+// The validator's answer to finish_atom: the archive is whole.
 struct validation_result {
-  upload_failure failure;
   uint64_t entries = 0;
   uint64_t uncompressed_size = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, validation_result& x) {
-  return f(caf::meta::type_name("validation_result"), x.failure, x.entries, x.uncompressed_size);
+  return f(caf::meta::type_name("validation_result"), x.entries, x.uncompressed_size);
 }
 
-// The storage writer's answer to commit_atom.
+// The storage writer's answer to commit_atom: the archive is durable.
 struct commit_result {
-  upload_failure failure;
   std::string sha256;
   uint64_t size = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, commit_result& x) {
-  return f(caf::meta::type_name("commit_result"), x.failure, x.sha256, x.size);
+  return f(caf::meta::type_name("commit_result"), x.sha256, x.size);
 }
 
 // One upload's parameters, fixed when its headers were accepted.
@@ -63,27 +51,36 @@ struct upload_request {
   db::identity owner;
   std::string ip;
   std::string request_id;
+  // Told once when the session refuses or fails the upload, with the bytes
+  // it had received (net/ audits refusals with the status the client hears).
+  std::function<void(const failure&, uint64_t bytes)> failed;
 };
 
-// The answer for the client: status and JSON body.
+// SPEC §5.3: refused at the head (by Content-Length), in the body, or at the
+// INSERT that rechecks under a lock.
+inline failure over_quota() {
+  return {error_code::quota_exceeded, "the upload would exceed your storage quota"};
+}
+
+// The session's answer for the client: an error, or (error code none) the
+// recorded upload object of SPEC §6. net/ turns it into the HTTP response
+// (handlers::upload_response), its status from net/error_table.
 struct upload_answer {
-  int status = 500;
-  boost::json::object body;
+  failure error;
+  boost::json::object upload;
 };
 
 // The upload actors' way back to the connection. Both callbacks only post()
 // onto the connection's strand. done() is answered exactly once: if the
-// upload actor dies holding the link, the destructor answers 500, so a crash
-// never leaves a client hanging.
+// upload actor dies holding the link, the destructor answers `internal`, so
+// a crash never leaves a client hanging.
 class upload_link {
 public:
   upload_link(std::function<void(std::size_t)> credit, std::function<void(upload_answer)> done)
     : credit_(std::move(credit)), done_(std::move(done)) {}
   upload_link(const upload_link&) = delete;
   upload_link& operator=(const upload_link&) = delete;
-  ~upload_link() {
-    done(upload_answer{500, {{"error", {{"code", "internal"}, {"message", "the upload failed"}}}}});
-  }
+  ~upload_link() { done(upload_answer{{error_code::internal, "the upload failed"}, {}}); }
 
   void credit(std::size_t n) const { credit_(n); }
   void done(upload_answer answer) {
@@ -99,9 +96,11 @@ private:
 
 using upload_link_ptr = std::shared_ptr<upload_link>;
 
-// The connection's handle on the upload it streams into. The connection only
-// ever sends it (chunk_atom, chunk_ptr), (eof_atom) and (abort_atom).
-using upload_session_actor = caf::actor;
+// The connection's handle on the upload it streams into: the body's chunks
+// in order, its end, or that the client is gone. The answer comes back
+// through the upload_link, never as a reply. (actors/upload_session.hpp)
+using upload_session_actor = caf::typed_actor<caf::reacts_to<chunk_atom, chunk_ptr>,
+                                              caf::reacts_to<eof_atom>, caf::reacts_to<abort_atom>>;
 
 } // namespace portal
 

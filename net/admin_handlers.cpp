@@ -84,7 +84,7 @@ void admin_kill(const services& svc, exchange_ptr ex) {
   if (ec == std::errc{} && end == raw.data() + raw.size())
     target = svc.directory->find(id);
   if (!target)
-    return ex->reply(error_response(http::status::not_found, "not_found", "no such actor"));
+    return ex->reply(error_response({error_code::not_found, "no such actor"}));
   std::string name;
   bool supervised = false;
   for (auto& e : svc.directory->entries())
@@ -94,8 +94,8 @@ void admin_kill(const services& svc, exchange_ptr ex) {
     }
   // Nothing would restart the root: killing it stops the server.
   if (!supervised)
-    return ex->reply(error_response(http::status::conflict, "unsupervised",
-                                    "the root supervisor has no supervisor to restart it"));
+    return ex->reply(error_response(
+      {error_code::unsupervised, "the root supervisor has no supervisor to restart it"}));
   db::audit_actor who{ex->user->user_id, ex->user->username, ex->client_ip, ex->request_id};
   auto query = [who, id, name](pqxx::work& tx) {
     db::record_audit(tx, who, "actor.kill", {{"actor", name}, {"id", id}});
@@ -103,8 +103,9 @@ void admin_kill(const services& svc, exchange_ptr ex) {
   };
   auto done = [ex, target, id, name](db_outcome<bool> outcome) {
     if (std::holds_alternative<db_failure>(outcome))
-      return ex->reply(unavailable_response("the kill could not be audited: the database is "
-                                            "unavailable, retry later"));
+      return ex->reply(error_response({error_code::unavailable, "the kill could not be audited: "
+                                                                "the database is unavailable, "
+                                                                "retry later"}));
     caf::anon_send_exit(target, caf::exit_reason::kill);
     // 202: the kill is sent; the restart follows asynchronously (SPEC §11).
     ex->reply(json_response(http::status::accepted, {{"killed", {{"id", id}, {"name", name}}}}));
@@ -124,8 +125,8 @@ void admin_audit(const services& svc, exchange_ptr ex) {
     auto& v = param.value;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
     if (ec != std::errc{} || end != v.data() + v.size() || limit < 1 || limit > 1000)
-      return ex->reply(error_response(http::status::bad_request, "invalid_limit",
-                                      "limit must be an integer from 1 to 1000"));
+      return ex->reply(
+        error_response({error_code::invalid_limit, "limit must be an integer from 1 to 1000"}));
   }
   auto query = [limit](pqxx::work& tx) { return db::list_audit(tx, limit); };
   with_db<std::vector<db::audit_event>>(

@@ -51,20 +51,19 @@ void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
       res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
     return ex->reply(std::move(res));
   }
-  auto res = error_response(http::status::unauthorized, "unauthorized",
-                            "a valid API token (Authorization: Bearer <token>) or session is "
-                            "required");
+  auto res = error_response({error_code::unauthorized,
+                             "a valid API token (Authorization: Bearer <token>) or session is "
+                             "required"});
   res.set(http::field::www_authenticate, "Bearer");
   if (cred.type == credential::kind::session) // a stale cookie: the browser may drop it
     res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
   ex->reply(std::move(res));
 }
 
-void refuse(const exchange_ptr& ex, access who, http::status status, std::string_view code,
-            std::string_view message) {
+void refuse(const exchange_ptr& ex, access who, const failure& f) {
   if (who == access::page)
-    return ex->reply(page_error(status, message));
-  ex->reply(error_response(status, code, message));
+    return ex->reply(page_error(f));
+  ex->reply(error_response(f));
 }
 
 } // namespace
@@ -97,10 +96,11 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
       return refuse_anonymous(svc, ex, who, cred);
     if (!caller->session_hash.empty() && changes_state(ex->head.method()) &&
         !crypto::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
-      return refuse(ex, who, http::status::forbidden, "csrf_token_missing",
-                    "this request needs the X-CSRF-Token header of the session");
+      return refuse(ex, who,
+                    {error_code::csrf_token_missing,
+                     "this request needs the X-CSRF-Token header of the session"});
     if (who == access::admin && caller->role != "admin")
-      return refuse(ex, who, http::status::forbidden, "forbidden", "admin role required");
+      return refuse(ex, who, {error_code::forbidden, "admin role required"});
     ex->user = std::move(caller);
     next(ex);
   };

@@ -40,7 +40,7 @@ void with_upload(const services& svc, const exchange_ptr& ex, Then then) {
   };
   auto answer = [ex, then = std::move(then)](const found& row) {
     if (!row)
-      return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
+      return ex->reply(no_such_upload());
     then(*row);
   };
   with_db<found>(svc, ex, db::sql::find_upload, std::move(query), std::move(answer));

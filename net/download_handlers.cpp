@@ -106,8 +106,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return error_response(http::status::internal_server_error, "internal",
-                          "the archive could not be read");
+    return error_response({error_code::internal, "the archive could not be read"});
   auto file = std::shared_ptr<int>(new int{fd}, [](int* p) {
     ::close(*p);
     delete p;
@@ -117,8 +116,8 @@ any_response content_answer(const services& svc, const http::request_header<>& h
   if (if_range.empty() || if_range == etag)
     range = parse_range(head[http::field::range], row.size);
   if (range && range->length == 0) {
-    auto res = error_response(http::status::range_not_satisfiable, "range_not_satisfiable",
-                              "the requested range is outside the archive");
+    auto res = error_response(
+      {error_code::range_not_satisfiable, "the requested range is outside the archive"});
     res.set(http::field::content_range, "bytes */" + std::to_string(row.size));
     return res;
   }
@@ -151,15 +150,16 @@ void get_content(const services& svc, exchange_ptr ex) {
 void get_entries(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     static std::atomic<unsigned> next{0};
-    auto reader = svc.directory->find("archive_reader_" + std::to_string(next++ % 2 + 1));
+    auto reader =
+      svc.directory->find<archive_reader_actor>("archive_reader_" + std::to_string(next++ % 2 + 1));
     if (!reader)
-      return ex->reply(unavailable_response("storage is unavailable, retry later"));
+      return ex->reply(
+        error_response({error_code::unavailable, "storage is unavailable, retry later"}));
     entries_job job{
       storage::layout_of(svc.cfg.data_dir).archives / row.id, format_of(row),
       [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
         if (!entries)
-          return ex->reply(error_response(http::status::internal_server_error, "internal",
-                                          "the archive could not be read"));
+          return ex->reply(error_response({error_code::internal, "the archive could not be read"}));
         boost::json::array list;
         for (auto& e : *entries)
           list.push_back({{"path", e.path}, {"type", e.type}, {"size", e.size}});

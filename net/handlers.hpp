@@ -20,6 +20,10 @@ void put_upload(const services& svc, exchange_ptr ex);    // PUT /api/v1/uploads
 void list_uploads(const services& svc, exchange_ptr ex);  // GET /api/v1/uploads
 void get_upload(const services& svc, exchange_ptr ex);    // GET /api/v1/uploads/{id}
 void delete_upload(const services& svc, exchange_ptr ex); // DELETE /api/v1/uploads/{id}
+// The answer to PUT /api/v1/uploads/{filename} once its upload session has
+// answered: 201 + Location + the upload object, or the error (its status
+// and headers from net/error_table).
+response upload_response(const upload_answer& answer);
 
 // net/download_handlers.cpp
 void get_content(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/content

@@ -3,6 +3,7 @@
 #include "actors/messages.hpp"
 #include "config/log.hpp"
 #include "config/utf8_text.hpp"
+#include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/proxy_headers.hpp"
 #include "net/responses.hpp"
@@ -146,16 +147,16 @@ void http_session<Stream>::on_header(beast::error_code ec, std::size_t) {
     // Silence on a fresh or kept-alive connection is no request: just close.
     if (buffer_.size() == 0 && !parser_->got_some())
       return do_close();
-    return answer_and_close(http::status::request_timeout, "request_timeout",
-                            "the request head did not arrive in time");
+    return answer_and_close(
+      {error_code::request_timeout, "the request head did not arrive in time"});
   }
   if (is_disconnect(ec) || ec == net::error::operation_aborted)
     return do_close();
   if (ec == http::error::header_limit)
-    return answer_and_close(http::status::request_header_fields_too_large,
-                            "request_header_fields_too_large", "the request head exceeds 16 KiB");
+    return answer_and_close(
+      {error_code::request_header_fields_too_large, "the request head exceeds 16 KiB"});
   if (ec)
-    return answer_and_close(http::status::bad_request, "bad_request", "malformed HTTP request");
+    return answer_and_close({error_code::bad_request, "malformed HTTP request"});
   handle_request();
 }
 
@@ -165,7 +166,7 @@ void http_session<Stream>::handle_request() {
   method_ = std::string{req.method_string()};
   auto target = boost::urls::parse_origin_form(req.target());
   if (!target)
-    return answer_and_close(http::status::bad_request, "bad_request", "malformed request target");
+    return answer_and_close({error_code::bad_request, "malformed request target"});
   // Routed on the encoded path, so that "%2F" inside a name stays inside its
   // segment; the router decodes each parameter.
   path_ = std::string{target->encoded_path()};
@@ -375,15 +376,15 @@ void http_session<Stream>::on_body(beast::error_code ec, std::size_t) {
   }
   if (body_timed_out_) {
     end_upload();
-    return send(error_response(http::status::request_timeout, "request_timeout",
-                               "the client sent nothing for too long"));
+    return send(
+      error_response({error_code::request_timeout, "the client sent nothing for too long"}));
   }
   if (ec) {
     // Gone, or a malformed chunked encoding: either way the body is lost.
     end_upload();
     if (is_disconnect(ec) || ec == net::error::operation_aborted)
       return do_close();
-    return send(error_response(http::status::bad_request, "bad_request", "malformed request body"));
+    return send(error_response({error_code::bad_request, "malformed request body"}));
   }
   auto filled = filling_->capacity - parser_->get().body().size;
   body_bytes_ += filled - filling_->size;
@@ -412,25 +413,15 @@ template <class Stream>
 void http_session<Stream>::on_upload_done(upload_answer answer) {
   upload_ = nullptr;
   upload_counted_ = true;
-  svc_.metrics->upload_ended(answer.status, std::chrono::steady_clock::now() - started_);
+  // Status and headers come from net/error_table (SPEC §5.3: a body that
+  // passed the limit closes the connection, even when all of it had arrived).
+  auto res = handlers::upload_response(answer);
+  svc_.metrics->upload_ended(res.result_int(), std::chrono::steady_clock::now() - started_);
   head_deadline_.cancel();
   filling_.reset();
+  // We answered first (408), or the client is gone.
   if (answered_)
-    return; // we answered first (408), or the client is gone
-  response res{static_cast<http::status>(answer.status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  if (answer.status == 201 && answer.body.contains("id"))
-    res.set(http::field::location,
-            "/api/v1/uploads/" + std::string{answer.body.at("id").as_string()});
-  if (answer.status == 503)
-    res.set(http::field::retry_after, "5");
-  // SPEC §5.3: a body that passed the limit closes the connection, even when
-  // all of it had already arrived.
-  if (answer.status == 413)
-    res.keep_alive(false);
-  res.body() = json_text(answer.body);
-  res.prepare_payload();
+    return;
   if (reading_body_) { // answered early: stop the read first, then write
     held_answer_.emplace(std::move(res));
     answered_ = true;
@@ -513,10 +504,9 @@ void http_session<Stream>::on_write(bool close, beast::error_code ec, std::size_
 // For answers given before a request could be routed (bad or slow heads):
 // they always close the connection.
 template <class Stream>
-void http_session<Stream>::answer_and_close(http::status status, const char* code,
-                                            const char* message) {
+void http_session<Stream>::answer_and_close(const failure& f) {
   parser_.emplace(); // a fresh parser: keep_alive() false, is_done() false
-  send(error_response(status, code, message));
+  send(error_response(f));
 }
 
 template <class Stream>

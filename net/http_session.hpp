@@ -10,6 +10,7 @@
 // instantiated there for exactly these two streams.
 #pragma once
 
+#include "config/error_code.hpp"
 #include "net/connection_registry.hpp"
 #include "net/exchange.hpp"
 #include "net/http.hpp"
@@ -69,7 +70,7 @@ private:
   void on_tls_shutdown(beast::error_code ec);
   void linger_close();
   void on_linger(beast::error_code ec, std::size_t);
-  void answer_and_close(http::status status, const char* code, const char* message);
+  void answer_and_close(const failure& f);
   void log_access(unsigned status, std::size_t bytes_sent);
 
   Stream stream_;

@@ -4,6 +4,7 @@
 #include "actors/db_request.hpp"
 #include "db/logins.hpp"
 #include "db/sessions.hpp"
+#include "net/error_table.hpp"
 #include "net/handlers.hpp"
 #include "net/pages.hpp"
 #include "net/proxy_headers.hpp"
@@ -22,8 +23,13 @@ namespace {
 
 constexpr std::size_t login_form_limit = 4096;
 
-response login_page(http::status status, std::string_view error) {
-  return page_response(status, "login", {{"error", std::string{error}}});
+// The form again, with why signing in failed, and that failure's status and
+// headers (net/error_table).
+response login_page(const failure& f, std::optional<unsigned> retry_after_seconds = {}) {
+  auto res = page_response(http::status::ok, "login", {{"error", f.message}});
+  if (f)
+    set_error_head(res, f.code, retry_after_seconds);
+  return res;
 }
 
 // Login CSRF: a page on another site must not sign the browser in to an
@@ -105,20 +111,15 @@ void check_credentials(const services& svc, const exchange_ptr& ex, login_form f
     auto* login = std::get_if<db::login_outcome>(&outcome);
     using result = db::login_outcome::result;
     charge->settle(login && login->status != result::ok);
-    if (!login) {
-      auto res = login_page(http::status::service_unavailable,
-                            "Signing in is not possible right now; try again in a moment.");
-      res.set(http::field::retry_after, "5");
-      return ex->reply(std::move(res));
-    }
-    if (login->status == result::locked) {
-      auto res = login_page(http::status::too_many_requests,
-                            "Too many failed sign-ins for this name. Try again later.");
-      res.set(http::field::retry_after, std::to_string(login->retry_after));
-      return ex->reply(std::move(res));
-    }
+    if (!login)
+      return ex->reply(login_page(
+        {error_code::unavailable, "Signing in is not possible right now; try again in a moment."}));
+    if (login->status == result::locked)
+      return ex->reply(login_page(
+        {error_code::too_many_requests, "Too many failed sign-ins for this name. Try again later."},
+        login->retry_after));
     if (login->status == result::refused)
-      return ex->reply(login_page(http::status::unauthorized, "Wrong user name or password."));
+      return ex->reply(login_page({error_code::unauthorized, "Wrong user name or password."}));
     auto res = redirect_response("/");
     res.set(http::field::set_cookie,
             session_cookie(svc.cfg.env, login->session.cookie_value, svc.cfg.session_max_age));
@@ -132,32 +133,34 @@ void check_credentials(const services& svc, const exchange_ptr& ex, login_form f
 } // namespace
 
 void login_form_page(const services&, exchange_ptr ex) {
-  ex->reply(login_page(http::status::ok, ""));
+  ex->reply(login_page({}));
 }
 
 void login(const services& svc, exchange_ptr ex) {
   if (from_foreign_site(svc, ex->head))
     return ex->reply(
-      page_error(http::status::forbidden, "Signing in from another site is refused."));
-  if (auto wait = svc.logins->take(ex->client_ip)) {
-    auto res = login_page(http::status::too_many_requests,
-                          "Too many failed sign-ins from this address. Try again later.");
-    res.set(http::field::retry_after, std::to_string(wait));
-    return ex->reply(std::move(res));
-  }
+      page_error({error_code::forbidden, "Signing in from another site is refused."}));
+  if (auto wait = svc.logins->take(ex->client_ip))
+    return ex->reply(login_page({error_code::too_many_requests,
+                                 "Too many failed sign-ins from this address. Try again later."},
+                                wait));
   auto charge = std::make_shared<failure_charge>(svc.logins, ex->client_ip);
   auto type = ex->head[http::field::content_type];
   constexpr std::string_view form_type = "application/x-www-form-urlencoded";
   if (type.size() < form_type.size() ||
       !beast::iequals(type.substr(0, form_type.size()), form_type))
     return ex->reply(
-      login_page(http::status::unsupported_media_type, "The sign-in form must be sent as a form."));
+      login_page({error_code::unsupported_media_type, "The sign-in form must be sent as a form."}));
   ex->read_body(login_form_limit, [&svc, ex, charge](exchange::small_body body) {
+    // read_body refuses with 413 (too large) or 400 (malformed).
     if (auto* status = std::get_if<http::status>(&body))
-      return ex->reply(login_page(*status, "The sign-in form could not be read."));
+      return ex->reply(
+        login_page({*status == http::status::payload_too_large ? error_code::payload_too_large
+                                                               : error_code::bad_request,
+                    "The sign-in form could not be read."}));
     auto form = parse_login_form(std::get<std::string>(body));
     if (!form)
-      return ex->reply(login_page(http::status::bad_request, "Enter a user name and a password."));
+      return ex->reply(login_page({error_code::bad_request, "Enter a user name and a password."}));
     check_credentials(svc, ex, std::move(*form), charge);
   });
 }
@@ -178,8 +181,8 @@ void logout(const services& svc, exchange_ptr ex) {
   };
   auto done = [ex, gone](db_outcome<bool> outcome) {
     if (std::holds_alternative<db_failure>(outcome))
-      return ex->reply(page_error(http::status::service_unavailable,
-                                  "Signing out is not possible right now; try again."));
+      return ex->reply(
+        page_error({error_code::unavailable, "Signing out is not possible right now; try again."}));
     gone();
   };
   submit(*svc.directory,

@@ -1,6 +1,7 @@
 #include "net/pages.hpp"
 
 #include "config/utf8_text.hpp"
+#include "net/error_table.hpp"
 #include "net/static_assets.hpp"
 
 namespace portal {
@@ -56,10 +57,13 @@ response page_response(http::status status, std::string_view page, const page_fi
   return res;
 }
 
-response page_error(http::status status, std::string_view message) {
-  return page_response(
+response page_error(const failure& f) {
+  auto status = http_error_of(f.code).status;
+  auto res = page_response(
     status, "error",
-    {{"status", std::to_string(static_cast<unsigned>(status))}, {"message", std::string{message}}});
+    {{"status", std::to_string(static_cast<unsigned>(status))}, {"message", f.message}});
+  set_error_head(res, f.code);
+  return res;
 }
 
 response redirect_response(std::string_view location) {

@@ -2,6 +2,7 @@
 // with their `{{name}}` placeholders filled in, error pages and redirects.
 #pragma once
 
+#include "config/error_code.hpp"
 #include "net/http.hpp"
 
 #include <string>
@@ -17,8 +18,9 @@ using page_fills = std::vector<std::pair<std::string_view, std::string>>;
 // never cached: they may carry a CSRF token.
 response page_response(http::status status, std::string_view page, const page_fills& fills = {});
 
-// web/error.html with the message.
-response page_error(http::status status, std::string_view message);
+// web/error.html with the failure's message, and its code's status and
+// headers from net/error_table (like error_response, as a page).
+response page_error(const failure& f);
 
 // 303 See Other (after a form, and for anonymous page requests).
 response redirect_response(std::string_view location);

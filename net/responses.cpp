@@ -1,6 +1,7 @@
 #include "net/responses.hpp"
 
 #include "config/utf8_text.hpp"
+#include "net/error_table.hpp"
 #include "net/exchange.hpp"
 
 #include <boost/json.hpp>
@@ -16,23 +17,21 @@ response json_response(http::status status, const boost::json::value& body) {
   return res;
 }
 
-response error_response(http::status status, std::string_view code, std::string_view message) {
-  boost::json::object err;
-  err["code"] = code;
-  err["message"] = message;
-  return json_response(status, boost::json::object{{"error", std::move(err)}});
-}
-
-response unavailable_response(std::string_view message, int retry_after_seconds) {
-  auto res = error_response(http::status::service_unavailable, "unavailable", message);
-  res.set(http::field::retry_after, std::to_string(retry_after_seconds));
+response error_response(const failure& f, std::optional<unsigned> retry_after_seconds) {
+  auto res = json_response(http_error_of(f.code).status,
+                           {{"error", {{"code", to_string(f.code)}, {"message", f.message}}}});
+  set_error_head(res, f.code, retry_after_seconds);
   return res;
 }
 
 response db_failure_response(db_failure f) {
   if (f == db_failure::error)
-    return error_response(http::status::internal_server_error, "internal", "internal error");
-  return unavailable_response("the database is unavailable, retry later");
+    return error_response({error_code::internal, "internal error"});
+  return error_response({error_code::unavailable, "the database is unavailable, retry later"});
+}
+
+response no_such_upload() {
+  return error_response({error_code::not_found, "no such upload"});
 }
 
 void add_security_headers(http::response_header<>& res, environment env) {
@@ -58,7 +57,7 @@ void add_security_headers(http::response_header<>& res, environment env) {
 namespace portal {
 
 response exchange::internal_error() {
-  return error_response(http::status::internal_server_error, "internal", "internal error");
+  return error_response({error_code::internal, "internal error"});
 }
 
 } // namespace portal

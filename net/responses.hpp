@@ -4,24 +4,29 @@
 
 #include "actors/db_request.hpp"
 #include "config/config.hpp"
+#include "config/error_code.hpp"
 #include "net/http.hpp"
 
 #include <boost/json/value.hpp>
 
-#include <string_view>
+#include <optional>
 
 namespace portal {
 
 response json_response(http::status status, const boost::json::value& body);
 
-// {"error": {"code": "...", "message": "..."}}
-response error_response(http::status status, std::string_view code, std::string_view message);
+// The one writer of the error body {"error": {"code": "...", "message": "..."}}
+// (SPEC §5.3), with the status, Retry-After and Connection of its code
+// (net/error_table). `retry_after_seconds` replaces the table's Retry-After
+// where the caller knows the wait (the next upload slot, a login lock).
+response error_response(const failure& f, std::optional<unsigned> retry_after_seconds = {});
 
-// 503 with Retry-After, for "database or storage unavailable".
-response unavailable_response(std::string_view message, int retry_after_seconds = 5);
-
-// A database request that failed: 500 for an error, else 503 + Retry-After.
+// A database request that failed: internal for an error, else unavailable
+// (503 + Retry-After).
 response db_failure_response(db_failure f);
+
+// 404 for an upload id that does not exist or is not the caller's (SPEC §4).
+response no_such_upload();
 
 // SPEC §8 security headers; HSTS only in production.
 void add_security_headers(http::response_header<>& res, environment env);

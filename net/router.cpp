@@ -18,7 +18,7 @@ namespace {
 template <handler_fn handler>
 void upload_id_route(const services& svc, exchange_ptr ex) {
   if (!valid_upload_id(ex->params.at(0)))
-    return ex->reply(error_response(http::status::not_found, "not_found", "no such upload"));
+    return ex->reply(no_such_upload());
   handler(svc, std::move(ex));
 }
 
@@ -106,12 +106,12 @@ route_match match_route(http::verb method, std::string_view path) {
 void dispatch(const services& svc, exchange_ptr ex) {
   auto method = ex->head.method();
   if (method == http::verb::unknown)
-    return ex->reply(
-      error_response(http::status::not_implemented, "not_implemented", "unknown HTTP method"));
+    return ex->reply(error_response({error_code::not_implemented, "unknown HTTP method"}));
   auto m = match_route(method, ex->path);
   if (!m.found && !m.allow.empty()) {
-    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
-                              "this path does not accept " + std::string{ex->head.method_string()});
+    auto res =
+      error_response({error_code::method_not_allowed,
+                      "this path does not accept " + std::string{ex->head.method_string()}});
     res.set(http::field::allow, m.allow);
     return ex->reply(std::move(res));
   }
@@ -119,7 +119,7 @@ void dispatch(const services& svc, exchange_ptr ex) {
   // exist (SPEC §4).
   if (!m.found) {
     auto not_found = [](exchange_ptr e) {
-      e->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+      e->reply(error_response({error_code::not_found, "no such resource"}));
     };
     if (ex->path.rfind("/api/", 0) == 0)
       return authenticate(svc, std::move(ex), access::user, not_found);
@@ -138,10 +138,9 @@ void dispatch(const services& svc, exchange_ptr ex) {
 void dispatch_metrics_only(const services& svc, exchange_ptr ex) {
   auto method = ex->head.method();
   if (ex->path != "/metrics")
-    return ex->reply(error_response(http::status::not_found, "not_found", "no such resource"));
+    return ex->reply(error_response({error_code::not_found, "no such resource"}));
   if (method != http::verb::get && method != http::verb::head) {
-    auto res = error_response(http::status::method_not_allowed, "method_not_allowed",
-                              "/metrics accepts GET and HEAD");
+    auto res = error_response({error_code::method_not_allowed, "/metrics accepts GET and HEAD"});
     res.set(http::field::allow, "GET, HEAD");
     return ex->reply(std::move(res));
   }

@@ -61,7 +61,7 @@ void handlers::static_file(const services&, exchange_ptr ex) {
   const auto& files = static_files();
   auto it = files.find(ex->params.at(0));
   if (it == files.end())
-    return ex->reply(error_response(http::status::not_found, "not_found", "no such file"));
+    return ex->reply(error_response({error_code::not_found, "no such file"}));
   const auto& file = it->second;
   if (ex->head[http::field::if_none_match] == file.etag) {
     response res{http::status::not_modified, 11};

@@ -4,9 +4,11 @@
 #include "actors/storage_writer.hpp"
 #include "actors/upload_session.hpp"
 #include "config/upload_id.hpp"
+#include "db/audit.hpp"
 #include "db/quota.hpp"
 #include "db/uploads.hpp"
 #include "net/db_answer.hpp"
+#include "net/error_table.hpp"
 #include "net/handlers.hpp"
 #include "net/metrics.hpp"
 #include "net/responses.hpp"
@@ -43,17 +45,32 @@ std::optional<uint64_t> content_length(const http::request_header<>& head) {
   return n;
 }
 
-response not_found() {
-  return error_response(http::status::not_found, "not_found", "no such upload");
-}
-
-} // namespace
-
-namespace {
-
-response quota_exceeded() {
-  return error_response(http::status::payload_too_large, "quota_exceeded",
-                        "the upload would exceed your storage quota");
+// A refused archive (bad format, too big, over quota...) is in the audit
+// trail like a completed one, with the status its client heard. Written on
+// the side: the client's answer does not wait for it, and a database that
+// is away loses only this row. Failures of the server (5xx) and clients
+// that went away (499) are not refusals.
+std::function<void(const failure&, uint64_t)> audit_refusal(const services& svc,
+                                                            const upload_request& req) {
+  db::audit_actor who{req.owner.user_id, req.owner.username, req.ip, req.request_id};
+  return [dir = svc.directory, deadline = svc.cfg.db_deadline, who, id = req.id,
+          filename = req.filename](const failure& f, uint64_t bytes) {
+    auto status = static_cast<unsigned>(http_error_of(f.code).status);
+    if (status < 400 || status >= 499)
+      return;
+    boost::json::object detail{{"upload_id", id},
+                               {"filename", filename},
+                               {"status", status},
+                               {"code", to_string(f.code)},
+                               {"bytes", bytes}};
+    auto query = [who, detail](pqxx::work& tx) {
+      db::record_audit(tx, who, "upload.rejected", detail);
+      return true;
+    };
+    submit(*dir,
+           make_db_request<bool>(std::string{db::sql::insert_audit_event.name}, std::chrono::steady_clock::now() + deadline,
+                                 std::move(query), [](const db_outcome<bool>&) {}));
+  };
 }
 
 // The checks that need no database, then the upload actor.
@@ -64,18 +81,16 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
   // first check: uploads in flight share the space, and a write that meets
   // a full disk is refused 507 mid-stream.)
   if (auto length = content_length(ex->head); length && *length > storage::free_bytes(cfg.data_dir))
-    return ex->reply(error_response(http::status::insufficient_storage, "insufficient_storage",
-                                    "the server has no room for this upload"));
+    return ex->reply(
+      error_response({error_code::insufficient_storage, "the server has no room for this upload"}));
   auto admitted = svc.admission->admit(ex->user->user_id);
-  if (auto* refusal = std::get_if<admission_refusal>(&admitted)) {
-    auto res =
-      error_response(http::status::too_many_requests, "too_many_uploads", refusal->message);
-    res.set(http::field::retry_after, std::to_string(refusal->retry_after_seconds));
-    return ex->reply(std::move(res));
-  }
+  if (auto* refusal = std::get_if<admission_refusal>(&admitted))
+    return ex->reply(error_response({error_code::too_many_uploads, refusal->message},
+                                    refusal->retry_after_seconds));
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{new_upload_id(), ex->params.at(0), format,
-                     *ex->user,       ex->client_ip,    ex->request_id};
+  upload_request req{new_upload_id(), ex->params.at(0), format, *ex->user,
+                     ex->client_ip,   ex->request_id,   {}};
+  req.failed = audit_refusal(svc, req);
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
   limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;
@@ -95,13 +110,13 @@ void put_upload(const services& svc, exchange_ptr ex) {
   auto format = format_of(ex->params.at(0));
   if (!format)
     return ex->reply(error_response(
-      http::status::bad_request, "invalid_filename",
-      "the filename must be a plain name of [A-Za-z0-9._-] ending in .tar.gz, .tgz or .tar.zst"));
+      {error_code::invalid_filename,
+       "the filename must be a plain name of [A-Za-z0-9._-] ending in .tar.gz, .tgz or .tar.zst"}));
   auto& cfg = svc.cfg;
   if (auto length = content_length(ex->head); length && *length > cfg.max_upload_bytes)
-    return ex->reply(error_response(http::status::payload_too_large, "payload_too_large",
-                                    "the upload exceeds the size limit of " +
-                                      std::to_string(cfg.max_upload_bytes) + " bytes"));
+    return ex->reply(error_response(
+      {error_code::payload_too_large,
+       "the upload exceeds the size limit of " + std::to_string(cfg.max_upload_bytes) + " bytes"}));
   auto quota = db::effective_quota(*ex->user, cfg.user_quota_bytes);
   if (quota == 0)
     return start_upload(svc, ex, *format, 0, std::nullopt);
@@ -113,7 +128,7 @@ void put_upload(const services& svc, exchange_ptr ex) {
                       uint64_t left = stored >= quota ? 0 : quota - stored;
                       auto length = content_length(ex->head);
                       if (left == 0 || (length && *length > left))
-                        return ex->reply(quota_exceeded());
+                        return ex->reply(error_response(over_quota()));
                       start_upload(svc, ex, format, quota, left);
                     });
 }
@@ -127,8 +142,8 @@ void list_uploads(const services& svc, exchange_ptr ex) {
       auto& v = param.value;
       auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), limit);
       if (ec != std::errc{} || end != v.data() + v.size() || limit < 1 || limit > 200)
-        return ex->reply(error_response(http::status::bad_request, "invalid_limit",
-                                        "limit must be an integer from 1 to 200"));
+        return ex->reply(
+          error_response({error_code::invalid_limit, "limit must be an integer from 1 to 200"}));
     } else if (param.key == "cursor") {
       cursor = param.value;
     }
@@ -140,8 +155,7 @@ void list_uploads(const services& svc, exchange_ptr ex) {
     [viewer, limit, cursor](pqxx::work& tx) { return db::list_uploads(tx, viewer, limit, cursor); },
     [ex](const page& outcome) {
       if (auto* refused = std::get_if<failure>(&outcome))
-        return ex->reply(
-          error_response(http::status::bad_request, to_string(refused->code), refused->message));
+        return ex->reply(error_response(*refused));
       const auto& p = std::get<db::upload_page>(outcome);
       boost::json::array uploads;
       for (auto& row : p.uploads)
@@ -166,19 +180,29 @@ void delete_upload(const services& svc, exchange_ptr ex) {
   auto viewer = *ex->user;
   auto ip = ex->client_ip;
   auto rid = ex->request_id;
-  auto writer = svc.directory->find(storage_writer_name(id, svc.cfg.storage_writers));
+  auto writer =
+    svc.directory->find<storage_writer_actor>(storage_writer_name(id, svc.cfg.storage_writers));
   with_db<bool>(
     svc, ex, db::sql::delete_upload,
     [id, viewer, ip, rid](pqxx::work& tx) { return db::delete_upload(tx, id, viewer, ip, rid); },
     [ex, id, writer, stats = svc.metrics](bool deleted) {
       if (!deleted)
-        return ex->reply(not_found());
+        return ex->reply(no_such_upload());
       stats->upload_deleted();
       // The row is gone (committed): the file follows. Should that fail or
       // the process die first, the next start moves it to orphans/.
       caf::anon_send(writer, remove_atom::value, id);
       ex->reply(response{http::status::no_content, 11});
     });
+}
+
+response upload_response(const upload_answer& answer) {
+  if (answer.error)
+    return error_response(answer.error);
+  auto res = json_response(http::status::created, answer.upload);
+  res.set(http::field::location,
+          "/api/v1/uploads/" + std::string{answer.upload.at("id").as_string()});
+  return res;
 }
 
 } // namespace portal::handlers

@@ -1,19 +1,24 @@
-// Supervision on a real actor_system (normal scheduler, 2 threads): restart
-// policies, strategies, intensity/escalation, nesting, shutdown, and the real
-// db supervision tree.
+// Supervision: restart policies, strategies, intensity/escalation, nesting,
+// shutdown, and the real db supervision tree.
 //
-// Synchronisation is only ever "wait for a condition, with a deadline". A
-// negative ("X was NOT restarted") is checked through a barrier rather than a
-// pause: the supervisor holds a strong handle to each child (and its down
-// message carries another) until it has handled that child's down message, so
-// `dir->find(name)` turning invalid means the supervisor has finished with the
-// old child; had it restarted it, `find` would return the new one instead.
+// Supervisors and the test children are cooperative actors, so those cases
+// run on the deterministic test scheduler (tests/unit/coordinated_system.hpp):
+// after `run()` every message has been handled, and a negative ("X was NOT
+// restarted") is simply checked. The real tree has detached db workers (own
+// threads, whose exits the test scheduler cannot order), so it runs on a real
+// scheduler and waits for conditions with a deadline. There a negative is
+// checked through a barrier rather than a pause: the supervisor holds a
+// strong handle to each child (and its down message carries another) until
+// it has handled that child's down message, so `dir->find(name)` turning
+// invalid means the supervisor has finished with the old child; had it
+// restarted it, `find` would return the new one instead.
 #include "actors/actor_directory.hpp"
 #include "actors/actor_tree.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "actors/supervisor.hpp"
 #include "config/config.hpp"
+#include "tests/unit/coordinated_system.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
@@ -73,30 +78,9 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout = deadline) {
   return true;
 }
 
-struct test_config : caf::actor_system_config {
-  test_config() { set("scheduler.max-threads", 2); }
-};
-
-struct fixture {
-  test_config cfg;
-  caf::actor_system sys{cfg};
+// What the directory says about the children, for either scheduler.
+struct directory_view {
   std::shared_ptr<portal::actor_directory> dir = std::make_shared<portal::actor_directory>();
-  // Held strongly (a supervisor nobody references dies as `unreachable`,
-  // taking its children's handles with it) and stopped in the destructor,
-  // even after a failed REQUIRE.
-  std::vector<caf::actor> roots;
-
-  ~fixture() {
-    for (auto& r : roots)
-      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
-    roots.clear();
-  }
-
-  caf::actor start(portal::supervisor_spec spec) {
-    auto h = portal::spawn_supervisor(sys, dir, std::move(spec));
-    roots.push_back(h);
-    return h;
-  }
 
   std::optional<portal::actor_entry> entry(const std::string& name) const {
     for (auto& e : dir->entries())
@@ -133,25 +117,87 @@ struct fixture {
     return true;
   }
 
-  // Barrier (see the top of the file): the supervisor has handled the old
-  // child's exit and did not start a new one.
+  // The supervisor has handled the old child's exit and did not start a
+  // new one.
   bool gone(const std::string& name) const { return !dir->find(name); }
+};
 
-  void send(const std::string& name, caf::atom_value what) const {
+// Supervisors and test children on the test scheduler: each step runs every
+// message it causes before the test looks.
+struct fixture : portal::test::coordinated_system, directory_view {
+  // Held strongly (a supervisor nobody references dies as `unreachable`,
+  // taking its children's handles with it) and stopped in the destructor,
+  // even after a failed REQUIRE.
+  std::vector<caf::actor> roots;
+
+  ~fixture() {
+    for (auto& r : roots)
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+    roots.clear();
+    run();
+  }
+
+  caf::actor start(portal::supervisor_spec spec) {
+    auto h = portal::spawn_supervisor(sys, dir, std::move(spec));
+    roots.push_back(h);
+    run();
+    return h;
+  }
+
+  void send(const std::string& name, caf::atom_value what) {
     auto h = dir->find(name);
     REQUIRE(h);
     caf::anon_send(h, what);
+    run();
+  }
+
+  void exit(const caf::actor& h, caf::exit_reason why) {
+    REQUIRE(h);
+    caf::anon_send_exit(h, why);
+    run();
+  }
+
+  bool answers(const caf::actor& h) {
+    if (!h)
+      return false;
+    auto pong = self->request(h, caf::infinite, ping_atom::value);
+    run();
+    bool ok = false;
+    pong.receive([&](pong_atom) { ok = true; }, [&](caf::error&) { ok = false; });
+    return ok;
+  }
+
+  caf::actor_id monitor(const caf::actor& h) {
+    REQUIRE(h);
+    self->monitor(h);
+    return h.id();
+  }
+
+  // The down messages that have arrived, by id.
+  std::map<caf::actor_id, caf::error> downs() {
+    std::map<caf::actor_id, caf::error> out;
+    while (receive_now([&](caf::down_msg& dm) { out.emplace(dm.source.id(), dm.reason); })) {
+    }
+    return out;
   }
 };
 
-bool answers(caf::scoped_actor& self, const caf::actor& h) {
-  if (!h)
-    return false;
-  bool ok = false;
-  self->request(h, caf::duration{2s}, ping_atom::value)
-    .receive([&](pong_atom) { ok = true; }, [&](caf::error&) { ok = false; });
-  return ok;
-}
+struct real_config : caf::actor_system_config {
+  real_config() { set("scheduler.max-threads", 2); }
+};
+
+// The real tree, with detached workers: a real scheduler.
+struct real_fixture : directory_view {
+  real_config cfg;
+  caf::actor_system sys{cfg};
+  std::vector<caf::actor> roots;
+
+  ~real_fixture() {
+    for (auto& r : roots)
+      caf::anon_send_exit(r, caf::exit_reason::user_shutdown);
+    roots.clear();
+  }
+};
 
 // Receives down messages until every id in `ids` is down or the deadline
 // passes; returns the reasons by id (missing ids timed out).
@@ -191,13 +237,13 @@ TEST_CASE("one_for_one restarts a crashed permanent child, not its sibling", "[s
            restart_strategy::one_for_one,
            {5, 10s},
            {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"sup", "a", "b"}); }));
+  REQUIRE(f.all_live({"sup", "a", "b"}));
   auto a0 = f.live_id("a");
   auto b0 = f.live_id("b");
   CHECK(f.restarts("a") == 0);
 
   f.send("a", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("a", a0, 1); }));
+  REQUIRE(f.restarted("a", a0, 1));
   auto e = f.entry("a");
   REQUIRE(e);
   CHECK(e->name == "a");
@@ -207,9 +253,8 @@ TEST_CASE("one_for_one restarts a crashed permanent child, not its sibling", "[s
   CHECK(f.live_id("b") == b0);
   CHECK(f.restarts("b") == 0);
 
-  caf::scoped_actor self{f.sys};
-  CHECK(answers(self, f.dir->find("a")));
-  CHECK(answers(self, f.dir->find("b")));
+  CHECK(f.answers(f.dir->find("a")));
+  CHECK(f.answers(f.dir->find("b")));
 }
 
 TEST_CASE("transient: restarted after a crash, not after a normal exit or user_shutdown",
@@ -219,24 +264,24 @@ TEST_CASE("transient: restarted after a crash, not after a normal exit or user_s
            restart_strategy::one_for_one,
            {5, 10s},
            {child("t", restart_policy::transient), child("u", restart_policy::transient)}});
-  REQUIRE(wait_until([&] { return f.all_live({"t", "u"}); }));
+  REQUIRE(f.all_live({"t", "u"}));
   auto t0 = f.live_id("t");
 
   f.send("t", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("t", t0, 1); }));
+  REQUIRE(f.restarted("t", t0, 1));
   auto t1 = f.live_id("t");
 
   SECTION("normal exit") {
     f.send("t", stop_atom::value);
-    REQUIRE(wait_until([&] { return f.gone("t"); }));
+    REQUIRE(f.gone("t"));
     auto e = f.entry("t");
     REQUIRE(e); // a transient child keeps its entry
     CHECK(e->restarts == 1);
     CHECK(e->id == t1);
   }
   SECTION("user_shutdown") {
-    caf::anon_send_exit(f.dir->find("u"), caf::exit_reason::user_shutdown);
-    REQUIRE(wait_until([&] { return f.gone("u"); }));
+    f.exit(f.dir->find("u"), caf::exit_reason::user_shutdown);
+    REQUIRE(f.gone("u"));
     CHECK(f.restarts("u") == 0);
     // the crashed-and-restarted sibling is untouched
     CHECK(f.live_id("t") == t1);
@@ -249,7 +294,7 @@ TEST_CASE("temporary: never restarted, and its entry is removed", "[supervisor]"
            restart_strategy::one_for_one,
            {5, 10s},
            {child("tmp", restart_policy::temporary), child("p", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"tmp", "p"}); }));
+  REQUIRE(f.all_live({"tmp", "p"}));
   auto p0 = f.live_id("p");
 
   SECTION("crash") {
@@ -259,7 +304,7 @@ TEST_CASE("temporary: never restarted, and its entry is removed", "[supervisor]"
     f.send("tmp", stop_atom::value);
   }
 
-  REQUIRE(wait_until([&] { return !f.entry("tmp"); }));
+  CHECK_FALSE(f.entry("tmp"));
   CHECK(f.gone("tmp"));
   CHECK(f.live_id("p") == p0);
   CHECK(f.restarts("p") == 0);
@@ -269,18 +314,17 @@ TEST_CASE("permanent: restarted even after a normal exit or user_shutdown", "[su
   fixture f;
   f.start(
     {"sup", restart_strategy::one_for_one, {5, 10s}, {child("p", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"p"}); }));
+  REQUIRE(f.all_live({"p"}));
   auto p0 = f.live_id("p");
 
   f.send("p", stop_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("p", p0, 1); }));
+  REQUIRE(f.restarted("p", p0, 1));
   auto p1 = f.live_id("p");
 
-  caf::anon_send_exit(f.dir->find("p"), caf::exit_reason::user_shutdown);
-  REQUIRE(wait_until([&] { return f.restarted("p", p1, 2); }));
+  f.exit(f.dir->find("p"), caf::exit_reason::user_shutdown);
+  REQUIRE(f.restarted("p", p1, 2));
 
-  caf::scoped_actor self{f.sys};
-  CHECK(answers(self, f.dir->find("p")));
+  CHECK(f.answers(f.dir->find("p")));
 }
 
 TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervisor]") {
@@ -290,13 +334,14 @@ TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervi
            {5, 10s},
            {child("a", restart_policy::permanent), child("b", restart_policy::permanent),
             child("c", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"a", "b", "c"}); }));
+  REQUIRE(f.all_live({"a", "b", "c"}));
   auto a0 = f.live_id("a");
   auto b0 = f.live_id("b");
   auto c0 = f.live_id("c");
 
   f.send("b", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("b", b0, 1) && f.restarted("c", c0, 1); }));
+  REQUIRE(f.restarted("b", b0, 1));
+  REQUIRE(f.restarted("c", c0, 1));
   CHECK(f.live_id("a") == a0);
   CHECK(f.restarts("a") == 0);
   auto b1 = f.live_id("b");
@@ -304,12 +349,12 @@ TEST_CASE("rest_for_one restarts the failed child and those after it", "[supervi
 
   // The first child: everything restarts.
   f.send("a", crash_atom::value);
-  REQUIRE(wait_until(
-    [&] { return f.restarted("a", a0, 1) && f.restarted("b", b1, 2) && f.restarted("c", c1, 2); }));
+  CHECK(f.restarted("a", a0, 1));
+  CHECK(f.restarted("b", b1, 2));
+  CHECK(f.restarted("c", c1, 2));
 
-  caf::scoped_actor self{f.sys};
   for (auto name : {"a", "b", "c"})
-    CHECK(answers(self, f.dir->find(name)));
+    CHECK(f.answers(f.dir->find(name)));
 }
 
 TEST_CASE("intensity exceeded: the supervisor stops its children and exits", "[supervisor]") {
@@ -319,27 +364,27 @@ TEST_CASE("intensity exceeded: the supervisor stops its children and exits", "[s
              restart_strategy::one_for_one,
              {2, 10s},
              {child("x", restart_policy::permanent), child("y", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"x", "y"}); }));
-  caf::scoped_actor self{f.sys};
-  auto sup_id = monitor(self, sup);
+  REQUIRE(f.all_live({"x", "y"}));
+  auto sup_id = f.monitor(sup);
   sup = nullptr;
 
   auto x0 = f.live_id("x");
   f.send("x", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("x", x0, 1); }));
+  REQUIRE(f.restarted("x", x0, 1));
   auto x1 = f.live_id("x");
   f.send("x", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("x", x1, 2); }));
+  REQUIRE(f.restarted("x", x1, 2));
   f.send("x", crash_atom::value);
 
-  auto downs = await_downs(self, {sup_id});
+  auto downs = f.downs();
   REQUIRE(downs.count(sup_id) == 1);
   auto& reason = downs[sup_id];
   INFO("supervisor exit reason: " << f.sys.render(reason));
   CHECK(static_cast<bool>(reason));           // not normal
   CHECK((reason == caf::sec::runtime_error)); // the child's reason, escalated
 
-  CHECK(wait_until([&] { return f.gone("x") && f.gone("y"); }));
+  CHECK(f.gone("x"));
+  CHECK(f.gone("y"));
   CHECK(f.restarts("x") == 2);
   CHECK(f.restarts("y") == 0);
 }
@@ -355,9 +400,7 @@ TEST_CASE("nested: an escalating inner supervisor is restarted by the outer one"
            restart_strategy::one_for_one,
            {5, 10s},
            {portal::supervisor_child(f.dir, inner), child("o_peer", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] {
-    return f.all_live({"outer", "inner", "n_crash", "n_peer", "o_peer"});
-  }));
+  REQUIRE(f.all_live({"outer", "inner", "n_crash", "n_peer", "o_peer"}));
   auto inner0 = f.live_id("inner");
   auto crash0 = f.live_id("n_crash");
   auto peer0 = f.live_id("n_peer");
@@ -366,23 +409,22 @@ TEST_CASE("nested: an escalating inner supervisor is restarted by the outer one"
   CHECK(f.entry("n_crash")->supervisor == "inner");
 
   f.send("n_crash", crash_atom::value);
-  REQUIRE(wait_until([&] { return f.restarted("n_crash", crash0, 1); }));
+  REQUIRE(f.restarted("n_crash", crash0, 1));
   CHECK(f.live_id("inner") == inner0);
   auto crash1 = f.live_id("n_crash");
 
   f.send("n_crash", crash_atom::value); // the second within 10 s: escalates
-  REQUIRE(wait_until([&] {
-    auto c = f.live_id("n_crash");
-    auto p = f.live_id("n_peer");
-    return f.restarted("inner", inner0, 1) && c != 0 && c != crash1 && c != crash0 && p != 0 &&
-           p != peer0 && f.all_live({"n_crash", "n_peer"});
-  }));
+  CHECK(f.restarted("inner", inner0, 1));
+  auto c = f.live_id("n_crash");
+  auto p = f.live_id("n_peer");
+  CHECK((c != 0 && c != crash1 && c != crash0));
+  CHECK((p != 0 && p != peer0));
+  CHECK(f.all_live({"n_crash", "n_peer"}));
   CHECK(f.live_id("o_peer") == o_peer0);
   CHECK(f.restarts("o_peer") == 0);
 
-  caf::scoped_actor self{f.sys};
-  CHECK(answers(self, f.dir->find("n_crash")));
-  CHECK(answers(self, f.dir->find("n_peer")));
+  CHECK(f.answers(f.dir->find("n_crash")));
+  CHECK(f.answers(f.dir->find("n_peer")));
 }
 
 TEST_CASE("exit(user_shutdown) to a supervisor stops its children and itself", "[supervisor]") {
@@ -392,21 +434,21 @@ TEST_CASE("exit(user_shutdown) to a supervisor stops its children and itself", "
                       {5, 10s},
                       {child("a", restart_policy::permanent), child("b", restart_policy::transient),
                        child("c", restart_policy::temporary)}});
-  REQUIRE(wait_until([&] { return f.all_live({"a", "b", "c"}); }));
-  caf::scoped_actor self{f.sys};
-  std::vector<caf::actor_id> ids{monitor(self, sup)};
+  REQUIRE(f.all_live({"a", "b", "c"}));
+  std::vector<caf::actor_id> ids{f.monitor(sup)};
   for (auto name : {"a", "b", "c"})
-    ids.push_back(monitor(self, f.dir->find(name)));
+    ids.push_back(f.monitor(f.dir->find(name)));
 
-  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
-  sup = nullptr;
-  auto downs = await_downs(self, ids);
+  f.exit(sup, caf::exit_reason::user_shutdown);
+  auto downs = f.downs();
   REQUIRE(downs.size() == ids.size());
   for (auto& kv : downs) {
     INFO("actor " << kv.first << " exit reason: " << f.sys.render(kv.second));
     CHECK((kv.second == caf::exit_reason::user_shutdown));
   }
-  CHECK(wait_until([&] { return f.gone("a") && f.gone("b") && f.gone("c"); }));
+  CHECK(f.gone("a"));
+  CHECK(f.gone("b"));
+  CHECK(f.gone("c"));
   CHECK(f.restarts("a") == 0);
 }
 
@@ -417,21 +459,20 @@ TEST_CASE("a killed supervisor (untrappable) still takes its children down", "[s
              restart_strategy::one_for_one,
              {5, 10s},
              {child("a", restart_policy::permanent), child("b", restart_policy::permanent)}});
-  REQUIRE(wait_until([&] { return f.all_live({"a", "b"}); }));
-  caf::scoped_actor self{f.sys};
+  REQUIRE(f.all_live({"a", "b"}));
   // Someone else (a client) holds a strong handle to a child: it must not
   // outlive its supervisor.
   auto client_held = f.dir->find("a");
-  std::vector<caf::actor_id> ids{monitor(self, sup), monitor(self, client_held),
-                                 monitor(self, f.dir->find("b"))};
-  caf::anon_send_exit(sup, caf::exit_reason::kill);
-  auto downs = await_downs(self, ids);
+  std::vector<caf::actor_id> ids{f.monitor(sup), f.monitor(client_held),
+                                 f.monitor(f.dir->find("b"))};
+  f.exit(sup, caf::exit_reason::kill);
+  auto downs = f.downs();
   CHECK(downs.size() == ids.size());
   CHECK((downs[ids[0]] == caf::exit_reason::kill));
 }
 
 TEST_CASE("the real tree: db workers and pool are restarted under stable names", "[actor_tree]") {
-  fixture f;
+  real_fixture f;
   portal::config cfg;
   cfg.database_url = "postgresql://nobody@127.0.0.1:1/none"; // closed port: never connects
   cfg.db_pool_size = 2;

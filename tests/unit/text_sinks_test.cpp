@@ -55,8 +55,7 @@ TEST_CASE("a log line with bytes from outside is valid UTF-8 JSON", "[utf8]") {
 }
 
 TEST_CASE("a JSON response with bytes from outside is valid UTF-8", "[utf8]") {
-  auto res =
-    error_response(http::status::unprocessable_entity, "unsafe_entry", "unsafe entry " + latin1);
+  auto res = error_response({error_code::unsafe_entry, "unsafe entry " + latin1});
   CHECK(is_utf8(res.body()));
   CHECK(boost::json::parse(res.body()).at("error").at("message") == "unsafe entry caf\\xe9.txt");
   auto listing =
@@ -65,7 +64,7 @@ TEST_CASE("a JSON response with bytes from outside is valid UTF-8", "[utf8]") {
 }
 
 TEST_CASE("an HTML page with bytes from outside is valid UTF-8", "[utf8]") {
-  auto res = page_error(http::status::bad_request, "<b>" + latin1 + "</b>");
+  auto res = page_error({error_code::bad_request, "<b>" + latin1 + "</b>"});
   CHECK(is_utf8(res.body()));
   CHECK(res.body().find("&lt;b&gt;caf\\xe9.txt&lt;/b&gt;") != std::string::npos);
 }

@@ -1,0 +1,128 @@
+// The db_pool's protocol (actors/db_pool.hpp) on the deterministic test
+// scheduler: the test itself plays a db_worker (its scoped actor, cast to a
+// db_worker_actor), so every message the pool sends is seen, and the pool's
+// deadline timer runs on the virtual clock.
+#include "actors/actor_directory.hpp"
+#include "actors/db_pool.hpp"
+#include "tests/unit/coordinated_system.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <optional>
+
+using namespace portal;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct pool_fixture : test::coordinated_system {
+  std::shared_ptr<db_pool_counts> counts = std::make_shared<db_pool_counts>();
+  std::shared_ptr<actor_directory> dir = std::make_shared<actor_directory>();
+  db_pool_actor pool;
+  db_worker_actor me = caf::actor_cast<db_worker_actor>(self);
+
+  explicit pool_fixture(unsigned workers) {
+    pool = spawn_db_pool(self.ptr(), std::make_shared<actor_probe>(), counts, workers);
+    dir->record(actor_entry{"db_pool", "db_pool", "", pool.id(), 0, nullptr},
+                caf::actor_cast<caf::actor>(pool), false);
+    run();
+  }
+  // Pending deadlines and the pool's queue hold requests whose callbacks
+  // write `outcome`: end them while it still exists.
+  ~pool_fixture() {
+    sched.clock().cancel_all();
+    self->send_exit(pool, caf::exit_reason::user_shutdown);
+    run();
+  }
+
+  // A request whose outcome lands in `outcome`.
+  std::optional<db_outcome<int>> outcome;
+  db_request_ptr request(std::chrono::steady_clock::duration deadline = 2s) {
+    return make_db_request<int>(
+      "db_pool_test", std::chrono::steady_clock::now() + deadline, [](pqxx::work&) { return 1; },
+      [this](db_outcome<int> o) { outcome = std::move(o); });
+  }
+
+  // The request the pool handed to this "worker", if any.
+  db_request_ptr handed() {
+    db_request_ptr got;
+    receive_now([&](run_atom, db_request_ptr& r) { got = r; });
+    return got;
+  }
+};
+
+} // namespace
+
+TEST_CASE("db_pool: a request waits for an idle worker and goes to it", "[actors][db_pool]") {
+  pool_fixture fx{1};
+  auto req = fx.request();
+  submit(*fx.dir, req);
+  fx.run();
+  CHECK_FALSE(fx.handed()); // no worker has said it is ready
+  CHECK(fx.counts->disconnected.load() == 1);
+
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  CHECK(fx.handed() == req);
+  CHECK(fx.counts->busy.load() == 1);
+  CHECK_FALSE(fx.outcome); // the worker answers, not the pool
+
+  SECTION("a worker is handed one request at a time") {
+    auto second = fx.request();
+    submit(*fx.dir, second);
+    fx.run();
+    CHECK_FALSE(fx.handed());
+    fx.self->send(fx.pool, ready_atom::value, fx.me);
+    fx.run();
+    CHECK(fx.handed() == second);
+  }
+}
+
+TEST_CASE("db_pool: with every worker lost, requests fail at once", "[actors][db_pool]") {
+  pool_fixture fx{1};
+  fx.self->send(fx.pool, lost_atom::value, fx.me);
+  fx.run();
+  CHECK(fx.counts->disconnected.load() == 1);
+  submit(*fx.dir, fx.request());
+  fx.run();
+  REQUIRE(fx.outcome);
+  REQUIRE(std::holds_alternative<db_failure>(*fx.outcome));
+  CHECK(std::get<db_failure>(*fx.outcome) == db_failure::unavailable);
+  CHECK_FALSE(fx.handed());
+}
+
+TEST_CASE("db_pool: an unanswered request fails at its deadline", "[actors][db_pool]") {
+  pool_fixture fx{1};
+  submit(*fx.dir, fx.request(2s));
+  fx.run();
+  CHECK_FALSE(fx.outcome);
+  fx.sched.advance_time(2s); // the virtual clock: no waiting
+  fx.run();
+  REQUIRE(fx.outcome);
+  CHECK(std::get<db_failure>(*fx.outcome) == db_failure::timeout);
+
+  SECTION("also when a worker holds it") {
+    fx.outcome.reset();
+    auto held = fx.request(2s);
+    submit(*fx.dir, held);
+    fx.self->send(fx.pool, ready_atom::value, fx.me);
+    fx.run();
+    CHECK(fx.handed() == held);
+    fx.sched.advance_time(2s);
+    fx.run();
+    REQUIRE(fx.outcome);
+    CHECK(std::get<db_failure>(*fx.outcome) == db_failure::timeout);
+  }
+}
+
+TEST_CASE("db_pool: no pool in the directory fails the request at once", "[actors][db_pool]") {
+  actor_directory empty;
+  std::optional<db_outcome<int>> outcome;
+  submit(empty,
+         make_db_request<int>(
+           "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+           [&](db_outcome<int> o) { outcome = std::move(o); }));
+  REQUIRE(outcome);
+  CHECK(std::get<db_failure>(*outcome) == db_failure::unavailable);
+}
