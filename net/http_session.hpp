@@ -1,10 +1,11 @@
 // One HTTP/1.1 connection: the request/response loop of Beast's
 // advanced_server example. It owns its socket, reads one request head at a
-// time within the head deadline and size limit (SPEC §8, §11), hands the
-// request to the router and writes the answer; keep-alive loops back to the
-// next head. A handler that takes the body gets it through the connection's
-// body_stream (net/body_stream). It never blocks: database work goes to
-// actors and comes back as a post() onto this connection's strand.
+// time within the head deadline and size limit (SPEC §8, §11), refuses a
+// head whose framing is in doubt (net/framing), hands the request to the
+// router and writes the answer; keep-alive loops back to the next head. A
+// handler that takes the body gets it through the connection's body_stream
+// (net/body_stream). It never blocks: database work goes to actors and comes
+// back as a post() onto this connection's strand.
 //
 // One implementation for every transport: Stream is a plain beast::tcp_stream
 // or a TLS stream over one (SPEC §8 native TLS), and only the start
@@ -17,6 +18,7 @@
 #include "net/body_stream.hpp"
 #include "net/connection_registry.hpp"
 #include "net/exchange.hpp"
+#include "net/framing.hpp"
 #include "net/http.hpp"
 #include "net/transport.hpp"
 
@@ -63,10 +65,12 @@ private:
   void linger_close();
   void on_linger(beast::error_code ec, std::size_t);
   void answer_and_close(http::status status, std::string_view code, std::string_view message);
+  void refuse_framing(const framing_refusal& refusal);
   void log_access(unsigned status, std::size_t bytes_sent);
 
   Stream stream_;
   beast::flat_buffer buffer_;
+  head_buffer head_buffer_{buffer_}; // buffer_ as the head parser sees it
   net::steady_timer head_deadline_;
   const services& svc_;
   connection_registry& registry_;
@@ -87,7 +91,8 @@ private:
   bool closing_ = false;
   bool head_timed_out_ = false;
   bool draining_ = false;
-  bool answered_ = false; // this request has its answer (or the client is gone)
+  bool answered_ = false;        // this request has its answer (or the client is gone)
+  bool refused_framing_ = false; // what follows the head is no request: linger, then close
   std::string request_id_;
   std::string method_ = "-";
   std::string path_ = "-";

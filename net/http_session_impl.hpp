@@ -105,12 +105,13 @@ void http_session<Stream>::do_read_header() {
   parser_->body_limit(boost::none);
   waiting_for_head_ = true;
   head_timed_out_ = false;
+  head_buffer_.reset();
   transport::expires_never(stream_);
   head_deadline_.expires_after(svc_.cfg.header_timeout);
   head_deadline_.async_wait(beast::bind_front_handler(
     &http_session::on_head_deadline, this->shared_from_this(), ++head_generation_));
   http::async_read_header(
-    stream_, buffer_, *parser_,
+    stream_, head_buffer_, *parser_,
     beast::bind_front_handler(&http_session::on_header, this->shared_from_this()));
 }
 
@@ -131,6 +132,7 @@ void http_session<Stream>::on_header(beast::error_code ec, std::size_t) {
   method_ = path_ = "-";
   client_ip_ = peer_ip_;
   answered_ = false;
+  refused_framing_ = false;
   body_.reset();
   if (head_timed_out_) {
     // Silence on a fresh or kept-alive connection is no request: just close.
@@ -147,6 +149,11 @@ void http_session<Stream>::on_header(beast::error_code ec, std::size_t) {
   if (ec)
     return answer_and_close(http::status::bad_request, "bad_request", "malformed HTTP request");
   method_ = std::string{parser_->get().method_string()};
+  if (head_buffer_.folded())
+    return refuse_framing({http::status::bad_request, "bad_request",
+                           "a header field continued on the next line (obs-fold)"});
+  if (auto refusal = check_framing(parser_->get(), parser_->chunked()))
+    return refuse_framing(*refusal);
   handle_request();
 }
 
@@ -290,7 +297,8 @@ void http_session<Stream>::write_answer(
   auto& req = parser_->get();
   // A body no route consumed is still on the wire: the connection cannot be
   // reused after it.
-  bool close = draining_ || !req.keep_alive() || !parser_->is_done() || res.need_eof();
+  bool close =
+    draining_ || refused_framing_ || !req.keep_alive() || !parser_->is_done() || res.need_eof();
   res.keep_alive(!close);
   res.set("X-Request-Id", request_id_);
   add_security_headers(res.base(), svc_.cfg.env);
@@ -312,10 +320,10 @@ void http_session<Stream>::on_write(bool close, beast::error_code ec, std::size_
   file_res_.reset(); // closes a download's file
   if (ec)
     return do_close();
-  // An answer given before the whole body arrived (413, 415, 422...): the
-  // client may still be sending; closing at once could reset the connection
-  // before it reads the answer.
-  if (close && !parser_->is_done() && parser_->is_header_done())
+  // An answer given before the whole body arrived (413, 415, 422...), or to
+  // a head whose framing was refused: the client may still be sending;
+  // closing at once could reset the connection before it reads the answer.
+  if (close && (refused_framing_ || (!parser_->is_done() && parser_->is_header_done())))
     return linger_close();
   if (close)
     return do_close();
@@ -329,6 +337,14 @@ void http_session<Stream>::answer_and_close(http::status status, std::string_vie
                                             std::string_view message) {
   parser_.emplace(); // a fresh parser: keep_alive() false, is_done() false
   send(error_response(status, code, message));
+}
+
+// A head whose framing is in doubt (net/framing): nothing after it is read as
+// a request, not even a body.
+template <class Stream>
+void http_session<Stream>::refuse_framing(const framing_refusal& refusal) {
+  refused_framing_ = true;
+  send(error_response(refusal.status, refusal.code, refusal.message));
 }
 
 template <class Stream>

@@ -5,10 +5,10 @@
 //
 // Covered: the keep-alive loop (answers in order, Connection: close, a body
 // nobody read), the head limit (431), the head deadline (408 / silent
-// close), a malformed head, 100 Continue (once, and never before a
-// refusal), small bodies read whole, and upload bodies streamed under
-// credit: eof, early answers while a read is pending, the body idle
-// deadline, a client gone, a malformed chunked body.
+// close), a malformed head, refused framing (net/framing), 100 Continue
+// (once, and never before a refusal), small bodies read whole, and upload
+// bodies streamed under credit: eof, early answers while a read is pending,
+// the body idle deadline, a client gone, a malformed chunked body.
 //
 // Synchronisation is "run the event loop until a condition, with a deadline".
 #include "actors/messages.hpp"
@@ -376,6 +376,24 @@ TEST_CASE("a malformed head: 400, then close", "[http_session]") {
   auto r = w.answer_then_close("GET /echo HTTP/1.1\r\nHost x\r\n\r\n" + head("GET", "/echo"));
   CHECK(r.status == 400);
   CHECK(w.routed.empty());
+}
+
+TEST_CASE("framing in doubt: refused, and nothing after it runs", "[http_session]") {
+  struct case_ {
+    const char* fields;
+    unsigned status;
+  };
+  for (auto c :
+       {case_{"Transfer-Encoding: gzip\r\n", 400},
+        case_{"Transfer-Encoding: gzip, chunked\r\n", 501}, case_{"Content-Length: 0, 0\r\n", 400},
+        case_{"Content-Length: 0\r\nX-Note: a\r\n b\r\n", 400}}) {
+    INFO(c.fields);
+    world w;
+    auto r = w.answer_then_close(head("PUT", "/upload", c.fields) + head("GET", "/echo"));
+    CHECK(r.status == c.status);
+    CHECK(error_code_of(r) == (c.status == 400 ? "bad_request" : "not_implemented"));
+    CHECK(w.routed.empty());
+  }
 }
 
 TEST_CASE("upload: the body streams into the upload, eof, then its answer", "[body_stream]") {
