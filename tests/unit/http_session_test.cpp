@@ -339,8 +339,8 @@ TEST_CASE("a body no handler read closes the connection after the answer", "[htt
 
 TEST_CASE("a head over 16 KiB: 431 in the JSON shape, then close", "[http_session]") {
   world w;
-  auto r =
-    w.answer_then_close(head("GET", "/echo", "X-Big: " + std::string(17 * 1024, 'a') + "\r\n"));
+  auto r = w.answer_then_close(
+    head("GET", "/echo", "X-Big: " + std::string(std::size_t{17} * 1024, 'a') + "\r\n"));
   CHECK(r.status == 431);
   CHECK(error_code_of(r) == "request_header_fields_too_large");
   CHECK(w.routed.empty());
@@ -348,7 +348,7 @@ TEST_CASE("a head over 16 KiB: 431 in the JSON shape, then close", "[http_sessio
 
 TEST_CASE("a 15 KiB head is within the limit", "[http_session]") {
   world w;
-  w.send(head("GET", "/echo", "X-Big: " + std::string(15 * 1024, 'a') + "\r\n"));
+  w.send(head("GET", "/echo", "X-Big: " + std::string(std::size_t{15} * 1024, 'a') + "\r\n"));
   bool closed = false;
   auto r = parse(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
