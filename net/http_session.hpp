@@ -1,22 +1,27 @@
-// One HTTP/1.1 connection. It owns its socket, reads one request head at a
-// time within the head deadline and size limit, hands the request to the
-// router and writes the answer; keep-alive loops back to the next head.
-// It never blocks: database work goes to actors and comes back as a post()
-// onto this connection's strand.
+// One HTTP/1.1 connection: the request/response loop of Beast's
+// advanced_server example. It owns its socket, reads one request head at a
+// time within the head deadline and size limit (SPEC §8, §11), refuses a
+// head whose framing is in doubt (net/framing), hands the request to the
+// router and writes the answer; keep-alive loops back to the next head. A
+// handler that takes the body gets it through the connection's body_stream
+// (net/body_stream). It never blocks: database work goes to actors and comes
+// back as a post() onto this connection's strand.
 //
-// One implementation for both transports: Stream is a plain beast::tcp_stream
-// or a TLS stream over one (SPEC §8 native TLS). Only the start (handshake)
-// and the end (close_notify) differ; the code is in http_session.cpp,
-// instantiated there for exactly these two streams.
+// One implementation for every transport: Stream is a plain beast::tcp_stream
+// or a TLS stream over one (SPEC §8 native TLS), and only the start
+// (handshake) and the end (close_notify) differ. The definitions are in
+// net/http_session_impl.hpp, instantiated for exactly these two streams in
+// http_session_plain.cpp and http_session_tls.cpp (so they compile in
+// parallel); the unit tests instantiate it for beast::test::stream.
 #pragma once
 
 #include "config/error_code.hpp"
+#include "net/body_stream.hpp"
 #include "net/connection_registry.hpp"
 #include "net/exchange.hpp"
+#include "net/framing.hpp"
 #include "net/http.hpp"
-
-#include <boost/beast/ssl.hpp>
-#include <caf/actor.hpp>
+#include "net/transport.hpp"
 
 #include <chrono>
 #include <memory>
@@ -25,9 +30,6 @@
 #include <type_traits>
 
 namespace portal {
-
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 template <class Stream>
 class http_session : public connection, public std::enable_shared_from_this<http_session<Stream>> {
@@ -41,8 +43,8 @@ public:
 
 private:
   static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+  using transport = stream_transport<Stream>;
 
-  beast::tcp_stream& transport() { return beast::get_lowest_layer(stream_); }
   void start();
   void on_handshake(beast::error_code ec);
   void do_read_header();
@@ -51,15 +53,8 @@ private:
   void handle_request();
   void start_upload(exchange::spawn_upload spawn);
   void read_small_body(std::size_t limit, std::function<void(exchange::small_body)> done);
-  void do_read_small_body();
-  void on_small_body(beast::error_code ec, std::size_t);
-  void do_read_body();
-  void on_body(beast::error_code ec, std::size_t);
-  void arm_body_deadline();
-  void on_body_deadline(unsigned generation, beast::error_code ec);
-  void on_credit(std::size_t n);
+  void on_body_end(body_end how);
   void on_upload_done(upload_answer answer);
-  void end_upload();
   void send(response res);
   void send_file(file_response res);
   template <class Body>
@@ -71,11 +66,13 @@ private:
   void linger_close();
   void on_linger(beast::error_code ec, std::size_t);
   void answer_and_close(const failure& f);
+  void refuse_framing(const failure& refusal);
   void log_access(unsigned status, std::size_t bytes_sent);
 
   Stream stream_;
   beast::flat_buffer buffer_;
-  net::steady_timer head_deadline_; // also the body's idle deadline
+  head_buffer head_buffer_{buffer_}; // buffer_ as the head parser sees it
+  net::steady_timer head_deadline_;
   const services& svc_;
   connection_registry& registry_;
   std::string peer_ip_;   // the socket's peer
@@ -83,6 +80,7 @@ private:
 
   // The request being read or answered.
   std::optional<http::request_parser<http::buffer_body>> parser_;
+  body_stream<Stream> body_{stream_, buffer_, svc_};
   std::optional<response> res_;
   std::optional<http::response_serializer<http::string_body>> serializer_;
   std::optional<file_response> file_res_;
@@ -94,28 +92,13 @@ private:
   bool closing_ = false;
   bool head_timed_out_ = false;
   bool draining_ = false;
+  bool answered_ = false;        // this request has its answer (or the client is gone)
+  bool refused_framing_ = false; // what follows the head is no request: linger, then close
   std::string request_id_;
   std::string method_ = "-";
   std::string path_ = "-";
   std::chrono::steady_clock::time_point started_;
-
-  // A small body being read whole (read_small_body).
-  std::string small_body_;
-  std::size_t small_limit_ = 0;
-  std::function<void(exchange::small_body)> small_done_;
-
-  // The upload whose body is streaming (null otherwise).
-  upload_session_actor upload_;
-  writable_chunk filling_; // the chunk being read into
-  std::size_t credit_ = 0; // chunks we may still send before an ack
-  bool reading_body_ = false;
-  bool body_timed_out_ = false;
-  std::chrono::steady_clock::time_point last_body_activity_;
-  bool answered_ = false;               // this request has its answer (or the client is gone)
-  bool upload_counted_ = true;          // a PUT upload's outcome is in the metrics
-  std::optional<response> held_answer_; // waits for the pending body read to stop
   std::size_t lingered_ = 0;
-  uint64_t body_bytes_ = 0;
 };
 
 extern template class http_session<plain_stream>;

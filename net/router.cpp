@@ -3,12 +3,14 @@
 #include "config/upload_id.hpp"
 #include "net/auth.hpp"
 #include "net/handlers.hpp"
+#include "net/metrics.hpp"
 #include "net/responses.hpp"
 #include "net/static_assets.hpp"
 
 #include <boost/url/pct_string_view.hpp>
 
 #include <array>
+#include <chrono>
 
 namespace portal {
 
@@ -32,7 +34,7 @@ const std::array<route, 18> routes{{
   {http::verb::get, "/static/{name}", access::anyone, handlers::static_file},
   {http::verb::get, "/api/v1/me", access::user, handlers::me},
   {http::verb::get, "/api/v1/uploads", access::user, handlers::list_uploads},
-  {http::verb::put, "/api/v1/uploads/{filename}", access::user, handlers::put_upload},
+  {http::verb::put, "/api/v1/uploads/{filename}", access::user, handlers::put_upload, true},
   {http::verb::get, "/api/v1/uploads/{id}", access::user, upload_id_route<handlers::get_upload>},
   {http::verb::delete_, "/api/v1/uploads/{id}", access::user,
    upload_id_route<handlers::delete_upload>},
@@ -45,6 +47,18 @@ const std::array<route, 18> routes{{
   {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},
   {http::verb::get, "/admin/audit", access::admin, handlers::admin_audit},
 }};
+
+// An upload's answer from its upload actor comes through the upload link and
+// is counted by the connection; any answer through the sink is a refusal
+// before an upload actor existed (401, 400, 413, 429, 507), counted here.
+void count_refusal_as_upload(const services& svc, exchange& ex) {
+  ex.sink = [sink = std::move(ex.sink), stats = svc.metrics,
+             started = std::chrono::steady_clock::now()](any_response res) {
+    auto status = std::visit([](const auto& r) { return r.result_int(); }, res);
+    stats->upload_ended(status, std::chrono::steady_clock::now() - started);
+    sink(std::move(res));
+  };
+}
 
 std::vector<std::string_view> segments(std::string_view path) {
   std::vector<std::string_view> out;
@@ -126,6 +140,8 @@ void dispatch(const services& svc, exchange_ptr ex) {
     return not_found(std::move(ex));
   }
   ex->params = std::move(m.params);
+  if (m.found->upload)
+    count_refusal_as_upload(svc, *ex);
   auto handler = m.found->handler;
   if (m.found->who == access::anyone)
     return handler(svc, std::move(ex));

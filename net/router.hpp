@@ -18,6 +18,9 @@ struct route {
   std::string_view pattern;
   access who;
   handler_fn handler;
+  // An upload request: it counts once in portal_uploads_total (SPEC §7),
+  // also when refused before its body (a plain PUT; tus PATCH and POST next).
+  bool upload = false;
 };
 
 struct route_match {
