@@ -166,28 +166,43 @@ run_ctest() {
   return "$status"
 }
 
+# timed NAME CMD...: runs CMD, records how long it took under NAME (for the
+# summary print_wall_time gives; docs/CI-TIME.md keeps the measured figures).
+PHASES=()
+timed() {
+  local name=$1 started=$SECONDS status=0
+  shift
+  "$@" || status=$?
+  PHASES+=("$(printf '%-28s %4ds' "$name" $((SECONDS - started)))")
+  return "$status"
+}
+
 print_wall_time() {
-  local elapsed=$((SECONDS - TEST_STARTED))
-  printf '\n==> total wall time: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
+  local elapsed=$((SECONDS - TEST_STARTED)) phase
+  printf '\n==> phases\n'
+  for phase in "${PHASES[@]}"; do
+    printf '    %s\n' "$phase"
+  done
+  printf '==> total wall time: %dm%02ds\n' $((elapsed / 60)) $((elapsed % 60))
 }
 
 cmd_test() {
   local rc=0
   TEST_STARTED=$SECONDS
   trap print_wall_time EXIT # also when a build fails
-  install_deps
-  prepare_browser_tests
+  timed "install deps" install_deps
+  timed "npm ci (tests/browser)" prepare_browser_tests
 
   # Test builds compile in the failpoints (storage delay / ENOSPC) that the
   # backpressure tests drive; build/ (what `serve` runs) never has them.
-  build build-test -DPORTAL_FAILPOINTS=ON
-  run_ctest build-test || rc=1
+  timed "build build-test" build build-test -DPORTAL_FAILPOINTS=ON
+  timed "ctest build-test" run_ctest build-test || rc=1
 
-  build build-asan -DPORTAL_SANITIZE=ON -DPORTAL_FAILPOINTS=ON
+  timed "build build-asan" build build-asan -DPORTAL_SANITIZE=ON -DPORTAL_FAILPOINTS=ON
   export UBSAN_OPTIONS="suppressions=$ROOT/tests/support/ubsan.supp:print_stacktrace=1:halt_on_error=1"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
   export LSAN_OPTIONS="suppressions=$ROOT/tests/support/lsan.supp:print_suppressions=0"
-  run_ctest build-asan || rc=1
+  timed "ctest build-asan" run_ctest build-asan || rc=1
 
   trap - EXIT
   print_wall_time
