@@ -178,11 +178,13 @@ class SkeletonTest(PortalTestCase, Checks):
         for path, headers in (("/api/v1/me", self.auth(self.token)), ("/health", {})):
             with self.subTest(path=path):
                 status, got, body = self.portal.request("BREW", path, headers)
-                self.assertIn(status, (405, 501), body[:200])
+                # an unknown method is 501 (RFC 9110 §15.6.2); 405 is for a
+                # known method a path does not allow
+                self.assertEqual(status, 501, body[:200])
                 self.assert_security_headers(got, f"BREW {path}")
                 self.assert_request_id(got, f"BREW {path}")
                 if path.startswith("/api/"):
-                    self.assert_json_error(got, body)
+                    self.assertEqual(self.assert_json_error(got, body)["code"], "not_implemented")
 
     # -- access log (SPEC §9, §11)
 
