@@ -258,10 +258,17 @@ class UploadApiTest(PortalTestCase, UploadChecks):
         path = self.data_path("archives", obj["id"])
         self.assertTrue(os.path.isfile(path))
         rows = self.row_count()
-        status, _, body = self.portal.request("DELETE", f"/api/v1/uploads/{obj['id']}",
-                                              self.auth(self.alice))
+        status, headers, body = self.portal.request("DELETE", f"/api/v1/uploads/{obj['id']}",
+                                                    self.auth(self.alice))
         self.assertEqual((status, body), (204, b""))
         self.assertEqual(self.row_count(), rows - 1)
+        # audited (SPEC §7): who, from where, which request, which upload
+        events = [e for e in self.audit_events(self.admin, "upload.delete")
+                  if e["detail"].get("upload_id") == obj["id"]]
+        self.assertEqual(len(events), 1, events)
+        self.assertEqual((events[0]["user"], events[0]["ip"], events[0]["request_id"]),
+                         ("alice", "127.0.0.1", headers["X-Request-Id"]))
+        self.assertEqual(events[0]["detail"], {"upload_id": obj["id"], "filename": "doomed.tar.gz"})
         for suffix in ("", "/content"):
             status, headers, body = self.portal.request("GET", f"/api/v1/uploads/{obj['id']}{suffix}",
                                                         self.auth(self.alice))
@@ -272,6 +279,9 @@ class UploadApiTest(PortalTestCase, UploadChecks):
         status, headers, body = self.portal.request("DELETE", f"/api/v1/uploads/{obj['id']}",
                                                     self.auth(self.alice))
         self.assert_error(status, headers, body, 404, "not_found", "second DELETE")
+        self.assertEqual(len([e for e in self.audit_events(self.admin, "upload.delete")
+                              if e["detail"].get("upload_id") == obj["id"]]), 1,
+                         "a DELETE that deleted nothing is not audited as a delete")
 
     def test_unknown_id(self):
         for method, suffix in (("GET", ""), ("GET", "/content"), ("DELETE", "")):

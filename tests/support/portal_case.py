@@ -13,10 +13,11 @@ from portal_server import Portal
 class PortalTestCase(unittest.TestCase):
     """One PostgreSQL cluster and one migrated, listening server per class.
 
-    Subclasses may set PORTAL_ENV (a dict) for the server, and PGBOUNCER =
-    True to put the server (and the CLI) behind PgBouncer in transaction
-    mode; `migrate` then goes straight to PostgreSQL through
-    DATABASE_DIRECT_URL, as on Fly (SPEC §3). Everything is torn down by
+    Subclasses may set PORTAL_ENV (a dict) for the server; PGBOUNCER = True
+    to put the server (and the CLI) behind PgBouncer in transaction mode
+    (`migrate` then goes straight to PostgreSQL through DATABASE_DIRECT_URL,
+    as on Fly, SPEC §3); DURABLE_DATABASE = True for a cluster with fsync
+    and synchronous commit on (the suite's default is off, for speed). Everything is torn down by
     class clean-ups, which run even when setUpClass fails half-way. Every
     server, the class's and those of start_portal(), is checked when it is
     cleaned up (Portal.check_exit): exit 0 unless the test collected the
@@ -25,11 +26,12 @@ class PortalTestCase(unittest.TestCase):
 
     PORTAL_ENV = {}
     PGBOUNCER = False
+    DURABLE_DATABASE = False
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.pg = PostgresCluster()
+        cls.pg = PostgresCluster(durable=cls.DURABLE_DATABASE)
         cls.addClassCleanup(cls.pg.destroy)
         cls.database_url = cls.pg.url
         env = dict(cls.PORTAL_ENV)

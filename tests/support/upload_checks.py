@@ -74,6 +74,13 @@ class UploadChecks:
         if rows and before.get("rows") is not None:
             self.assertEqual(self.row_count(), before["rows"], f"{context}: uploads grew")
 
+    def audit_events(self, admin_token, event=None, portal=None, limit=1000):
+        """GET /admin/audit (newest first), only `event`'s rows when given."""
+        status, _, body = (portal or self.portal).request(
+            "GET", f"/admin/audit?limit={limit}", self.auth(admin_token))
+        self.assertEqual(status, 200, body[:300])
+        return [e for e in json.loads(body)["events"] if event is None or e["event"] == event]
+
     # -- requests
 
     @staticmethod
@@ -157,7 +164,8 @@ class UploadChecks:
             self.assertEqual(rest + read_to_eof(sock, 5), b"", "nothing may follow the 413")
         self.assert_nothing_left(before, portal)
 
-    def assert_upload(self, status, headers, body, archive, filename, owner, fmt, context=""):
+    def assert_upload(self, status, headers, body, archive, filename, owner, fmt, context="",
+                      portal=None):
         """A 201 whose Location and upload object match what the test
         computed from the bytes it sent; returns the object."""
         self.assertEqual(status, 201, f"{context}: {body[:300]!r}")
@@ -173,7 +181,7 @@ class UploadChecks:
         self.assertRegex(obj["created_at"], TIME_RE, context)
         self.assertIsNone(obj["expires_at"], context)
         # 201 means durable: the archive is in place, byte for byte, already.
-        path = self.data_path("archives", obj["id"])
+        path = self.data_path("archives", obj["id"], portal=portal)
         self.assertTrue(os.path.isfile(path), f"{context}: no {path} at 201")
         with open(path, "rb") as f:
             self.assertEqual(f.read(), archive, f"{context}: stored bytes differ")
