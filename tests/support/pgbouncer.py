@@ -93,11 +93,15 @@ admin_users = portal
         self.ini = ini
 
     def _start(self):
-        argv = [PGBOUNCER, self.ini]
+        # pgbouncer itself is the child (no runuser in between), so that
+        # stop() signals pgbouncer and not a wrapper that would outlive it
+        user = {}
         if self.cluster.run_as:
-            argv = ["runuser", "-u", self.cluster.run_as, "--"] + argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd="/")
+            pw = pwd.getpwnam(self.cluster.run_as)
+            user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        self.proc = subprocess.Popen([PGBOUNCER, self.ini], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
+                                     **user)
 
         def listening():
             if self.proc.poll() is not None:
