@@ -198,7 +198,8 @@ print_wall_time() {
 renice_tree() {
   local child
   renice -n "$2" -p "$1" >/dev/null 2>&1 || true
-  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+  # /proc rather than ps: procps is not on every fresh Debian
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
     renice_tree "$child" "$2"
   done
 }
