@@ -15,6 +15,8 @@ PACKAGES=(
   catch2 prometheus
   # local database for `dev.sh serve` and the integration/e2e tests
   postgresql postgresql-client
+  # PgBouncer in transaction mode in front of the test cluster (SPEC §3; tests/e2e/test_pgbouncer.py)
+  pgbouncer
   # browser end-to-end tests: Debian's Chromium, driven by playwright-core
   # (tests/browser, installed by `dev.sh test`; never a downloaded browser)
   chromium

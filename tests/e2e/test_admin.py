@@ -7,7 +7,6 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_admin        (from tests/e2e)
 """
 
-import contextlib
 import http.client
 import json
 import re
@@ -190,8 +189,15 @@ class AdminTest(PortalTestCase, UploadChecks):
                 wait_ready(self.portal)
                 self.upload_ok(self.uploader, f"after-kill-{name}.tar.gz", self.small, "up")
 
+    def upload_results(self):
+        """portal_uploads_total by result (SPEC §11)."""
+        text = self.admin_metrics()
+        return {r: sample(text, "portal_uploads_total", {"result": r})
+                for r in ("completed", "rejected", "failed", "aborted")}
+
     def test_kill_an_upload_session_fails_that_upload_cleanly(self):
         before = self.snapshot()
+        results = self.upload_results()
         crashes = sample(self.admin_metrics(), "portal_actor_crashes_total",
                          {"kind": "upload_session"})
         with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
@@ -207,7 +213,34 @@ class AdminTest(PortalTestCase, UploadChecks):
         self.assert_nothing_left(before, context="killed session")
         self.assertEqual(sample(self.admin_metrics(), "portal_actor_crashes_total",
                                 {"kind": "upload_session"}), crashes + 1)
+        # a server-side failure: "failed", and nothing else moved
+        self.assertEqual(self.upload_results(), dict(results, failed=results["failed"] + 1))
         self.upload_ok(self.uploader, "after-session-kill.tar.gz", self.small, "up")
+
+    def abandon_an_upload(self):
+        """An upload whose client goes away with half the body sent (SPEC
+        §11: "aborted"); returns portal_uploads_total before and after."""
+        before = self.snapshot()
+        results = self.upload_results()
+        with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
+            sock.sendall(self.head_bytes(self.uploader, "abandoned.tar.gz", len(self.big)))
+            sock.sendall(self.big[:MiB])
+            wait_until(lambda: self.actors()["uploads"], 30, message="the live upload")
+        self.assert_nothing_left(before, context="client gone")
+        wait_until(lambda: self.upload_results()["aborted"] == results["aborted"] + 1, 10,
+                   message="portal_uploads_total{result=\"aborted\"} to move")
+        wait_until(lambda: not self.actors()["uploads"], 10, message="no live uploads")
+        return results, self.upload_results()
+
+    def test_client_gone_mid_upload_counts_as_aborted(self):
+        results, after = self.abandon_an_upload()
+        self.assertEqual(after["aborted"], results["aborted"] + 1)
+        self.assertEqual(after["failed"], results["failed"])
+        self.assertEqual(after["completed"], results["completed"])
+        # "rejected" is not pinned: net/http_session.cpp sometimes counts
+        # such an upload a second time, as rejected, when its access-log
+        # line (the read error's 400) comes before the session's 499
+        # (reported; a race, so no expectedFailure here)
 
     def test_kill_refusals(self):
         status, headers, body = self.kill(999999999)
@@ -247,23 +280,18 @@ class AdminTest(PortalTestCase, UploadChecks):
             self.assert_error(status, headers, body, 400, "invalid_limit", f"limit={bad!r}")
 
     def test_rejected_upload_is_audited(self):
-        name = "rejected-%d.tar.gz" % len(self.audit_events("upload.rejected"))
+        name = "rejected-%d.tar.gz" % len(self.audit_events(self.admin, "upload.rejected"))
         status, _, body = self.portal.request("PUT", "/api/v1/uploads/" + name,
                                               self.auth(self.uploader), body=b"not gzip at all" * 100)
         self.assertEqual(status, 415, body)
         # Written beside the answer, not before it: wait for the row.
         wait_until(lambda: any(r["detail"].get("filename") == name
-                               for r in self.audit_events("upload.rejected")),
+                               for r in self.audit_events(self.admin, "upload.rejected")),
                    timeout=10, message="the upload.rejected audit row")
-        row = [r for r in self.audit_events("upload.rejected") if r["detail"]["filename"] == name][0]
+        row = [r for r in self.audit_events(self.admin, "upload.rejected") if r["detail"]["filename"] == name][0]
         self.assertEqual(row["user"], "up")
         self.assertEqual((row["detail"]["status"], row["detail"]["code"]),
                          (415, "unsupported_media_type"))
-
-    def audit_events(self, event):
-        status, _, body = self.portal.request("GET", "/admin/audit?limit=1000", self.auth(self.admin))
-        self.assertEqual(status, 200, body)
-        return [e for e in json.loads(body)["events"] if e["event"] == event]
 
     # -- metrics
 

@@ -7,13 +7,18 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 """
 
 import json
+import signal
 import socket
 import threading
 import time
 import unittest
 import uuid
 
+import archives as A
 from portal_harness import PortalTestCase, parse_http_response, read_until_closed, token_secret, wait_until
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+
+MiB = 1024 * 1024
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
                     "Referrer-Policy", "Permissions-Policy")
@@ -178,11 +183,13 @@ class SkeletonTest(PortalTestCase, Checks):
         for path, headers in (("/api/v1/me", self.auth(self.token)), ("/health", {})):
             with self.subTest(path=path):
                 status, got, body = self.portal.request("BREW", path, headers)
-                self.assertIn(status, (405, 501), body[:200])
+                # an unknown method is 501 (RFC 9110 §15.6.2); 405 is for a
+                # known method a path does not allow
+                self.assertEqual(status, 501, body[:200])
                 self.assert_security_headers(got, f"BREW {path}")
                 self.assert_request_id(got, f"BREW {path}")
                 if path.startswith("/api/"):
-                    self.assert_json_error(got, body)
+                    self.assertEqual(self.assert_json_error(got, body)["code"], "not_implemented")
 
     # -- access log (SPEC §9, §11)
 
@@ -242,8 +249,29 @@ class SkeletonTest(PortalTestCase, Checks):
         self.assertEqual(status, 200, body[:200])
 
     def test_slow_and_silent_clients(self):
-        """Three clients at once, so the 10 s deadline is waited for only once."""
+        """Four clients at once, so the 10 s deadline is waited for only once."""
         results = {}
+
+        def trickle_head(s, name, started):
+            # a header line every second: the 10 s deadline is for the whole
+            # head (the 1 s pauses pace the client; nothing waits on them)
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            try:
+                for i in range(25):
+                    s.settimeout(1.0)
+                    try:
+                        data = s.recv(65536)
+                    except socket.timeout:
+                        s.sendall(b"X-Slow-%d: y\r\n" % i)
+                        continue
+                    # answered (or closed): collect the rest
+                    data += read_until_closed(s, 5)
+                    results[name] = (data, time.monotonic() - started)
+                    return
+            except (BrokenPipeError, ConnectionResetError):
+                results[name] = (b"", time.monotonic() - started)
+                return
+            results[name] = (None, time.monotonic() - started)
 
         def half_request_line():
             with self.portal.connect(timeout=20) as s:
@@ -253,26 +281,22 @@ class SkeletonTest(PortalTestCase, Checks):
                 results["half"] = (data, time.monotonic() - started)
 
         def slow_headers():
-            # a header line every second: the 10 s deadline is for the whole head
             with self.portal.connect(timeout=20) as s:
-                started = time.monotonic()
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-                try:
-                    for i in range(25):
-                        s.settimeout(1.0)
-                        try:
-                            data = s.recv(65536)
-                        except socket.timeout:
-                            s.sendall(b"X-Slow-%d: y\r\n" % i)
-                            continue
-                        # answered (or closed): collect the rest
-                        data += read_until_closed(s, 5)
-                        results["slow"] = (data, time.monotonic() - started)
-                        return
-                except (BrokenPipeError, ConnectionResetError):
-                    results["slow"] = (b"", time.monotonic() - started)
-                    return
-                results["slow"] = (None, time.monotonic() - started)
+                trickle_head(s, "slow", time.monotonic())
+
+        def kept_alive():
+            # SPEC §11: on a kept-alive connection the deadline runs from the
+            # end of the previous request, not from the next head's first
+            # byte: 6 s of quiet, then a trickled head, gets its 408 about
+            # 10 s after the first answer (16 s if the clock restarted at
+            # the first byte, never if there were no deadline)
+            with self.portal.connect(timeout=20) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                status, _, _, rest = read_response(s, 10)
+                answered = time.monotonic()
+                results["kept_first"] = (status, rest)
+                time.sleep(6)  # the client's pace, as above
+                trickle_head(s, "kept", answered)
 
         def silent():
             with self.portal.connect(timeout=20) as s:
@@ -280,11 +304,12 @@ class SkeletonTest(PortalTestCase, Checks):
                 data = read_until_closed(s, 20)
                 results["silent"] = (data, time.monotonic() - started)
 
-        threads = [threading.Thread(target=f) for f in (half_request_line, slow_headers, silent)]
+        threads = [threading.Thread(target=f)
+                   for f in (half_request_line, slow_headers, kept_alive, silent)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
+            t.join(40)
 
         data, elapsed = results["half"]
         status, headers, _ = parse_http_response(data)
@@ -298,6 +323,14 @@ class SkeletonTest(PortalTestCase, Checks):
         status, _, _ = parse_http_response(data)
         self.assertEqual(status, 408, data[:300])
         self.assertLess(elapsed, 15, "the header deadline is not a total deadline")
+
+        self.assertEqual(results["kept_first"], (200, b""))
+        data, elapsed = results["kept"]
+        self.assertIsNotNone(data, "a slow head on a kept-alive connection was never cut off")
+        status, _, _ = parse_http_response(data)
+        self.assertEqual(status, 408, data[:300])
+        self.assertGreater(elapsed, 8, "408 before the deadline")
+        self.assertLess(elapsed, 14, "the kept-alive deadline did not run from the previous answer")
 
         data, elapsed = results["silent"]
         self.assertEqual(data, b"", "a silent connection got a response")
@@ -377,8 +410,10 @@ class DatabaseOutageTest(PortalTestCase, Checks):
         self.assertEqual(status, 200, body)
 
 
-class ShutdownTest(PortalTestCase, Checks):
-    """SIGTERM / SIGINT: the listener closes at once and the process exits 0."""
+class ShutdownTest(PortalTestCase, Checks, UploadChecks):
+    """SIGTERM / SIGINT: the listener closes at once, in-flight uploads finish
+    within the drain deadline or are aborted cleanly after it, and the
+    process exits 0 (SPEC §9, §11)."""
 
     PORTAL_ENV = {"PORTAL_DRAIN_SECONDS": "5"}
 
@@ -422,6 +457,55 @@ class ShutdownTest(PortalTestCase, Checks):
         self.check_shutdown(portal, signal.SIGTERM)
         # an idle kept-alive connection does not hold the drain for its deadline
         self.assertLess(time.monotonic() - started, 5)
+
+    def start_upload(self, drain_seconds):
+        """A server with that drain deadline and an upload in flight on it
+        (1 MiB of 3 sent, its partial file on disk): (portal, socket, archive, snapshot)."""
+        portal = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DRAIN_SECONDS=str(drain_seconds)))
+        token = portal.create_user_and_token(f"drain{drain_seconds}", "uploader")
+        wait_ready(portal)
+        archive = A.gzip_bytes(A.random_tar(3 * MiB, seed=80 + drain_seconds), level=0)
+        before = self.snapshot(portal)
+        sock = portal.connect(timeout=REQUEST_TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(self.head_bytes(token, "inflight.tar.gz", len(archive)))
+        sock.sendall(archive[:MiB])
+        wait_until(lambda: self.dir_files("tmp", portal), 30, message="a partial file in tmp/")
+        return portal, sock, archive, before
+
+    def sigterm(self, portal):
+        port = portal.port
+        portal.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: self.refused(port), 5, message="new connections to be refused")
+
+    def test_sigterm_lets_an_inflight_upload_finish(self):
+        portal, sock, archive, before = self.start_upload(drain_seconds=30)
+        self.sigterm(portal)
+        self.assertIsNone(portal.proc.poll(), "exited with an upload in flight")
+        # the rest of the body after SIGTERM: still received, stored, recorded
+        sock.sendall(archive[MiB:])
+        status, headers, body, _ = read_response(sock, REQUEST_TIMEOUT)
+        obj = self.assert_upload(status, headers, body, archive, "inflight.tar.gz", "drain30",
+                                 "tar.gz", "upload in flight at SIGTERM", portal=portal)
+        code = portal.wait_exit(30)
+        self.assertEqual(code, 0, portal.output_tail())
+        self.assertEqual(self.row_count(), before["rows"] + 1)
+        self.assertEqual(self.pg.psql(f"select filename from uploads where id = '{obj['id']}'"),
+                         "inflight.tar.gz")
+        self.assertEqual(self.dir_files("tmp", portal), [])
+
+    def test_upload_past_the_drain_deadline_is_aborted_cleanly(self):
+        portal, sock, archive, before = self.start_upload(drain_seconds=2)
+        started = time.monotonic()
+        self.sigterm(portal)
+        # the client never sends the rest: the drain deadline ends it
+        code = portal.wait_exit(30)
+        self.assertEqual(code, 0, portal.output_tail())
+        self.assertLess(time.monotonic() - started, 2 + 10, "the drain deadline was not applied")
+        # SPEC §9 asks for a clean abort, not for an answer: the server
+        # closes the connection without one (the client sees the upload fail)
+        self.assertEqual(read_until_closed(sock, 10), b"", "closed without a response")
+        self.assert_nothing_left(before, portal=portal, context="aborted by the drain")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,188 @@
+"""End-to-end tests of crash safety and start-up reconciliation (SPEC §5.1,
+§9, §11): a server SIGKILLed mid-upload leaves nothing behind after its
+restart, a file without a row goes to orphans/, a row without a file is
+deleted.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_crash_recovery        (from tests/e2e)
+"""
+
+import json
+import os
+import unittest
+
+import archives as A
+from portal_harness import Portal, PortalTestCase, wait_until
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
+
+MiB = 1024 * 1024
+
+
+def restarted(portal, env=None):
+    """A new server process on the same data dir, database and settings as
+    `portal` (which must have stopped)."""
+    merged = {k: v for k, v in portal.env.items() if k.startswith("PORTAL_")}
+    merged.update(env or {})
+    p = Portal(portal.env["DATABASE_URL"], env=merged)
+    p.data_dir = portal.data_dir  # for the tests' own checks
+    return p
+
+
+class CrashTest(PortalTestCase, UploadChecks):
+    """SIGKILL mid-upload, then start-up reconciliation (SPEC §5.1, §9, §11).
+    Each test runs its own servers; the class's server only runs the CLI."""
+
+    PORTAL_ENV = dict(NO_RATE_LIMITS)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("crashy", "uploader")
+        cls.admin = cls.portal.create_user_and_token("crash-admin", "admin")
+        wait_ready(cls.portal)
+        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=41)))
+
+    def server(self, portal=None):
+        """A fresh server (or a restart on `portal`'s data dir), cleaned up after the test."""
+        p = restarted(portal) if portal else Portal(self.pg.url, env=self.PORTAL_ENV)
+        self.addCleanup(p.cleanup)
+        p.start()
+        wait_ready(p)  # as a platform would, before sending it traffic
+        return p
+
+    def stop_cleanly(self, p):
+        self.assertEqual(p.terminate(timeout=40), 0, p.output_tail())
+        self.assertEqual(p.sanitizer_reports(), [])
+
+    def test_kill_mid_upload(self):
+        first = self.server()
+        before = self.snapshot(first)
+        archive = A.gzip_bytes(A.random_tar(64 * MiB, seed=42), level=0)
+        sock = first.connect(timeout=REQUEST_TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(self.head_bytes(self.token, "killed.tar.gz", len(archive)))
+        sent = 0
+        # send until a good part of the body is on disk, then stop sending
+        for offset in range(0, 8 * MiB, MiB):
+            sock.sendall(archive[offset:offset + MiB])
+            sent += MiB
+        part = wait_until(lambda: [f for f in self.dir_files("tmp", first) if f.endswith(".part")],
+                          30, message="a .part file")
+        wait_until(lambda: os.path.getsize(self.data_path("tmp", part[0], portal=first)) > MiB, 30,
+                   message="the partial file to grow")
+        first.kill()
+        self.assertEqual(self.dir_files("tmp", first), part, "the crash left its partial file")
+
+        second = self.server(first)
+        self.assert_nothing_left(before, second, context="after the restart")
+        self.assertEqual(self.dir_files("archives", second), [])
+        logged = [e for e in second.logs if part[0] in json.dumps(e)]
+        self.assertTrue(logged, "the removal of the stale partial file is logged")
+        obj = self.upload_ok(self.token, "after-crash.tar.gz", self.small, "crashy", portal=second)
+        self.assertEqual(self.dir_files("archives", second), [obj["id"]])
+        self.stop_cleanly(second)
+
+    def test_file_without_row_goes_to_orphans(self):
+        first = self.server()
+        obj = self.upload_ok(self.token, "kept.tar.gz", self.small, "crashy", portal=first)
+        self.stop_cleanly(first)
+        orphan_id = "OrphanNoRow_" + os.urandom(6).hex()
+        content = b"an archive whose row never committed"
+        with open(self.data_path("archives", orphan_id, portal=first), "wb") as f:
+            f.write(content)
+        rows = self.row_count()
+
+        second = self.server(first)
+        self.assertEqual(self.dir_files("archives", second), [obj["id"]])
+        orphans = self.dir_files("orphans", second)
+        self.assertEqual(len(orphans), 1, orphans)
+        self.assertTrue(orphans[0].startswith(orphan_id), orphans)
+        with open(self.data_path("orphans", orphans[0], portal=second), "rb") as f:
+            self.assertEqual(f.read(), content, "orphans are moved, never altered")
+        self.assertEqual(self.row_count(), rows)
+        self.assertTrue([e for e in second.logs if orphan_id in json.dumps(e)],
+                        "the orphan is logged")
+        # the known upload is untouched and still served
+        status, _, body = second.request("GET", f"/api/v1/uploads/{obj['id']}/content",
+                                         self.auth(self.token))
+        self.assertEqual((status, body), (200, self.small))
+        self.stop_cleanly(second)
+
+    def test_row_without_file_is_deleted_and_audited(self):
+        first = self.server()
+        kept = self.upload_ok(self.token, "kept2.tar.gz", self.small, "crashy", portal=first)
+        lost = self.upload_ok(self.token, "lost.tar.gz", self.small, "crashy", portal=first)
+        self.stop_cleanly(first)
+        os.unlink(self.data_path("archives", lost["id"], portal=first))
+        ghost = "GhostRow_" + os.urandom(6).hex()
+        self.pg.psql(
+            "insert into uploads (id, owner_id, filename, size, sha256, format, entries,"
+            " uncompressed_size) select '" + ghost + "', id, 'ghost.tar.gz', 10, '" + "a" * 64 +
+            "', 'tar.gz', 1, 10240 from users where username = 'crashy'")
+
+        second = self.server(first)
+        ids = set(self.pg.psql("select id from uploads").split())
+        self.assertIn(kept["id"], ids)
+        self.assertNotIn(lost["id"], ids)
+        self.assertNotIn(ghost, ids)
+        for uid in (lost["id"], ghost):
+            status, headers, body = second.request("GET", f"/api/v1/uploads/{uid}",
+                                                   self.auth(self.token))
+            self.assert_error(status, headers, body, 404, "not_found", uid)
+        self.assertEqual(self.dir_files("archives", second), [kept["id"]])
+        self.assertEqual(self.dir_files("orphans", second), [])
+        # each deletion is audited by the system (SPEC §11), once
+        events = self.audit_events(self.admin, "upload.missing_file", portal=second)
+        for uid in (lost["id"], ghost):
+            mine = [e for e in events if e["detail"].get("upload_id") == uid]
+            self.assertEqual(len(mine), 1, events)
+            self.assertEqual(mine[0]["user"], "system")
+        self.assertFalse([e for e in events if e["detail"].get("upload_id") == kept["id"]])
+        self.stop_cleanly(second)
+
+
+
+class DurableCommitTest(PortalTestCase, UploadChecks):
+    """SPEC §5.1: a 201 means the row is committed. The suite's clusters run
+    with fsync and synchronous commit off for speed; this one runs with
+    PostgreSQL's defaults, and PostgreSQL itself is SIGKILLed (postmaster and
+    backends, no shutdown checkpoint) right after a 201."""
+
+    DURABLE_DATABASE = True
+    PORTAL_ENV = dict(NO_RATE_LIMITS)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("durable", "uploader")
+        wait_ready(cls.portal)
+
+    def test_row_survives_a_postgres_crash_right_after_201(self):
+        self.assertEqual(self.pg.psql("show synchronous_commit"), "on")
+        self.assertEqual(self.pg.psql("show fsync"), "on")
+        archive = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=71)))
+        status, headers, body = self.put(self.token, "durable.tar.gz", archive)
+        self.pg.crash()  # at once: no checkpoint, no WAL flush after the answer
+        obj = self.assert_upload(status, headers, body, archive, "durable.tar.gz", "durable",
+                                 "tar.gz", "before the crash")
+        self.pg.start()  # crash recovery replays the WAL
+        row = self.pg.psql(f"select filename, size, sha256 from uploads where id = '{obj['id']}'")
+        self.assertEqual(row, f"durable.tar.gz|{len(archive)}|{obj['sha256']}",
+                         "the row of an acknowledged upload is gone after a database crash")
+
+        # a restarted server reconciles: the row keeps its file, nothing is
+        # orphaned, and the archive is served byte for byte
+        self.assertEqual(self.portal.terminate(), 0, self.portal.output_tail())
+        second = restarted(self.portal)
+        self.addCleanup(second.cleanup)
+        second.start()
+        wait_ready(second)
+        self.assertEqual(self.dir_files("orphans", second), [])
+        self.assertEqual(self.dir_files("archives", second), [obj["id"]])
+        status, _, content = second.request("GET", f"/api/v1/uploads/{obj['id']}/content",
+                                            self.auth(self.token))
+        self.assertEqual((status, content), (200, archive))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,101 @@
+"""End-to-end tests of the database going away under uploads (SPEC §5.3):
+503 + Retry-After within the configured deadline, nothing half-written,
+/ready says so, and uploads work again in the same process once it is back.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_database_outage        (from tests/e2e)
+"""
+
+import json
+import os
+import time
+import unittest
+
+import archives as A
+from portal_harness import PortalTestCase, wait_until
+from upload_checks import (NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response,
+                           send_quietly, wait_ready)
+
+MiB = 1024 * 1024
+
+
+class DatabaseGoneTest(PortalTestCase, UploadChecks):
+    """SPEC §5.3: database unavailable -> 503 + Retry-After within the
+    configured deadline, nothing half-written; /ready says so; uploads work
+    again once it is back, in the same process."""
+
+    DEADLINE_S = 1.5
+    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS=str(int(DEADLINE_S * 1000)))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("dbuser", "uploader")
+        wait_ready(cls.portal)
+        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=51)))
+        cls.big = A.gzip_bytes(A.random_tar(3 * MiB, seed=52), level=0)
+
+    def setUp(self):
+        self.addCleanup(self.pg.start)  # whatever happens, the next test has a database
+
+    def assert_503(self, status, headers, body, context):
+        self.assertEqual(status, 503, f"{context}: {body[:300]!r}")
+        self.assertTrue(headers.get("Retry-After", "").strip().isdigit(),
+                        f"{context}: Retry-After {headers.get('Retry-After')!r}")
+        self.assert_error(status, headers, body, 503, "unavailable", context)
+
+    def recovers(self):
+        """Uploads succeed again within 30 s of the database coming back."""
+        def attempt():
+            status, _, body = self.put(self.token, "back.tar.gz", self.small, timeout=30)
+            if status == 201:
+                return json.loads(body)
+            self.assertEqual(status, 503, body[:300])  # nothing but "not yet"
+            return None
+
+        obj = wait_until(attempt, 30, interval=0.5, message="an upload to succeed again")
+        self.assertTrue(os.path.isfile(self.data_path("archives", obj["id"])))
+        return obj
+
+    def test_put_while_database_down(self):
+        before = self.snapshot()
+        self.pg.stop()
+        started = time.monotonic()
+        status, headers, body = self.put(self.token, "nodb.tar.gz", self.small)
+        elapsed = time.monotonic() - started
+        self.assert_503(status, headers, body, "database down")
+        # the deadline, plus slack for a sanitizer build on a busy machine
+        self.assertLess(elapsed, self.DEADLINE_S + 3, "the 503 must come within the deadline")
+        self.assert_nothing_left(before, rows=False, context="database down")
+        status, _, body = self.portal.request("GET", "/ready")
+        self.assertEqual(status, 503, body)
+        self.assertIn("database", json.loads(body)["checks"]["database"])
+        pid = self.portal.proc.pid
+        self.pg.start()
+        self.assertEqual(self.row_count(), before["rows"])
+        obj = self.recovers()
+        wait_ready(self.portal)
+        self.assertEqual(self.portal.proc.pid, pid)
+        self.assertIsNone(self.portal.proc.poll(), "the server kept running")
+        self.assertEqual(self.row_count(), before["rows"] + 1)
+        self.assertEqual(self.dir_files("tmp"), [])
+        self.assertIn(obj["id"], self.dir_files("archives"))
+
+    def test_database_lost_mid_upload(self):
+        before = self.snapshot()
+        with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
+            sock.sendall(self.head_bytes(self.token, "midway.tar.gz", len(self.big)))
+            sock.sendall(self.big[: MiB])
+            wait_until(lambda: self.dir_files("tmp"), 30, message="a partial file in tmp/")
+            self.pg.stop()
+            send_quietly(sock, self.big[MiB:])
+            status, headers, body, _ = read_response(sock, REQUEST_TIMEOUT)
+        self.assert_503(status, headers, body, "database lost mid-upload")
+        self.assert_nothing_left(before, rows=False, context="database lost mid-upload")
+        self.pg.start()
+        self.assertEqual(self.row_count(), before["rows"])
+        self.recovers()
+
+
+if __name__ == "__main__":
+    unittest.main()
