@@ -63,6 +63,7 @@ struct upload_request {
   db::identity owner;
   std::string ip;
   std::string request_id;
+  std::optional<uint64_t> declared_size; // Content-Length; none when chunked
 };
 
 // The answer for the client: status and JSON body.

@@ -43,7 +43,7 @@ bool changes_state(http::verb method) {
 
 void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
                       const credential& cred) {
-  if (who == access::page) {
+  if (is_page(who)) {
     auto res = redirect_response("/login");
     if (cred.type == credential::kind::session)
       res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
@@ -60,7 +60,7 @@ void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
 
 void refuse(const exchange_ptr& ex, access who, http::status status, std::string_view code,
             std::string_view message) {
-  if (who == access::page)
+  if (is_page(who))
     return ex->reply(page_error(status, message));
   ex->reply(error_response(status, code, message));
 }
@@ -89,8 +89,9 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
         !db::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
       return refuse(ex, who, http::status::forbidden, "csrf_token_missing",
                     "this request needs the X-CSRF-Token header of the session");
-    if (who == access::admin && caller->role != "admin")
-      return refuse(ex, who, http::status::forbidden, "forbidden", "admin role required");
+    if ((who == access::admin || who == access::admin_page) && caller->role != "admin")
+      return refuse(ex, who, http::status::forbidden, "forbidden",
+                    is_page(who) ? "This page is for administrators." : "admin role required");
     ex->user = std::move(caller);
     next(ex);
   };

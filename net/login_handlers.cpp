@@ -1,5 +1,5 @@
-// The browser's way in and out (SPEC §4, §11): the login page and form,
-// logout, and the signed-in home page.
+// The browser's way in and out (SPEC §4, §11): the login page and form, and
+// logout.
 #include "actors/db_request.hpp"
 #include "db/logins.hpp"
 #include "db/sessions.hpp"
@@ -11,6 +11,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace portal::handlers {
@@ -19,8 +20,25 @@ namespace {
 
 constexpr std::size_t login_form_limit = 4096;
 
-response login_page(http::status status, std::string_view error) {
-  return page_response(status, "login", {{"error", std::string{error}}});
+// The form again, with an error. A refusal that has an end (a locked name,
+// too many attempts from one address, a database away) carries its
+// Retry-After seconds in the page too, for a countdown (web/static/login.js).
+response login_page(http::status status, std::string_view error, unsigned retry_after = 0) {
+  auto res = page_response(status, "login",
+                           {{"error", std::string{error}},
+                            {"retry_after", retry_after ? std::to_string(retry_after) : ""}});
+  if (retry_after)
+    res.set(http::field::retry_after, std::to_string(retry_after));
+  return res;
+}
+
+// "14 minutes", "1 minute", "42 seconds": the time left, rounded up.
+std::string time_left(unsigned seconds) {
+  if (seconds >= 60) {
+    auto minutes = (seconds + 59) / 60;
+    return std::to_string(minutes) + (minutes == 1 ? " minute" : " minutes");
+  }
+  return std::to_string(seconds) + (seconds == 1 ? " second" : " seconds");
 }
 
 // Login CSRF: a page on another site must not sign the browser in to an
@@ -70,19 +88,17 @@ void check_credentials(const services& svc, const exchange_ptr& ex, login_form f
     return db::attempt_login(tx, attempt, policy);
   };
   auto done = [&svc, ex](db_outcome<db::login_outcome> outcome) {
-    if (std::holds_alternative<db_failure>(outcome)) {
-      auto res = login_page(http::status::service_unavailable,
-                            "Signing in is not possible right now; try again in a moment.");
-      res.set(http::field::retry_after, "5");
-      return ex->reply(std::move(res));
-    }
+    if (std::holds_alternative<db_failure>(outcome))
+      return ex->reply(login_page(http::status::service_unavailable,
+                                  "Signing in is not possible right now; try again in a moment.",
+                                  5));
     auto& login = std::get<db::login_outcome>(outcome);
     using result = db::login_outcome::result;
     if (login.status == result::locked) {
-      auto res = login_page(http::status::too_many_requests,
-                            "Too many failed sign-ins for this name. Try again later.");
-      res.set(http::field::retry_after, std::to_string(login.retry_after));
-      return ex->reply(std::move(res));
+      auto wait = std::max(login.retry_after, 1u);
+      return ex->reply(login_page(
+        http::status::too_many_requests,
+        "Too many failed sign-ins for this name. It is locked for " + time_left(wait) + ".", wait));
     }
     if (login.status == result::refused)
       return ex->reply(login_page(http::status::unauthorized, "Wrong user name or password."));
@@ -105,12 +121,10 @@ void login(const services& svc, exchange_ptr ex) {
   if (from_foreign_site(svc, ex->head))
     return ex->reply(
       page_error(http::status::forbidden, "Signing in from another site is refused."));
-  if (auto wait = svc.logins->take(ex->client_ip)) {
-    auto res = login_page(http::status::too_many_requests,
-                          "Too many sign-in attempts from this address. Try again later.");
-    res.set(http::field::retry_after, std::to_string(wait));
-    return ex->reply(std::move(res));
-  }
+  if (auto wait = svc.logins->take(ex->client_ip))
+    return ex->reply(login_page(
+      http::status::too_many_requests,
+      "Too many sign-in attempts from this address. Wait " + time_left(wait) + ".", wait));
   auto type = ex->head[http::field::content_type];
   constexpr std::string_view form_type = "application/x-www-form-urlencoded";
   if (type.size() < form_type.size() ||
@@ -149,12 +163,6 @@ void logout(const services& svc, exchange_ptr ex) {
   };
   submit(*svc.directory, make_db_request<bool>("logout", ex->db_deadline(svc.cfg), std::move(query),
                                                std::move(done)));
-}
-
-void home(const services&, exchange_ptr ex) {
-  ex->reply(
-    page_response(http::status::ok, "index",
-                  {{"csrf_token", ex->user->csrf_token}, {"username", ex->user->username}}));
 }
 
 } // namespace portal::handlers

@@ -81,8 +81,9 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
     return ex->reply(std::move(res));
   }
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{db::random_url_safe(22), ex->params.at(0), format, *ex->user,
-                     ex->client_ip,           ex->request_id};
+  upload_request req{
+    db::random_url_safe(22), ex->params.at(0),        format, *ex->user, ex->client_ip,
+    ex->request_id,          content_length(ex->head)};
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
   limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;
