@@ -288,6 +288,7 @@ class Transfer {
 
   async succeeded() {
     this.setState("done", "Checking");
+    this.message.textContent = "";
     this.bar.value = 100;
     this.stats.textContent = `100 % · ${formatBytes(this.file.size)}`;
     const id = decodeURIComponent(this.upload.url.split("/").pop());
@@ -311,7 +312,7 @@ class Transfer {
         el("dt", {}, "SHA-256"),
         el("dd", { class: "hash" }, el("code", { class: "sha256" }, obj.sha256), copyButton(obj.sha256, "SHA-256")),
         el("dt", {}, "Entries"),
-        el("dd", { class: "entries" }, formatCount(obj.entries)),
+        el("dd", { class: "entry-count" }, formatCount(obj.entries)),
         el("dt", {}, "Unpacked size"),
         el("dd", { class: "uncompressed" }, formatBytes(obj.uncompressed_size)),
         el("dt", {}, "Stored"),
@@ -332,11 +333,23 @@ class Transfer {
       return pump();
     }
     this.setState("failed", "Refused");
+    this.stats.textContent = "";
     this.message.textContent = sentence;
     this.message.className = "item-message error";
     announce(`${this.file.name}: ${sentence}`);
+    this.forgetStoredUrl();
     refreshQuota();
     pump();
+  }
+
+  // A refused upload is gone on the server (SPEC §5.2): its stored URL
+  // would only answer 404 after the next reload.
+  async forgetStoredUrl() {
+    const storage = tus.defaultOptions.urlStorage;
+    if (!this.upload || !this.upload.url || !storage.findUploadsByFingerprint) return;
+    const stored = await storage.findUploadsByFingerprint(fingerprint(this.file)).catch(() => []);
+    for (const entry of stored)
+      if (entry.uploadUrl === this.upload.url) await storage.removeUpload(entry.urlStorageKey).catch(() => {});
   }
 
   async togglePause() {
