@@ -5,7 +5,7 @@
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const CHART = { height: 170, left: 64, right: 8, top: 10, bottom: 24 };
+const CHART = { height: 170, left: 72, right: 8, top: 10, bottom: 24 };
 
 function chartWidth(svg) {
   const width = Math.max(240, Math.round(svg.getBoundingClientRect().width || 480));
