@@ -394,7 +394,13 @@ function pump() {
 }
 
 async function addFiles(files) {
-  await meLoaded;
+  try {
+    await meLoaded;
+  } catch {
+    // Without the limit and quota no file can be checked: none is sent.
+    announce("Your account could not be loaded; reload the page to upload.");
+    return;
+  }
   for (const file of files) {
     const t = new Transfer(file);
     $("queue").prepend(t.node);
