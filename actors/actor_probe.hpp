@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -39,6 +40,7 @@ struct upload_progress {
   std::string filename;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<uint64_t> bytes_received{0};
+  std::optional<uint64_t> bytes_expected; // the declared size, if any
 };
 
 struct actor_probe {

@@ -92,6 +92,7 @@ upload_session_actor spawn_upload_session(caf::actor_system& sys,
   probe->upload->id = req.id;
   probe->upload->owner = req.owner.username;
   probe->upload->filename = req.filename;
+  probe->upload->bytes_expected = req.declared_size;
   auto name = session_name(req.id);
   auto h = sys.spawn(upload_session, probe, dir, limits, std::move(req), std::move(ticket),
                      std::move(link));

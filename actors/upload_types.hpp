@@ -51,6 +51,7 @@ struct upload_request {
   db::identity owner;
   std::string ip;
   std::string request_id;
+  std::optional<uint64_t> declared_size; // Content-Length; none when chunked
   // Told once when the session refuses or fails the upload, with the bytes
   // it had received (net/ audits refusals with the status the client hears).
   std::function<void(const failure&, uint64_t bytes)> failed;

@@ -19,6 +19,7 @@ namespace portal::db {
 // The statement whose name labels the db request that runs identity_for_token.
 namespace sql {
 extern const query token_identity;
+extern const query list_tokens;
 } // namespace sql
 
 // A label: valid UTF-8, at most 200 characters (not bytes), no control

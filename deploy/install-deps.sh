@@ -22,9 +22,11 @@ PACKAGES=(
   chromium
 )
 
-# Node.js and npm for tests/browser. Debian's `nodejs` and `npm` packages
-# unless a node and npm are already on PATH (e.g. a nodejs package that
-# bundles npm, which Debian's `npm` package would conflict with).
+# Node.js and npm for the build (it installs web/package-lock.json: the
+# browser's tus client, embedded in the binary) and for tests/browser.
+# Debian's `nodejs` and `npm` packages unless a node and npm are already on
+# PATH (e.g. a nodejs package that bundles npm, which Debian's `npm` package
+# would conflict with).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
 fi

@@ -43,12 +43,17 @@ boost::json::object actor_json(const actor_entry& e) {
 boost::json::object upload_json(const upload_progress& u) {
   auto bytes = u.bytes_received.load(std::memory_order_relaxed);
   auto elapsed = seconds_since(u.started);
-  return {{"id", u.id},
-          {"owner", u.owner},
-          {"filename", u.filename},
-          {"bytes_received", bytes},
-          {"bytes_per_second", elapsed > 0 ? static_cast<double>(bytes) / elapsed : 0.0},
-          {"seconds", elapsed}};
+  boost::json::object o{
+    {"id", u.id},
+    {"owner", u.owner},
+    {"filename", u.filename},
+    {"bytes_received", bytes},
+    {"bytes_expected", nullptr}, // unknown for a chunked body
+    {"bytes_per_second", elapsed > 0 ? static_cast<double>(bytes) / elapsed : 0.0},
+    {"seconds", elapsed}};
+  if (u.bytes_expected)
+    o["bytes_expected"] = *u.bytes_expected;
+  return o;
 }
 
 } // namespace

@@ -45,7 +45,7 @@ bool changes_state(http::verb method) {
 
 void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
                       const credential& cred) {
-  if (who == access::page) {
+  if (is_page(who)) {
     auto res = redirect_response("/login");
     if (cred.type == credential::kind::session)
       res.set(http::field::set_cookie, cleared_session_cookie(svc.cfg.env));
@@ -61,7 +61,7 @@ void refuse_anonymous(const services& svc, const exchange_ptr& ex, access who,
 }
 
 void refuse(const exchange_ptr& ex, access who, const failure& f) {
-  if (who == access::page)
+  if (is_page(who))
     return ex->reply(page_error(f));
   ex->reply(error_response(f));
 }
@@ -99,8 +99,10 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
       return refuse(ex, who,
                     {error_code::csrf_token_missing,
                      "this request needs the X-CSRF-Token header of the session"});
-    if (who == access::admin && caller->role != "admin")
-      return refuse(ex, who, {error_code::forbidden, "admin role required"});
+    if ((who == access::admin || who == access::admin_page) && caller->role != "admin")
+      return refuse(ex, who,
+                    {error_code::forbidden, is_page(who) ? "This page is for administrators."
+                                                         : "admin role required"});
     ex->user = std::move(caller);
     next(ex);
   };

@@ -14,11 +14,17 @@
 namespace portal {
 
 enum class access {
-  anyone, // /health, /ready, static assets, the login page and form
-  user,   // /api/*: any signed-in caller
-  admin,  // /admin/*: an admin
-  page,   // an HTML page or form of a signed-in user
+  anyone,     // /health, /ready, static assets, the login page and form
+  user,       // /api/*: any signed-in caller
+  admin,      // /admin/*: an admin
+  page,       // an HTML page or form of a signed-in user
+  admin_page, // an HTML page for admins: anonymous 303 /login, others 403 HTML (SPEC §11)
 };
+
+// Page paths answer HTML: a redirect to /login and error pages.
+constexpr bool is_page(access who) {
+  return who == access::page || who == access::admin_page;
+}
 
 // Calls `next` with ex->user set when the caller may proceed.
 void authenticate(const services& svc, exchange_ptr ex, access who,

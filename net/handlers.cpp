@@ -39,14 +39,14 @@ void me(const services& svc, exchange_ptr ex) {
   auto user_id = ex->user->user_id;
   auto quota = db::effective_quota(*ex->user, svc.cfg.user_quota_bytes);
   auto query = [user_id](pqxx::work& tx) { return db::stored_bytes(tx, user_id); };
-  with_db<uint64_t>(svc, ex, db::sql::stored_bytes, query, [ex, quota](uint64_t stored) {
+  auto max_upload = svc.cfg.max_upload_bytes;
+  with_db<uint64_t>(svc, ex, db::sql::stored_bytes, query, [ex, quota, max_upload](uint64_t stored) {
     // csrf_token belongs to cookie sessions; a bearer caller needs none, so
-    // it is null then. quota_bytes null: no quota.
-    boost::json::object body{{"username", ex->user->username},
-                             {"role", ex->user->role},
-                             {"csrf_token", nullptr},
-                             {"quota_bytes", nullptr},
-                             {"used_bytes", stored}};
+    // it is null then. quota_bytes null: no quota. max_upload_bytes lets a
+    // client refuse an oversize file before sending a byte of it.
+    boost::json::object body{{"username", ex->user->username}, {"role", ex->user->role},
+                             {"csrf_token", nullptr},          {"quota_bytes", nullptr},
+                             {"used_bytes", stored},           {"max_upload_bytes", max_upload}};
     if (quota > 0)
       body["quota_bytes"] = quota;
     if (!ex->user->csrf_token.empty())

@@ -13,7 +13,11 @@ void me(const services& svc, exchange_ptr ex);     // GET /api/v1/me (SPEC §6)
 void login_form_page(const services& svc, exchange_ptr ex); // GET /login
 void login(const services& svc, exchange_ptr ex);           // POST /login
 void logout(const services& svc, exchange_ptr ex);          // POST /logout
-void home(const services& svc, exchange_ptr ex);            // GET /
+
+// net/page_handlers.cpp: the signed-in pages (web/*.html; data from the API)
+void home(const services& svc, exchange_ptr ex);         // GET /: the upload page
+void uploads_page(const services& svc, exchange_ptr ex); // GET /uploads
+void admin_page(const services& svc, exchange_ptr ex);   // GET /admin: the dashboard
 
 // net/upload_handlers.cpp
 void put_upload(const services& svc, exchange_ptr ex);    // PUT /api/v1/uploads/{filename}
@@ -33,6 +37,10 @@ void get_entries(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{
 void admin_actors(const services& svc, exchange_ptr ex); // GET /admin/actors
 void admin_kill(const services& svc, exchange_ptr ex);   // POST /admin/actors/{id}/kill
 void admin_audit(const services& svc, exchange_ptr ex);  // GET /admin/audit?limit=N
+
+// net/account_handlers.cpp: read-only overviews, never a hash or a secret
+void admin_users(const services& svc, exchange_ptr ex);  // GET /admin/users
+void admin_tokens(const services& svc, exchange_ptr ex); // GET /admin/tokens
 // GET /admin/metrics, and GET /metrics on PORTAL_METRICS_LISTEN
 void metrics_text(const services& svc, exchange_ptr ex);
 

@@ -1,5 +1,5 @@
-// The browser's way in and out (SPEC §4, §11): the login page and form,
-// logout, and the signed-in home page.
+// The browser's way in and out (SPEC §4, §11): the login page and form, and
+// logout.
 #include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "db/logins.hpp"
@@ -13,6 +13,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -24,12 +25,26 @@ namespace {
 constexpr std::size_t login_form_limit = 4096;
 
 // The form again, with why signing in failed, and that failure's status and
-// headers (net/error_table).
+// headers (net/error_table). A refusal that has an end (a locked name, too
+// many attempts from one address, a database away) carries its Retry-After
+// seconds in the page too, for a countdown (web/static/login.js).
 response login_page(const failure& f, std::optional<unsigned> retry_after_seconds = {}) {
-  auto res = page_response(http::status::ok, "login", {{"error", f.message}});
+  auto retry = retry_after_seconds.value_or(f ? http_error_of(f.code).retry_after : 0);
+  auto res = page_response(http::status::ok, "login",
+                           {{"error", f.message},
+                            {"retry_after", retry ? std::to_string(retry) : ""}});
   if (f)
     set_error_head(res, f.code, retry_after_seconds);
   return res;
+}
+
+// "14 minutes", "1 minute", "42 seconds": the time left, rounded up.
+std::string time_left(unsigned seconds) {
+  if (seconds >= 60) {
+    auto minutes = (seconds + 59) / 60;
+    return std::to_string(minutes) + (minutes == 1 ? " minute" : " minutes");
+  }
+  return std::to_string(seconds) + (seconds == 1 ? " second" : " seconds");
 }
 
 // Login CSRF: a page on another site must not sign the browser in to an
@@ -114,10 +129,13 @@ void check_credentials(const services& svc, const exchange_ptr& ex, login_form f
     if (!login)
       return ex->reply(login_page(
         {error_code::unavailable, "Signing in is not possible right now; try again in a moment."}));
-    if (login->status == result::locked)
-      return ex->reply(login_page(
-        {error_code::too_many_requests, "Too many failed sign-ins for this name. Try again later."},
-        login->retry_after));
+    if (login->status == result::locked) {
+      auto wait = std::max(login->retry_after, 1u);
+      return ex->reply(login_page({error_code::too_many_requests,
+                                   "Too many failed sign-ins for this name. It is locked for " +
+                                     time_left(wait) + "."},
+                                  wait));
+    }
     if (login->status == result::refused)
       return ex->reply(login_page({error_code::unauthorized, "Wrong user name or password."}));
     auto res = redirect_response("/");
@@ -142,7 +160,8 @@ void login(const services& svc, exchange_ptr ex) {
       page_error({error_code::forbidden, "Signing in from another site is refused."}));
   if (auto wait = svc.logins->take(ex->client_ip))
     return ex->reply(login_page({error_code::too_many_requests,
-                                 "Too many failed sign-ins from this address. Try again later."},
+                                 "Too many failed sign-ins from this address. Wait " +
+                                   time_left(wait) + "."},
                                 wait));
   auto charge = std::make_shared<failure_charge>(svc.logins, ex->client_ip);
   auto type = ex->head[http::field::content_type];
@@ -188,12 +207,6 @@ void logout(const services& svc, exchange_ptr ex) {
   submit(*svc.directory,
          make_db_request<bool>(std::string{db::sql::delete_session.name}, ex->db_deadline(svc.cfg),
                                std::move(query), std::move(done)));
-}
-
-void home(const services&, exchange_ptr ex) {
-  ex->reply(
-    page_response(http::status::ok, "index",
-                  {{"csrf_token", ex->user->csrf_token}, {"username", ex->user->username}}));
 }
 
 } // namespace portal::handlers

@@ -4,6 +4,8 @@
 #include "net/error_table.hpp"
 #include "net/static_assets.hpp"
 
+#include <algorithm>
+
 namespace portal {
 
 namespace {
@@ -36,19 +38,43 @@ std::string html_escaped(std::string_view bytes) {
   return out;
 }
 
-} // namespace
-
-response page_response(http::status status, std::string_view page, const page_fills& fills) {
-  std::string html{embedded_asset(std::string{page} + ".html")};
-  for (const auto& [name, value] : fills) {
-    auto placeholder = "{{" + std::string{name} + "}}";
-    for (auto at = html.find(placeholder); at != std::string::npos;
-         at = html.find(placeholder, at)) {
-      auto escaped = html_escaped(value);
-      html.replace(at, placeholder.size(), escaped);
-      at += escaped.size();
+void render_into(std::string& out, std::string_view html, const page_fills& fills, bool partial) {
+  std::size_t at = 0;
+  for (;;) {
+    auto open = html.find("{{", at);
+    auto close = open == std::string_view::npos ? open : html.find("}}", open + 2);
+    if (close == std::string_view::npos) {
+      out.append(html.substr(at));
+      return;
+    }
+    out.append(html.substr(at, open - at));
+    auto key = html.substr(open + 2, close - open - 2);
+    at = close + 2;
+    if (key.substr(0, 2) == "> " && !partial) {
+      auto name = std::string{"partials/"}.append(key.substr(2)).append(".html");
+      render_into(out, embedded_asset(name), fills, true);
+    } else if (key.substr(0, 7) == "static/") {
+      out += asset_url(key);
+    } else if (auto fill = std::find_if(fills.begin(), fills.end(),
+                                        [key](const auto& f) { return f.first == key; });
+               fill != fills.end()) {
+      out += html_escaped(fill->second);
+    } else {
+      out.append(html.substr(open, at - open));
     }
   }
+}
+
+} // namespace
+
+std::string render_page(std::string_view page, const page_fills& fills) {
+  std::string out;
+  render_into(out, embedded_asset(std::string{page} + ".html"), fills, false);
+  return out;
+}
+
+response page_response(http::status status, std::string_view page, const page_fills& fills) {
+  auto html = render_page(page, fills);
   response res{status, 11};
   res.set(http::field::content_type, "text/html; charset=utf-8");
   res.set(http::field::cache_control, "no-store");
@@ -59,9 +85,10 @@ response page_response(http::status status, std::string_view page, const page_fi
 
 response page_error(const failure& f) {
   auto status = http_error_of(f.code).status;
-  auto res = page_response(
-    status, "error",
-    {{"status", std::to_string(static_cast<unsigned>(status))}, {"message", f.message}});
+  auto res = page_response(status, "error",
+                           {{"status", std::to_string(static_cast<unsigned>(status)) + " " +
+                                         std::string{http::obsolete_reason(status)}},
+                            {"message", f.message}});
   set_error_head(res, f.code);
   return res;
 }

@@ -24,10 +24,12 @@ void upload_id_route(const services& svc, exchange_ptr ex) {
   handler(svc, std::move(ex));
 }
 
-const std::array<route, 18> routes{{
+const std::array<route, 22> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/", access::page, handlers::home},
+  {http::verb::get, "/uploads", access::page, handlers::uploads_page},
+  {http::verb::get, "/admin", access::admin_page, handlers::admin_page},
   {http::verb::get, "/login", access::anyone, handlers::login_form_page},
   {http::verb::post, "/login", access::anyone, handlers::login},
   {http::verb::post, "/logout", access::page, handlers::logout},
@@ -46,6 +48,8 @@ const std::array<route, 18> routes{{
   {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
   {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},
   {http::verb::get, "/admin/audit", access::admin, handlers::admin_audit},
+  {http::verb::get, "/admin/users", access::admin, handlers::admin_users},
+  {http::verb::get, "/admin/tokens", access::admin, handlers::admin_tokens},
 }};
 
 // An upload's answer from its upload actor comes through the upload link and

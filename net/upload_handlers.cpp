@@ -88,8 +88,8 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
     return ex->reply(error_response({error_code::too_many_uploads, refusal->message},
                                     refusal->retry_after_seconds));
   auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
-  upload_request req{new_upload_id(), ex->params.at(0), format, *ex->user,
-                     ex->client_ip,   ex->request_id,   {}};
+  upload_request req{new_upload_id(), ex->params.at(0),         format, *ex->user, ex->client_ip,
+                     ex->request_id,  content_length(ex->head), {}};
   req.failed = audit_refusal(svc, req);
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;

@@ -1,23 +1,40 @@
-# Generates portal::embedded_asset_files() from the files under web/, so the
-# binary serves its pages and static files without a directory to deploy
-# beside it, and no request path can reach the filesystem.
+# Generates portal::embedded_asset_files() from the files under web/ (and
+# the build's vendored npm bundles, laid out like web/), so the binary serves
+# its pages and static files without a directory to deploy beside it, and no
+# request path can reach the filesystem.
 #
-#   cmake -DOUT=<file.cpp> -DBASE=<web dir> "-DFILES=<;-list of paths>" -P web/embed_assets.cmake
+#   cmake -DOUT=<file.cpp> "-DBASES=<web dir>;<vendor dir>" "-DFILES=<;-list of paths>"
+#         -P web/embed_assets.cmake
 #
+# A file's name is its path relative to the base folder that holds it.
 # Like db/embed_migrations.cmake, contents become byte arrays, never string
 # literals. Pass FILES as one quoted argument with VERBATIM.
 
 cmake_minimum_required(VERSION 3.25)
 
-if(NOT DEFINED OUT OR NOT DEFINED BASE)
-  message(FATAL_ERROR "embed_assets: -DOUT=<file.cpp> and -DBASE=<dir> are required")
+if(NOT DEFINED OUT OR NOT DEFINED BASES)
+  message(FATAL_ERROR "embed_assets: -DOUT=<file.cpp> and -DBASES=<dirs> are required")
 endif()
 
 set(arrays "")
 set(entries "")
 set(index 0)
+set(names "")
 foreach(path IN LISTS FILES)
-  file(RELATIVE_PATH name "${BASE}" "${path}")
+  set(name "")
+  foreach(base IN LISTS BASES)
+    string(FIND "${path}" "${base}/" at)
+    if(at EQUAL 0)
+      file(RELATIVE_PATH name "${base}" "${path}")
+    endif()
+  endforeach()
+  if(name STREQUAL "")
+    message(FATAL_ERROR "embed_assets: ${path} is in none of ${BASES}")
+  endif()
+  if(name IN_LIST names)
+    message(FATAL_ERROR "embed_assets: two files named ${name}")
+  endif()
+  list(APPEND names "${name}")
   if(NOT name MATCHES "^[A-Za-z0-9_./-]+$" OR name MATCHES "\\.\\.")
     message(FATAL_ERROR "embed_assets: ${path}: names are [A-Za-z0-9_./-] without '..'")
   endif()

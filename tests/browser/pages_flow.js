@@ -1,0 +1,471 @@
+#!/usr/bin/env node
+// Drives Debian's Chromium (never a downloaded browser) through upload-portal's
+// pages: sign-in refusals, the upload page's checks before sending, My
+// uploads (pages, contents, download, delete), the 403 and redirects of
+// /admin, and the admin dashboard while an upload runs (kill and restart).
+// Takes a screenshot of every page (desktop light and dark, 360 px) and
+// measures horizontal overflow at 360 px. Prints what it saw as one JSON
+// object on stdout; it asserts nothing itself: tests/e2e/test_browser_pages.py
+// does.
+//
+//   node pages_flow.js CONFIG_JSON
+//
+// CONFIG_JSON: {base, screenshots (a folder), max_upload_bytes,
+//   uploader: {username, password}, admin: {username, password, token},
+//   locked: {username, password}, per_page, delete_filename, entries_filename,
+//   download_filename, files: {wrong_name, oversize, empty, control, quick}
+//   (paths), live_upload_filename, kill_actor}
+"use strict";
+
+const crypto = require("crypto");
+const fs = require("fs");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const CHROMIUM = process.env.PORTAL_CHROMIUM || "/usr/bin/chromium";
+const TIMEOUT_MS = 15000;
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 360, height: 780 };
+
+const config = JSON.parse(process.argv[2] || "{}");
+const base = config.base;
+const result = { steps: [], console_errors: [], page_errors: [], csp_violations: [], pages: {} };
+let currentStep = "start";
+
+function step(name) {
+  currentStep = name;
+  result.steps.push(name);
+  process.stderr.write(`pages_flow: ${name}\n`);
+}
+
+function pathOf(u) {
+  try {
+    const parsed = new URL(u);
+    return parsed.origin === base ? parsed.pathname + parsed.search : u;
+  } catch {
+    return u;
+  }
+}
+
+function chain(response) {
+  const reqs = [];
+  let req = response ? response.request() : null;
+  while (req) {
+    reqs.unshift(req);
+    req = req.redirectedFrom();
+  }
+  return reqs.map((r) => pathOf(r.url()));
+}
+
+// Every page of every context reports its console errors, uncaught errors
+// and CSP violations here, tagged with the step it happened in.
+async function newContext(browser, options = {}) {
+  const context = await browser.newContext({ viewport: DESKTOP, acceptDownloads: true, ...options });
+  context.setDefaultTimeout(TIMEOUT_MS);
+  await context.exposeBinding("__portalCspViolation", (source, v) => {
+    result.csp_violations.push({ step: currentStep, page: pathOf(v.document), ...v });
+  });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      window.__portalCspViolation({ document: e.documentURI, directive: e.violatedDirective, blocked: e.blockedURI });
+    });
+  });
+  context.on("page", (page) => watch(page));
+  return context;
+}
+
+function watch(page) {
+  page.on("console", (msg) => {
+    if (msg.type() === "error") result.console_errors.push({ step: currentStep, page: pathOf(page.url()), text: msg.text() });
+  });
+  page.on("pageerror", (err) => result.page_errors.push({ step: currentStep, page: pathOf(page.url()), text: String(err) }));
+}
+
+// Controls without an accessible name (a label, aria-label(ledby) or text).
+function unlabeled(page) {
+  return page.evaluate(() => {
+    const out = [];
+    for (const c of document.querySelectorAll("button, input, select, textarea, a[href]")) {
+      const name =
+        c.getAttribute("aria-label") ||
+        (c.getAttribute("aria-labelledby") || "").split(/\s+/).map((id) => document.getElementById(id)?.textContent || "").join("") ||
+        (c.labels && [...c.labels].map((l) => l.textContent).join("")) ||
+        c.textContent;
+      if (!name || !name.trim()) out.push(c.outerHTML.slice(0, 120));
+    }
+    return out;
+  });
+}
+
+// Screenshots of the page as it is (desktop, light and dark, then 360 px
+// wide, where the document must not be wider than the screen).
+async function shoot(page, name) {
+  const dir = config.screenshots;
+  const record = { path: pathOf(page.url()) };
+  await page.setViewportSize(DESKTOP);
+  await page.screenshot({ path: path.join(dir, `${name}-desktop.png`), fullPage: true });
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: path.join(dir, `${name}-desktop-dark.png`), fullPage: true });
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize(PHONE);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  record.phone_scroll_width = await page.evaluate(() => document.documentElement.scrollWidth);
+  record.phone_wide_elements = await page.evaluate(() =>
+    [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest(".table-wrap, .skip"))
+      .slice(0, 5)
+      .map((e) => e.tagName + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className : "")));
+  await page.screenshot({ path: path.join(dir, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+  record.unlabeled = await unlabeled(page);
+  result.pages[name] = record;
+}
+
+async function signIn(context, who) {
+  const page = await context.newPage();
+  await page.goto(base + "/login");
+  await page.fill('input[name="username"]', who.username);
+  await page.fill('input[name="password"]', who.password);
+  await Promise.all([page.waitForURL(base + "/"), page.click('button[type="submit"]')]);
+  await page.waitForLoadState("load");
+  return page;
+}
+
+function sha256File(file) {
+  return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+}
+
+// --- the parts ----------------------------------------------------------------
+
+async function anonymous(browser) {
+  step("anonymous");
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  result.anonymous = {};
+  for (const p of ["/", "/uploads", "/admin"]) {
+    const response = await page.goto(base + p);
+    result.anonymous[p] = { chain: chain(response), final_status: response.status() };
+  }
+  await shoot(page, "login");
+  await context.close();
+}
+
+async function lockout(browser) {
+  step("lockout");
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  await page.goto(base + "/login");
+  const statuses = [];
+  let response;
+  for (let i = 0; i < 6; i++) {
+    await page.fill('input[name="username"]', config.locked.username);
+    await page.fill('input[name="password"]', config.locked.password + "-wrong");
+    [response] = await Promise.all([
+      page.waitForResponse((r) => pathOf(r.url()) === "/login" && r.request().method() === "POST"),
+      page.click('button[type="submit"]'),
+    ]);
+    statuses.push(response.status());
+    await page.waitForLoadState("load");
+    if (response.status() === 429) break;
+  }
+  result.lockout = {
+    statuses,
+    retry_after: await response.headerValue("retry-after"),
+    error_text: (await page.locator("#login-error").textContent()).trim(),
+    clock_text: (await page.locator("#retry-clock").textContent()).trim(),
+    clock_visible: await page.locator("#retry-clock").isVisible(),
+    submit_disabled: await page.locator('button[type="submit"]').isDisabled(),
+  };
+  await shoot(page, "login-locked");
+  await context.close();
+}
+
+async function uploadPage(context) {
+  step("upload page");
+  const page = await signIn(context, config.uploader);
+  const sent = [];
+  page.on("request", (r) => {
+    const p = pathOf(r.url());
+    if (p.startsWith("/api/v1/tus") || (r.method() === "PUT" && p.startsWith("/api/v1/uploads")))
+      sent.push({ method: r.method(), path: p, at: Date.now() });
+  });
+  await page.waitForFunction(() => !document.getElementById("quota-text").textContent.startsWith("Loading"));
+  result.upload_page = {
+    shown_username: (await page.locator("#username").textContent()).trim(),
+    quota_text: (await page.locator("#quota-text").textContent()).trim(),
+    limit_text: (await page.locator("#limit-text").textContent()).trim(),
+    admin_link_visible: await page.locator('nav a[href="/admin"]').isVisible(),
+    current_nav: await page.locator('nav a[aria-current="page"]').textContent(),
+  };
+  await shoot(page, "upload");
+
+  step("refused before sending");
+  const f = config.files;
+  await page.setInputFiles("#files", [f.wrong_name, f.oversize, f.empty]);
+  await page.waitForFunction(() => document.querySelectorAll('#queue .item[data-state="refused"]').length === 3);
+  result.refused = await page.$$eval("#queue .item", (items) =>
+    items.map((i) => ({
+      name: i.querySelector(".item-name").textContent,
+      state: i.dataset.state,
+      message: i.querySelector(".item-message").textContent,
+    })));
+  result.refused_requests = sent.slice();
+
+  // Control: an acceptable file is sent at once, so the silence above is the
+  // page's doing, not an idle page.
+  step("control");
+  result.control_started_ms = Date.now();
+  const posted = page.waitForRequest((r) => pathOf(r.url()).startsWith("/api/v1/tus"));
+  await page.setInputFiles("#files", [f.control]);
+  await posted;
+  await page.waitForFunction(
+    () => ["done", "failed", "offline"].includes(document.querySelector("#queue .item").dataset.state),
+    null, { timeout: 30000 });
+  result.control = {
+    requests: sent.slice(result.refused_requests.length),
+    state: await page.locator("#queue .item").first().getAttribute("data-state"),
+    message: (await page.locator("#queue .item .item-message").first().textContent()).trim(),
+  };
+  step("upload page with files");
+  await shoot(page, "upload-files");
+  return page;
+}
+
+async function myUploads(context, page) {
+  step("my uploads");
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+  await page.goto(`${base}/uploads?per_page=${config.per_page}`);
+  await page.waitForSelector("#rows tr.upload");
+  const names = () => page.$$eval("#rows tr.upload td.file", (cells) => cells.map((c) => c.textContent));
+  const r = (result.my_uploads = {});
+  r.first_page = await names();
+  r.more_visible_first = await page.locator("#more").isVisible();
+  await page.click("#more");
+  await page.waitForFunction((n) => document.querySelectorAll("#rows tr.upload").length > n, r.first_page.length);
+  r.after_more = await names();
+  r.more_visible_after = await page.locator("#more").isVisible();
+  r.current_nav = await page.locator('nav a[aria-current="page"]').textContent();
+
+  step("entries viewer");
+  const row = (name) => page.locator("#rows tr.upload", { has: page.locator("td.file", { hasText: name }) });
+  await row(config.entries_filename).locator("button", { hasText: "Contents" }).click();
+  await page.waitForSelector(".entries .tree");
+  // Open every folder (each is drawn when opened).
+  for (let round = 0; round < 5; round++) {
+    const closed = page.locator(".entries details:not([open]) > summary");
+    if ((await closed.count()) === 0) break;
+    for (const s of await closed.all()) await s.click();
+  }
+  r.entries_head = (await page.locator(".entries-head").textContent()).trim();
+  r.tree = await page.$$eval(".entries .node", (nodes) =>
+    nodes.map((n) => {
+      let depth = 0;
+      for (let p = n.parentElement; p && !p.classList.contains("tree"); p = p.parentElement) if (p.tagName === "UL") depth++;
+      return {
+        name: n.querySelector(".node-name").textContent,
+        type: n.dataset.type,
+        meta: n.querySelector(".node-meta").textContent,
+        depth,
+      };
+    }));
+  r.contents_expanded = await row(config.entries_filename).locator("button", { hasText: "Contents" }).getAttribute("aria-expanded");
+  await shoot(page, "uploads");
+
+  step("copy and download");
+  await row(config.download_filename).locator("button", { hasText: "Copy" }).click();
+  r.clipboard = await page.evaluate(() => navigator.clipboard.readText());
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    row(config.download_filename).locator("a", { hasText: "Download" }).click(),
+  ]);
+  const saved = path.join(config.screenshots, "..", "download-" + process.pid);
+  await download.saveAs(saved);
+  r.download = { suggested: download.suggestedFilename(), sha256: sha256File(saved), size: fs.statSync(saved).size };
+  fs.unlinkSync(saved);
+
+  step("delete");
+  const deleteButton = row(config.delete_filename).locator("button", { hasText: "Delete" });
+  // By keyboard: Enter opens the confirmation, Escape keeps the upload.
+  await deleteButton.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#confirm-delete[open]");
+  r.dialog_text = (await page.locator("#confirm-delete").textContent()).replace(/\s+/g, " ").trim();
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#confirm-delete", { state: "hidden" });
+  r.kept_after_escape = (await row(config.delete_filename).count()) === 1;
+  const deletes = [];
+  page.on("request", (q) => {
+    if (q.method() === "DELETE") deletes.push(q);
+  });
+  await deleteButton.click();
+  await page.click('#confirm-delete button[value="confirm"]');
+  await page.waitForFunction((name) =>
+    ![...document.querySelectorAll("#rows td.file")].some((c) => c.textContent === name), config.delete_filename);
+  r.notice = (await page.locator("#notice").textContent()).trim();
+  r.after_delete = await names();
+  r.delete_requests = await Promise.all(deletes.map(async (q) => ({
+    path: pathOf(q.url()),
+    csrf_header: (await q.allHeaders())["x-csrf-token"] || null,
+    status: (await q.response())?.status() ?? null,
+  })));
+  r.csrf_meta = await page.getAttribute('meta[name="csrf-token"]', "content");
+}
+
+async function uploaderOnAdmin(page) {
+  step("uploader on /admin");
+  const response = await page.goto(base + "/admin");
+  result.uploader_admin = {
+    status: response.status(),
+    final_path: pathOf(page.url()),
+    heading: (await page.locator("h1").textContent()).trim(),
+    message: (await page.locator(".error").textContent()).trim(),
+  };
+  await shoot(page, "forbidden");
+}
+
+async function signOut(page) {
+  step("sign out");
+  await page.goto(base + "/uploads");
+  await Promise.all([page.waitForURL(base + "/login"), page.click("#logout")]);
+  const response = await page.goto(base + "/uploads");
+  result.sign_out = { chain: chain(response), final_path: pathOf(page.url()) };
+}
+
+async function dashboard(browser) {
+  step("dashboard");
+  const context = await newContext(browser);
+  const page = await signIn(context, config.admin);
+  const kills = [];
+  page.on("request", (q) => {
+    if (q.method() === "POST" && pathOf(q.url()).startsWith("/admin/actors/")) kills.push(pathOf(q.url()));
+  });
+  await page.goto(base + "/admin");
+  await page.waitForSelector("#actors tbody tr[data-name]");
+  const r = (result.dashboard = {});
+  r.tree = await page.$$eval("#actors tbody tr", (rows) =>
+    rows.map((tr) => (tr.classList.contains("group")
+      ? { group: tr.textContent }
+      : {
+          name: tr.dataset.name,
+          branch: tr.querySelector(".branch").textContent,
+          kind: tr.querySelector(".kind").textContent,
+          restarts: tr.querySelector(".restarts").textContent,
+          has_kill: !!tr.querySelector("button"),
+        })));
+
+  step("dashboard: live upload");
+  const liveRow = page.locator("#live-uploads tbody tr", { hasText: config.live_upload_filename });
+  try {
+    await liveRow.waitFor();
+  } catch (err) {
+    r.actors_at_failure = await page.evaluate(() => fetch("/admin/actors").then((q) => q.text()));
+    throw err;
+  }
+  const received = () => liveRow.locator("td.received").textContent();
+  r.live_first = await received();
+  await page.waitForFunction(
+    ([name, first]) => {
+      const tr = [...document.querySelectorAll("#live-uploads tbody tr")].find((t) => t.textContent.includes(name));
+      return tr && tr.querySelector("td.received").textContent !== first;
+    },
+    [config.live_upload_filename, r.live_first]);
+  r.live_second = await received();
+  r.live_row = (await liveRow.textContent()).replace(/\s+/g, " ");
+  r.session_rows = await page.$$eval("#actors tbody tr[data-name]", (rows) =>
+    rows.filter((tr) => tr.querySelector(".kind").textContent === "upload_session").map((tr) => tr.dataset.name));
+  await page.waitForFunction(() => document.querySelector("#throughput-chart path.line") &&
+    !/^0 bytes/.test(document.getElementById("throughput-now").textContent));
+  r.throughput_now = await page.locator("#throughput-now").textContent();
+
+  step("dashboard: uploads per minute");
+  const put = await context.request.put(`${base}/api/v1/uploads/${path.basename(config.files.quick)}`, {
+    headers: { Authorization: `Bearer ${config.admin.token}` },
+    data: fs.readFileSync(config.files.quick),
+  });
+  r.quick_put_status = put.status();
+  await page.waitForSelector("#upm-chart rect.bar-ok");
+  r.upm_now = await page.locator("#upm-now").textContent();
+
+  step("dashboard: kill");
+  const target = page.locator(`#actors tbody tr[data-name="${config.kill_actor}"]`);
+  r.kill_restarts_before = await target.locator(".restarts").textContent();
+  r.kill_id_before = await target.getAttribute("data-id");
+  await target.locator("button").click();
+  await page.waitForSelector("#confirm-kill[open]");
+  r.kill_dialog = (await page.locator("#confirm-kill").textContent()).replace(/\s+/g, " ").trim();
+  await page.click('#confirm-kill button[value="cancel"]');
+  await page.waitForSelector("#confirm-kill", { state: "hidden" });
+  r.kill_requests_after_cancel = kills.length;
+  await target.locator("button").click();
+  await page.click('#confirm-kill button[value="confirm"]');
+  await page.waitForFunction(() => /restarted/.test(document.getElementById("notice").textContent));
+  r.kill_notice = (await page.locator("#notice").textContent()).trim();
+  r.kill_requests = kills.slice();
+  await page.waitForFunction(
+    ([name, before]) => {
+      const tr = document.querySelector(`#actors tbody tr[data-name="${name}"]`);
+      return tr && tr.querySelector(".restarts").textContent !== before;
+    },
+    [config.kill_actor, r.kill_restarts_before]);
+  r.kill_restarts_after = await target.locator(".restarts").textContent();
+  r.kill_id_after = await target.getAttribute("data-id");
+
+  step("dashboard: audit, users, tokens");
+  await page.waitForFunction(() => [...document.querySelectorAll("#audit tbody tr")].some((tr) => tr.textContent.includes("actor.kill")),
+    null, { timeout: 20000 });
+  r.audit_events = await page.$$eval("#audit tbody tr td:nth-child(2)", (cells) => cells.map((c) => c.textContent));
+  r.users = await page.$$eval("#users tbody tr", (rows) => rows.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  r.tokens = await page.$$eval("#tokens tbody tr", (rows) => rows.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  r.body_text = await page.evaluate(() => document.body.innerText);
+  r.live_text = await page.locator("#live").textContent();
+  await shoot(page, "admin");
+  await context.close();
+}
+
+async function main() {
+  let browser;
+  result.errors = {};
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30000,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    result.browser_version = browser.version();
+    const parts = [
+      ["anonymous", () => anonymous(browser)],
+      ["lockout", () => lockout(browser)],
+      ["uploader", async () => {
+        const context = await newContext(browser);
+        try {
+          const page = await uploadPage(context);
+          await myUploads(context, page);
+          await uploaderOnAdmin(page);
+          await signOut(page);
+        } finally {
+          await context.close();
+        }
+      }],
+      ["dashboard", () => dashboard(browser)],
+    ];
+    // Independent parts: one failing still lets the others report.
+    for (const [name, part] of parts) {
+      try {
+        await part();
+      } catch (err) {
+        result.errors[name] = `${currentStep}: ${err && err.stack ? err.stack : err}`;
+      }
+    }
+  } catch (err) {
+    result.errors.browser = String(err && err.stack ? err.stack : err);
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+  }
+  result.ok = Object.keys(result.errors).length === 0;
+  process.stdout.write(JSON.stringify(result) + "\n");
+  process.exit(result.ok ? 0 : 1);
+}
+
+main();
