@@ -1,4 +1,5 @@
 // upload-portal: one binary, the subcommands of SPEC §2.
+#include "cli/backup_command.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
 #include "db/admin_commands.hpp"
@@ -29,7 +30,7 @@ commands:
   user list | user disable NAME | user quota NAME BYTES|default
   token create --user NAME [--name LABEL] [--expires-in DURATION]
   token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]
-  backup FILE.tar.zst | restore FILE.tar.zst
+  backup FILE.tar.zst | restore FILE.tar.zst [--force]
   check-config                            print the effective configuration, secrets redacted
   version                                 version and linked library versions
 )";
@@ -83,8 +84,10 @@ int dispatch(const std::optional<std::string>& config_file, const std::vector<st
     return portal::db::user_command(cfg, rest);
   if (command == "token")
     return portal::db::token_command(cfg, rest);
-  if (command == "backup" || command == "restore")
-    return fail(command + ": not implemented yet");
+  if (command == "backup")
+    return portal::cli::backup_command(cfg, rest);
+  if (command == "restore")
+    return portal::cli::restore_command(cfg, rest);
   std::cerr << usage;
   return fail("unknown command: " + command, 2);
 }
