@@ -6,6 +6,7 @@
 #include "db/backup_rows.hpp"
 #include "storage/backup_writer.hpp"
 #include "storage/data_dir.hpp"
+#include "storage/failpoints.hpp"
 #include "storage/spool_file.hpp"
 #include "storage/upload_file.hpp"
 
@@ -162,6 +163,7 @@ backup_summary run_backup(const config& cfg, const std::string& conninfo, output
                              " is neither backed up nor left out on purpose"
                              " (db/backup_rows.cpp must decide); refusing an incomplete backup");
   auto totals = snapshot.upload_totals();
+  storage::failpoints::after_backup_snapshot();
 
   progress shown("backup", totals.upload_bytes);
   storage::backup_writer writer(out.fd());

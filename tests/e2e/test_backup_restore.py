@@ -268,6 +268,42 @@ class BackupRestoreTest(unittest.TestCase):
         self.assertTrue(before_backup - set(deleted) <= set(rows),
                         "every upload finished before the backup began is in it")
 
+    def test_changes_after_the_snapshot_stay_out_of_the_backup(self):
+        version = self.source.cli("version").stdout
+        if "failpoints on" not in version:
+            self.skipTest("needs a build with PORTAL_FAILPOINTS=ON")
+        made = self.some_uploads()
+        victim = sorted(made)[0]
+        pause = os.path.join(self.work, f"{self.n}-pause")
+        path = os.path.join(self.work, f"{self.n}-paused.tar.zst")
+        proc = subprocess.Popen([self.source.portal.binary, "backup", path],
+                                env=dict(self.source.portal.env, PORTAL_FAILPOINT_BACKUP_PAUSE_FILE=pause),
+                                cwd=self.source.portal.tmp, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_until(lambda: os.path.exists(pause + ".ready") or proc.poll() is not None, 60,
+                       message="the backup's snapshot")
+            # between the snapshot and the archives: one upload deleted (row
+            # and file), one added
+            status, _, _ = self.source.portal.request(
+                "DELETE", f"/api/v1/uploads/{victim}", headers={"Authorization": f"Bearer {self.alice}"})
+            self.assertEqual(status, 204)
+            later = self.source.upload(self.alice, "later.tar.gz", A.gzip_bytes(A.tar_bytes(A.sample_members(seed=8))))
+        finally:
+            open(pause, "w").close()
+            out, err = proc.communicate(timeout=300)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn(f"upload {victim} was deleted while the backup ran; left out", err)
+        self.assertIn("2 uploads", out)
+
+        target = self.target()
+        result = self.restore(target, path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        rows = sorted(self.pg.psql("select id from uploads", database=target.database).split())
+        self.assertEqual(rows, sorted(set(made) - {victim}))
+        self.assertEqual(target.archives(), rows)
+        self.assertNotIn(later["id"], rows)
+
     # -- refusals
 
     def test_restore_refuses_a_used_target_unless_forced(self):
