@@ -11,7 +11,7 @@
 # PORTAL_NPM_AUDIT=required.
 set -uo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 status=0
 mapfile -t locks < <(git ls-files '*package-lock.json' 2>/dev/null)
 if ((${#locks[@]} == 0)); then
