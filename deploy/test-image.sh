@@ -372,6 +372,15 @@ check "serve runs as the image user (uid ${IMAGE_USER%%:*})" \
 check "GET /health answers 200" curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"
 check "GET /metrics on the metrics listener" \
   bash -c 'curl -fsS "http://127.0.0.1:$1/metrics" | grep -q portal_uploads_active' _ "$METRICS_PORT"
+# The web assets are compiled into the binary: the sign-in page and every
+# static file it links come from the image alone.
+login_page=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/login" || true)
+check "GET /login serves the sign-in page" grep -qi '<form' <<<"$login_page"
+static_paths=$(grep -oE '(href|src)="/static/[^"]+"' <<<"$login_page" | sed -E 's/^[a-z]+="//; s/"$//' | sort -u)
+check "the page links static files ($(tr '\n' ' ' <<<"$static_paths"))" test -n "$static_paths"
+for asset in $static_paths; do
+  check "GET $asset answers 200" curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT$asset"
+done
 IDLE_KIB=$(rss_kib "$SERVER_PID" VmRSS)
 note "idle RSS: $((IDLE_KIB / 1024)) MiB"
 
