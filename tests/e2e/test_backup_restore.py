@@ -304,6 +304,29 @@ class BackupRestoreTest(unittest.TestCase):
         self.assertEqual(target.archives(), rows)
         self.assertNotIn(later["id"], rows)
 
+    def test_an_empty_instance_keeps_its_own_audit_events(self):
+        """A fresh deployment with no users still records failed logins; the
+        restore keeps those events (renumbered after the backup's) and the
+        backup's events keep their ids."""
+        path, _ = self.backup()
+        target = self.target(env={"PORTAL_DB_DEADLINE_MS": "30000"})  # Argon2id on a busy machine
+        target.portal.migrate()
+        target.portal.start()
+        status, _, _ = target.portal.request(
+            "POST", "/login", headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=b"username=nobody&password=wrong")
+        self.assertEqual(status, 401)
+        target.portal.terminate()
+        self.assertEqual(self.pg.psql("select count(*) from audit_events", database=target.database), "1")
+
+        result = self.restore(target, path)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        restored = table_rows(self.pg, target.database, "audit_events")
+        source = table_rows(self.pg, self.source.database, "audit_events", exclude_event="backup.created")
+        self.assertEqual(restored[: len(source)], source, "the backup's events, ids and all")
+        events = [json.loads(r)["event"] for r in restored[len(source):]]
+        self.assertEqual(sorted(events), ["backup.restored", "login.failed"])
+
     # -- refusals
 
     def test_restore_refuses_a_used_target_unless_forced(self):
