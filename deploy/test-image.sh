@@ -240,10 +240,15 @@ check "image ENV sets PORTAL_DATA_DIR ($DATA_DIR), owned by the image user" \
 check "image ENV holds no secret" bash -c '! grep -qiE "^(SECRET|DATABASE_|[A-Z_]*(PASSWORD|TOKEN|KEY)=)" <<<"$1"' _ "$IMAGE_ENV"
 check "image CMD is upload-portal serve ($IMAGE_CMD)" test "$IMAGE_CMD" = '["upload-portal","serve"]'
 
-compilers=$(find "$ROOTFS1/usr/bin" "$ROOTFS1/usr/local/bin" -maxdepth 1 \
-  \( -name 'gcc*' -o -name 'g++*' -o -name 'cc' -o -name 'c++' -o -name 'clang*' -o -name 'cpp*' \
-  -o -name 'ld' -o -name 'ld.*' -o -name 'as' -o -name 'make' -o -name 'cmake' \) 2>/dev/null || true)
-check "no compiler or build tool in the runtime fs" test -z "$compilers"
+# ld.so (the dynamic loader) is not ld (the linker): exact names only.
+compilers=$(find "$ROOTFS1/usr/bin" "$ROOTFS1/usr/local/bin" -maxdepth 1 \( -name 'gcc*' -o -name 'g++*' \
+  -o -name cc -o -name c++ -o -name cpp -o -name 'cpp-[0-9]*' -o -name 'clang*' -o -name ld \
+  -o -name ld.bfd -o -name ld.gold -o -name as -o -name make -o -name cmake -o -name ninja \) \
+  -printf '%f ' 2>/dev/null || true)
+check "no compiler or build tool in the runtime fs (${compilers:-none})" test -z "$compilers"
+build_packages=$(chroot "$ROOTFS1" dpkg-query -W -f '${Package}\n' |
+  grep -E '^(gcc|g\+\+|cpp|clang|binutils|make|cmake|ninja-build|libc6-dev|build-essential)(-[0-9.]+)?$' | tr '\n' ' ' || true)
+check "no compiler package installed (${build_packages:-none})" test -z "$build_packages"
 dev_packages=$(chroot "$ROOTFS1" dpkg-query -W -f '${Package}\n' | grep -E -- '-dev(:|$)' || true)
 check "no -dev package installed (${dev_packages:-none})" test -z "$dev_packages"
 check "no source tree in the runtime fs" test ! -e "$ROOTFS1/src"
