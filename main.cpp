@@ -7,6 +7,7 @@
 //   └── migrate, user, token, check-config, version: cli/, one file each
 #include "actors/actor_tree.hpp"
 #include "actors/caf_error.hpp"
+#include "cli/backup_command.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
@@ -47,7 +48,7 @@ commands:
   user list | user disable NAME | user quota NAME BYTES|default
   token create --user NAME [--name LABEL] [--expires-in DURATION]
   token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]
-  backup FILE.tar.zst | restore FILE.tar.zst
+  backup FILE.tar.zst | restore FILE.tar.zst [--force]
   check-config                            print the effective configuration, secrets redacted
   version                                 version and linked library versions
   help [COMMAND]                          this text, or one command's usage
@@ -209,6 +210,8 @@ constexpr command commands[] = {
   {"token", cli::token_command},
   {"check-config", cli::check_config_command},
   {"version", cli::version_command},
+  {"backup", cli::backup_command},
+  {"restore", cli::restore_command},
 };
 
 // `[--config FILE] COMMAND [ARGS]`: the options before the command are the
@@ -251,8 +254,6 @@ int run(const cli::args& words) {
     for (const auto& c : commands)
       if (c.name == name)
         return c.run(load, rest);
-    if (name == "backup" || name == "restore")
-      throw std::runtime_error(name + ": not implemented yet");
     throw cli::usage_error("unknown command " + name);
   });
 }

@@ -137,7 +137,14 @@ int highest_version(pqxx::connection& conn) {
 
 } // namespace
 
-migrate_result migrate(const std::string& conninfo) {
+int latest_migration_version() {
+  int latest = 0;
+  for (const auto& m : embedded_migrations())
+    latest = std::max(latest, m.version);
+  return latest;
+}
+
+migrate_result migrate(const std::string& conninfo, std::optional<int> up_to) {
   std::vector<migration> embedded = embedded_migrations();
   std::sort(embedded.begin(), embedded.end(),
             [](const migration& a, const migration& b) { return a.version < b.version; });
@@ -152,6 +159,8 @@ migrate_result migrate(const std::string& conninfo) {
 
   migrate_result result;
   for (const auto& m : embedded) {
+    if (up_to && m.version > *up_to)
+      break;
     if (history.count(m.version) == 0) {
       apply_one(conn, m);
       result.applied.push_back(m.version);

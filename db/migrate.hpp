@@ -3,6 +3,7 @@
 // PostgreSQL advisory lock so concurrent `migrate` runs cannot collide.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,13 @@ struct migrate_result {
   int current_version = 0;  // highest version recorded after the run
 };
 
-// Applies every pending migration. Throws std::exception on failure (the
-// failing migration's transaction is rolled back; earlier ones stay).
-migrate_result migrate(const std::string& conninfo);
+// Applies every pending migration, or with `up_to` only those up to that
+// version (restore: the backup's schema first, its rows, then the rest).
+// Throws std::exception on failure (the failing migration's transaction is
+// rolled back; earlier ones stay).
+migrate_result migrate(const std::string& conninfo, std::optional<int> up_to = std::nullopt);
+
+// The highest version this binary embeds.
+int latest_migration_version();
 
 } // namespace portal::db

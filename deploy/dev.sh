@@ -145,6 +145,54 @@ EOF
   exec build/upload-portal serve
 }
 
+# --- security checks and the image test (issue 15; deploy/README.md) ----------
+
+# deploy/npm-audit.sh: high or critical advisories fail; an advisory
+# endpoint that cannot be asked is a loud warning (PORTAL_NPM_AUDIT=required
+# makes it a failure).
+npm_audit() {
+  log "npm audit (every committed package-lock.json)"
+  local status=0
+  bash deploy/npm-audit.sh || status=$?
+  if ((status == 3)) && [[ "${PORTAL_NPM_AUDIT:-}" != required ]]; then
+    echo "dev.sh: WARNING: npm audit could not reach the advisory database: dependencies NOT checked"
+    return 0
+  fi
+  return "$status"
+}
+
+secret_scan() {
+  log "secret scan (tree and history)"
+  bash deploy/secret-scan.sh
+}
+
+# deploy/test-image.sh when the files the image is made from changed since
+# the hash committed in deploy/image-test.stamp (PORTAL_IMAGE_TEST=1 forces
+# it, =0 skips it); a pass writes the new hash, to be committed.
+image_test_if_changed() {
+  local stamp=deploy/image-test.stamp hash
+  hash=$(sha256sum deploy/Dockerfile .dockerignore deploy/fly.toml deploy/test-image.sh \
+    deploy/install-deps.sh CMakeLists.txt | sha256sum | cut -d' ' -f1)
+  case "${PORTAL_IMAGE_TEST:-auto}" in
+    0) log "image test skipped (PORTAL_IMAGE_TEST=0)"; return 0 ;;
+    auto) if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+        log "image test skipped: its inputs match $stamp"
+        return 0
+      fi ;;
+  esac
+  log "image test (deploy/test-image.sh)"
+  bash deploy/test-image.sh && echo "$hash" >"$stamp"
+}
+
+# Each check counts as one test in the closing line.
+run_deploy_checks() {
+  local check status=0
+  for check in npm_audit secret_scan image_test_if_changed; do
+    if "$check"; then PASSED=$((PASSED + 1)); else FAILED=$((FAILED + 1)); status=1; fi
+  done
+  return "$status"
+}
+
 # run_ctest DIR [CTEST ARGS...]: runs the suites, remembers their counts;
 # returns ctest's status.
 PASSED=0
@@ -238,6 +286,7 @@ cmd_test() {
   asan_pid=$!
 
   timed "ctest build-test (-j$CTEST_JOBS)" run_ctest build-test -j "$CTEST_JOBS" || rc=1
+  timed "deploy checks" run_deploy_checks || rc=1
 
   renice_tree "$asan_pid" 0
   log "waiting for the ASan build"

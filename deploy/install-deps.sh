@@ -11,8 +11,9 @@ PACKAGES=(
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-context1.81-dev
   libpqxx-dev libpq-dev libarchive-dev zlib1g-dev libzstd-dev zstd libssl-dev openssl
   libsodium-dev prometheus-cpp-dev libtomlplusplus-dev libisal-dev
-  # tests (prometheus: its promtool checks the /metrics text)
-  catch2 prometheus
+  # tests (prometheus: its promtool checks the /metrics text; git-secrets:
+  # deploy/secret-scan.sh in CI)
+  catch2 prometheus git-secrets
   # local database for `dev.sh serve` and the integration/e2e tests
   postgresql postgresql-client
   # PgBouncer in transaction mode in front of the test cluster (SPEC §3; tests/e2e/test_pgbouncer.py)

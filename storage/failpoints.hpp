@@ -10,6 +10,11 @@
 //                                         of it written) once the file would
 //                                         grow beyond this many bytes
 //
+//   PORTAL_FAILPOINT_BACKUP_PAUSE_FILE    `backup`, once its snapshot is taken,
+//                                         creates <this>.ready and waits (up
+//                                         to 60 s) until <this> exists, so a
+//                                         test can change things in between
+//
 // Read once per process (the first write), so tests set them before start.
 #pragma once
 
@@ -20,6 +25,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <thread>
 #endif
@@ -66,11 +73,24 @@ inline int before_storage_write(uint64_t current_size, std::size_t n) {
   return 0;
 }
 
+// Called by `backup` right after its snapshot is established.
+inline void after_backup_snapshot() {
+  const char* path = std::getenv("PORTAL_FAILPOINT_BACKUP_PAUSE_FILE");
+  if (path == nullptr || *path == '\0')
+    return;
+  std::ofstream(std::string(path) + ".ready").put('\n');
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
 #else
 
 inline constexpr int before_storage_write(uint64_t, std::size_t) {
   return 0;
 }
+
+inline void after_backup_snapshot() {}
 
 #endif
 

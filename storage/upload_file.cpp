@@ -3,8 +3,8 @@
 #include "config/crypto.hpp"
 #include "config/upload_id.hpp"
 #include "storage/failpoints.hpp"
+#include "storage/sha256_hasher.hpp"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -21,12 +21,6 @@ namespace {
 
 [[noreturn]] void throw_errno(int err, const std::string& what) {
   throw storage_error(err, std::system_category(), what);
-}
-
-// A failure that is not an errno (OpenSSL): reported as an I/O error so
-// callers need only one error type.
-[[noreturn]] void throw_crypto(const char* what) {
-  throw storage_error(EIO, std::system_category(), std::string("sha256: ") + what);
 }
 
 void check_id(const std::string& id) {
@@ -94,12 +88,7 @@ struct upload_file::impl {
   bool tmp_exists = false; // the .part is ours to unlink
   bool committed = false;
   uint64_t size = 0;
-  EVP_MD_CTX* md = nullptr;
-
-  ~impl() {
-    if (md != nullptr)
-      EVP_MD_CTX_free(md);
-  }
+  sha256_hasher digest;
 
   void close_fd() noexcept {
     if (fd >= 0)
@@ -130,12 +119,8 @@ upload_file::upload_file(const data_dir_layout& layout, std::string upload_id)
   d.final_path = layout.archives / d.id;
   d.archives_dir = layout.archives;
 
-  // The digest first: if it fails there is no file to clean up.
-  d.md = EVP_MD_CTX_new();
-  if (d.md == nullptr)
-    throw_crypto("EVP_MD_CTX_new failed");
-  if (EVP_DigestInit_ex(d.md, EVP_sha256(), nullptr) != 1)
-    throw_crypto("EVP_DigestInit_ex failed");
+  // The digest (a member, made above) comes first: if it fails there is no
+  // file to clean up.
 
   // The temp file and tmp/ are deliberately not fsynced here: a temporary
   // file is never acknowledged to anyone, so after a crash it is fine for it
@@ -182,8 +167,7 @@ void upload_file::write(const char* data, std::size_t size) {
     d.size += static_cast<uint64_t>(n);
   }
   // After the write, so the digest always covers exactly the bytes in the file.
-  if (EVP_DigestUpdate(d.md, data, size) != 1)
-    throw_crypto("EVP_DigestUpdate failed");
+  d.digest.update(data, size);
 }
 
 uint64_t upload_file::size() const {
@@ -200,13 +184,13 @@ committed_file upload_file::commit() {
   if (::fsync(d.fd) != 0)
     d.fail(errno, "fsync " + d.tmp_path.string());
 
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  if (EVP_DigestFinal_ex(d.md, digest, &digest_len) != 1 || digest_len != 32) {
+  std::string sha;
+  try {
+    sha = d.digest.hex_digest();
+  } catch (const storage_error&) {
     d.remove_tmp();
-    throw_crypto("EVP_DigestFinal_ex failed");
+    throw;
   }
-  std::string sha = crypto::to_hex(digest, digest_len);
 
   int fd = d.fd;
   d.fd = -1;

@@ -326,12 +326,12 @@ class SubcommandsTest(unittest.TestCase):
         self.p = Portal(None)
         self.addCleanup(self.p.cleanup)
 
-    def test_unimplemented_subcommand(self):
-        # Update this test when `backup` lands (SPEC §2).
+    def test_backup_without_a_database(self):
+        # The backup drills are tests/e2e/test_backup_restore.py.
         result = self.p.run_cli("backup", "x.tar.zst")
-        self.assertNotEqual(result.returncode, 0)
-        self.assertIn("not implemented yet", result.stderr)
-        self.assertFalse(os.path.exists(os.path.join(self.p.tmp, "x.tar.zst")))
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stderr, "upload-portal: DATABASE_URL is not set\n")
+        self.assertEqual([f for f in os.listdir(self.p.tmp) if f.startswith("x.tar.zst")], [])
 
     def test_unknown_subcommand(self):
         result = self.p.run_cli("frobnicate")
