@@ -136,8 +136,10 @@ environment parse_environment(std::string_view s) {
 bool valid_hostname(std::string_view host) {
   if (host.empty() || host.size() > 253)
     return false;
-  bool chars_ok = std::all_of(host.begin(), host.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '-' || c == '.';
+  // Not isalnum(): it follows the locale, and host names are ASCII.
+  bool chars_ok = std::all_of(host.begin(), host.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.';
   });
   return chars_ok && host.front() != '-' && host.front() != '.';
 }

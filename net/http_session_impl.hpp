@@ -2,6 +2,7 @@
 // http_session_plain.cpp, http_session_tls.cpp and the unit tests.
 #pragma once
 
+#include "config/crypto.hpp"
 #include "config/log.hpp"
 #include "net/body_stream_impl.hpp"
 #include "net/handlers.hpp"
@@ -25,9 +26,7 @@ constexpr std::chrono::seconds tls_shutdown_timeout{1};    // waiting for close_
 inline std::string new_request_id() {
   unsigned char raw[8];
   randombytes_buf(raw, sizeof raw);
-  char hex[sizeof raw * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-  return hex;
+  return crypto::to_hex(raw, sizeof raw);
 }
 
 } // namespace http_session_detail

@@ -30,8 +30,10 @@ namespace {
 std::optional<storage::archive_format> format_of(const std::string& name) {
   if (name.empty() || name.size() > 255 || name.front() == '.')
     return std::nullopt;
-  for (unsigned char c : name)
-    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+  // Not isalnum(): it follows the locale, and the rule is ASCII.
+  for (char c : name)
+    if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') &&
+        c != '.' && c != '_' && c != '-')
       return std::nullopt;
   return storage::format_of_filename(name);
 }

@@ -1,5 +1,6 @@
 #include "storage/sha256_hasher.hpp"
 
+#include "config/crypto.hpp"
 #include "storage/upload_file.hpp"
 
 #include <openssl/evp.h>
@@ -43,13 +44,7 @@ std::string sha256_hasher::hex_digest() {
   unsigned int digest_len = 0;
   if (EVP_DigestFinal_ex(impl_->md, digest, &digest_len) != 1 || digest_len != 32)
     throw_crypto("EVP_DigestFinal_ex failed");
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(64, '0');
-  for (std::size_t i = 0; i < 32; ++i) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 0xf];
-  }
-  return out;
+  return crypto::to_hex(digest, digest_len);
 }
 
 } // namespace portal::storage
