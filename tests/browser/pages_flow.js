@@ -2,7 +2,9 @@
 // Drives Debian's Chromium (never a downloaded browser) through upload-portal's
 // pages: sign-in refusals, the upload page's checks before sending, My
 // uploads (pages, contents, download, delete), the 403 and redirects of
-// /admin, and the admin dashboard while an upload runs (kill and restart).
+// /admin, the admin dashboard while an upload runs (kill and restart), then
+// uploads over tus from the upload page (32 MiB, a hostile archive, two at
+// once, a reload mid-upload under Chromium's upload throttle).
 // Takes a screenshot of every page (desktop light and dark, 360 px) and
 // measures horizontal overflow at 360 px. Prints what it saw as one JSON
 // object on stdout; it asserts nothing itself: tests/e2e/test_browser_pages.py
@@ -13,8 +15,9 @@
 // CONFIG_JSON: {base, screenshots (a folder), max_upload_bytes,
 //   uploader: {username, password}, admin: {username, password, token},
 //   locked: {username, password}, per_page, delete_filename, entries_filename,
-//   download_filename, files: {wrong_name, oversize, empty, control, quick}
-//   (paths), live_upload_filename, kill_actor}
+//   download_filename, files: {wrong_name, oversize, empty, control, quick,
+//   big, hostile, two_a, two_b, resume} (paths), live_upload_filename,
+//   kill_actor, throttle_bytes_per_second, upload_timeout_ms}
 "use strict";
 
 const crypto = require("crypto");

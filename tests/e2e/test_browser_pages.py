@@ -8,11 +8,12 @@ refusals before any byte is sent; My uploads (pages, contents, copy,
 download, delete with confirmation); an uploader's 403 on /admin; sign-out;
 the admin dashboard while an upload runs (supervision tree, live upload,
 charts, kill and restart, audit, users and tokens); no console error or CSP
-violation on any page; nothing wider than a 360 px screen. Screenshots of
-every page land in <build folder>/screenshots/.
-
-The upload page's uploads themselves go over tus (/api/v1/tus/, issue 12)
-and are tested once that server exists.
+violation on any page; nothing wider than a 360 px screen; and, last,
+uploads over tus from the page (/api/v1/tus/, SPEC §5.2): 32 MiB with
+progress to 100 % and its SHA-256, a hostile archive's plain-words refusal,
+two files at once, a reload mid-upload that resumes from the durable offset
+(checked in the server's access log). Screenshots of every page land in
+<build folder>/screenshots/.
 
 Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_browser_pages          (from tests/e2e)
