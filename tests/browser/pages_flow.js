@@ -199,6 +199,7 @@ async function uploadPage(context) {
     limit_text: (await page.locator("#limit-text").textContent()).trim(),
     admin_link_visible: await page.locator('nav a[href="/admin"]').isVisible(),
     current_nav: await page.locator('nav a[aria-current="page"]').textContent(),
+    text: await page.evaluate(() => document.body.innerText),
   };
   await shoot(page, "upload");
 

@@ -177,13 +177,19 @@ class BrowserPagesTest(PortalTestCase):
                 if line.strip() == "pages_flow: dashboard" and not cls.trickle.is_alive():
                     cls.trickle.start()
 
+        # read_stderr must be the only reader of the flow's stderr:
+        # communicate() would read it too, and a line it took (say
+        # "pages_flow: dashboard") never reached read_stderr, so the live
+        # upload never started and the dashboard waited for it in vain.
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
+        deadline = threading.Timer(400, proc.kill)  # a hung browser must not hang the suite
+        deadline.start()
         try:
-            out, _ = proc.communicate(timeout=400)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+            out = proc.stdout.read()
+            proc.wait()
+        finally:
+            deadline.cancel()
         reader.join(10)
         cls.trickle.hurry.set()
         if cls.trickle.is_alive() or cls.trickle.status is not None:
@@ -250,6 +256,9 @@ class BrowserPagesTest(PortalTestCase):
         self.assertRegex(page["quota_text"], r"^[\d.]+ KiB of 128 MiB used · [\d.]+ MiB left$")
         self.assertIn(f"{used / 1024:.1f} KiB", page["quota_text"])
         self.assertEqual(page["current_nav"], "Upload")
+        # The page uploads by itself: it sends nobody to curl.
+        self.assertNotIn("curl", page["text"].lower())
+        self.assertIn("Drop .tar.gz, .tgz or .tar.zst archives here", page["text"])
 
     def test_wrong_name_oversize_and_empty_files_are_refused_before_a_byte_is_sent(self):
         refused = {r["name"]: r for r in self.part("refused")}
