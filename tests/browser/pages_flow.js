@@ -554,6 +554,16 @@ async function tusUploads(browser) {
   }, resumeName, { timeout: slow });
   r.continuing_message = (await itemOf(page, resumeName).locator(".item-message").textContent()).trim();
   r.unfinished_hidden_after_pick = await page.locator("#unfinished").isHidden();
+
+  step("tus: pause and resume");
+  const item = itemOf(page, resumeName);
+  await item.locator("button", { hasText: "Pause" }).click();
+  await page.waitForFunction((n) => [...document.querySelectorAll("#queue .item")]
+    .some((i) => i.querySelector(".item-name").textContent === n && i.dataset.state === "paused"), resumeName);
+  r.paused = { label: (await item.locator(".item-state").textContent()).trim(), button: (await item.locator(".item-actions button").first().textContent()).trim() };
+  const patched = page.waitForRequest((q) => q.method() === "PATCH" && pathOf(q.url()).startsWith("/api/v1/tus/"));
+  await item.locator("button", { hasText: "Resume" }).click();
+  await patched;
   await shoot(page, "upload-progress");
   // The quota already counts the declared length (SPEC §5.2); the page
   // reads it again once the upload is done.
