@@ -101,14 +101,15 @@ function unlabeled(page) {
 }
 
 // Screenshots of the page as it is (desktop, light and dark, then 360 px
-// wide, where the document must not be wider than the screen).
+// wide, where the document must not be wider than the screen). Transitions
+// are finished first (a progress bar mid-way to 100 % would misrepresent it).
 async function shoot(page, name) {
   const dir = config.screenshots;
   const record = { path: pathOf(page.url()) };
   await page.setViewportSize(DESKTOP);
-  await page.screenshot({ path: path.join(dir, `${name}-desktop.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-desktop.png`), fullPage: true, animations: "disabled" });
   await page.emulateMedia({ colorScheme: "dark" });
-  await page.screenshot({ path: path.join(dir, `${name}-desktop-dark.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-desktop-dark.png`), fullPage: true, animations: "disabled" });
   await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize(PHONE);
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -118,7 +119,7 @@ async function shoot(page, name) {
       .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest(".table-wrap, .skip"))
       .slice(0, 5)
       .map((e) => e.tagName + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className : "")));
-  await page.screenshot({ path: path.join(dir, `${name}-phone.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-phone.png`), fullPage: true, animations: "disabled" });
   await page.setViewportSize(DESKTOP);
   record.unlabeled = await unlabeled(page);
   result.pages[name] = record;
