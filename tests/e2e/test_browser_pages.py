@@ -254,15 +254,18 @@ class BrowserPagesTest(PortalTestCase):
         # ... while an acceptable file right after went out at once.
         control = self.part("control")
         self.assertTrue(any(q["path"].startswith("/api/v1/tus") for q in control["requests"]), control)
+        # the home page's promise: the file went over tus and is stored
+        self.assertEqual(control["state"], "done", control)
         self.assertTrue(any(e["path"].startswith("/api/v1/tus") and parse_time(e["time"]) >= start for e in upload_paths))
 
     # -- My uploads
 
     def test_my_uploads_pages_newest_first(self):
         mine = self.part("my_uploads")
-        self.assertEqual(mine["first_page"], ["gamma.tgz", "beta.tar.zst"])
+        # control.tar.gz: the upload page's control file, stored over tus
+        self.assertEqual(mine["first_page"], ["control.tar.gz", "gamma.tgz"])
         self.assertTrue(mine["more_visible_first"])
-        self.assertEqual(mine["after_more"], ["gamma.tgz", "beta.tar.zst", "alpha.tar.gz"])
+        self.assertEqual(mine["after_more"], ["control.tar.gz", "gamma.tgz", "beta.tar.zst", "alpha.tar.gz"])
         self.assertFalse(mine["more_visible_after"])
         self.assertEqual(mine["current_nav"], "My uploads")
 
@@ -292,7 +295,7 @@ class BrowserPagesTest(PortalTestCase):
         mine = self.part("my_uploads")
         self.assertIn("beta.tar.zst will be deleted from the server", mine["dialog_text"])
         self.assertTrue(mine["kept_after_escape"])
-        self.assertEqual(mine["after_delete"], ["gamma.tgz", "alpha.tar.gz"])
+        self.assertEqual(mine["after_delete"], ["control.tar.gz", "gamma.tgz", "alpha.tar.gz"])
         self.assertEqual(mine["notice"], "Deleted beta.tar.zst.")
         beta = self.ids["beta.tar.zst"]
         self.assertEqual(mine["delete_requests"],
@@ -352,7 +355,7 @@ class BrowserPagesTest(PortalTestCase):
         users = {row[0]: row for row in d["users"]}
         ulla = users[self.uploader["username"]]
         self.assertEqual(ulla[1], "uploader")
-        self.assertEqual(ulla[2], "2")  # alpha and gamma left
+        self.assertEqual(ulla[2], "3")  # alpha, gamma and the control file left
         self.assertTrue(ulla[3].endswith("of 64.0 MiB"), ulla)
         self.assertEqual(ulla[4], "1")
         self.assertNotEqual(users[self.admin["username"]][5], "never")
