@@ -499,10 +499,15 @@ void on_delete(session_ptr self, const tus_reply& reply) {
 
 void on_idle(session_ptr self, uint64_t generation) {
   auto& st = self->state;
-  if (generation != st.idle_generation || st.patch || st.at != phase::open)
+  if (generation != st.idle_generation || st.at != phase::open)
     return;
-  if (st.registry->retire(st.info.id, self->address(), [self] { return self->mailbox().empty(); }))
+  if (st.patch) // a long PATCH is activity: look again later
+    return arm_idle(self);
+  if (st.registry->retire(st.info.id, self->address(),
+                          [self] { return self->mailbox().empty(); })) {
+    log::info("tus session idle, stopped", {{"upload_id", st.info.id}, {"offset", st.durable}});
     return self->quit();
+  }
   arm_idle(self);
 }
 

@@ -74,7 +74,14 @@ response tus_error(const failure& f) {
 }
 
 // Every tus request but OPTIONS names the protocol version (412 otherwise).
+// Every answer to it says Tus-Resumable, also those given elsewhere (a 503
+// of the database, the error table's refusals).
 bool resumable(const exchange_ptr& ex) {
+  ex->sink = [sink = std::move(ex->sink)](any_response res) {
+    if (auto* plain = std::get_if<response>(&res))
+      plain->set("Tus-Resumable", tus_version);
+    sink(std::move(res));
+  };
   if (std::string_view{ex->head["Tus-Resumable"]} == tus_version)
     return true;
   ex->reply(tus_error({error_code::tus_version_unsupported, "Tus-Resumable must be 1.0.0"}));

@@ -9,6 +9,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_tus_restart        (from tests/e2e)
 """
 
+import hashlib
 import os
 import time
 
@@ -65,7 +66,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(headers["Upload-Offset"], str(len(self.archive)))
         status, _, obj = server.get_json(f"/api/v1/uploads/{upload_id}", self.token)
         self.assertEqual(status, 200, obj)
-        self.assertEqual(obj["sha256"], __import__("hashlib").sha256(self.archive).hexdigest())
+        self.assertEqual(obj["sha256"], hashlib.sha256(self.archive).hexdigest())
 
     def test_sigkill_mid_patch_then_resume(self):
         first = self.own_server()
@@ -105,6 +106,20 @@ class TusRestartTest(PortalTestCase, TusChecks):
         logs = [line.get("msg") for line in second.logs]
         self.assertIn("tus partial without a row removed", logs)
         self.assertIn("tus row without a partial deleted", logs)
+
+    def test_idle_session_stops_and_the_next_replays(self):
+        server = self.own_server(PORTAL_TUS_SESSION_IDLE_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        half = len(self.archive) // 2
+        self.assertEqual(self.patch(self.token, upload_id, 0, self.archive[:half], portal=server)[0], 204)
+        wait_until(lambda: any(line.get("msg") == "tus session idle, stopped"
+                               and line.get("upload_id") == upload_id for line in server.logs),
+                   20, message="the idle session to stop")
+        # a new session replays the durable prefix: the digest covers it all
+        status, _, body = self.patch(self.token, upload_id, half, self.archive[half:], portal=server)
+        self.assertEqual(status, 204, body)
+        status, _, obj = server.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+        self.assertEqual(obj["sha256"], hashlib.sha256(self.archive).hexdigest())
 
     def test_expired_partials_are_reaped(self):
         server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1")
