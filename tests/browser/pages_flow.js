@@ -2,7 +2,9 @@
 // Drives Debian's Chromium (never a downloaded browser) through upload-portal's
 // pages: sign-in refusals, the upload page's checks before sending, My
 // uploads (pages, contents, download, delete), the 403 and redirects of
-// /admin, and the admin dashboard while an upload runs (kill and restart).
+// /admin, the admin dashboard while an upload runs (kill and restart), then
+// uploads over tus from the upload page (32 MiB, a hostile archive, two at
+// once, a reload mid-upload under Chromium's upload throttle).
 // Takes a screenshot of every page (desktop light and dark, 360 px) and
 // measures horizontal overflow at 360 px. Prints what it saw as one JSON
 // object on stdout; it asserts nothing itself: tests/e2e/test_browser_pages.py
@@ -13,8 +15,9 @@
 // CONFIG_JSON: {base, screenshots (a folder), max_upload_bytes,
 //   uploader: {username, password}, admin: {username, password, token},
 //   locked: {username, password}, per_page, delete_filename, entries_filename,
-//   download_filename, files: {wrong_name, oversize, empty, control, quick}
-//   (paths), live_upload_filename, kill_actor}
+//   download_filename, files: {wrong_name, oversize, empty, control, quick,
+//   big, hostile, two_a, two_b, resume} (paths), live_upload_filename,
+//   kill_actor, throttle_bytes_per_second, upload_timeout_ms}
 "use strict";
 
 const crypto = require("crypto");
@@ -98,14 +101,15 @@ function unlabeled(page) {
 }
 
 // Screenshots of the page as it is (desktop, light and dark, then 360 px
-// wide, where the document must not be wider than the screen).
+// wide, where the document must not be wider than the screen). Transitions
+// are finished first (a progress bar mid-way to 100 % would misrepresent it).
 async function shoot(page, name) {
   const dir = config.screenshots;
   const record = { path: pathOf(page.url()) };
   await page.setViewportSize(DESKTOP);
-  await page.screenshot({ path: path.join(dir, `${name}-desktop.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-desktop.png`), fullPage: true, animations: "disabled" });
   await page.emulateMedia({ colorScheme: "dark" });
-  await page.screenshot({ path: path.join(dir, `${name}-desktop-dark.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-desktop-dark.png`), fullPage: true, animations: "disabled" });
   await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize(PHONE);
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -115,7 +119,7 @@ async function shoot(page, name) {
       .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest(".table-wrap, .skip"))
       .slice(0, 5)
       .map((e) => e.tagName + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className : "")));
-  await page.screenshot({ path: path.join(dir, `${name}-phone.png`), fullPage: true });
+  await page.screenshot({ path: path.join(dir, `${name}-phone.png`), fullPage: true, animations: "disabled" });
   await page.setViewportSize(DESKTOP);
   record.unlabeled = await unlabeled(page);
   result.pages[name] = record;
@@ -196,6 +200,7 @@ async function uploadPage(context) {
     limit_text: (await page.locator("#limit-text").textContent()).trim(),
     admin_link_visible: await page.locator('nav a[href="/admin"]').isVisible(),
     current_nav: await page.locator('nav a[aria-current="page"]').textContent(),
+    text: await page.evaluate(() => document.body.innerText),
   };
   await shoot(page, "upload");
 
@@ -422,6 +427,158 @@ async function dashboard(browser) {
   await context.close();
 }
 
+// --- uploads over tus (/api/v1/tus/, SPEC §5.2) --------------------------------
+
+// Every tus request of the page, with what the test asserts on: the CSRF
+// header, Upload-Offset sent and answered, the status.
+function recordTus(page, into) {
+  page.on("requestfinished", async (q) => {
+    const p = pathOf(q.url());
+    if (!p.startsWith("/api/v1/tus")) return;
+    const entry = { method: q.method(), path: p };
+    into.push(entry);
+    const headers = await q.allHeaders().catch(() => ({}));
+    entry.csrf_header = headers["x-csrf-token"] || null;
+    entry.upload_offset = headers["upload-offset"] ?? null;
+    const response = await q.response().catch(() => null);
+    entry.status = response ? response.status() : null;
+    entry.answered_offset = response ? (await response.headerValue("upload-offset").catch(() => null)) : null;
+  });
+  page.on("requestfailed", async (q) => {
+    const p = pathOf(q.url());
+    if (!p.startsWith("/api/v1/tus")) return;
+    const entry = { method: q.method(), path: p, failed: q.failure()?.errorText || "failed" };
+    into.push(entry);
+    const headers = await q.allHeaders().catch(() => ({}));
+    entry.csrf_header = headers["x-csrf-token"] || null;
+    entry.upload_offset = headers["upload-offset"] ?? null;
+  });
+}
+
+// Percents the page showed for each file, in order (the stats line is
+// rewritten on every progress event).
+async function watchPercents(page) {
+  await page.evaluate(() => {
+    window.__percents = {};
+    new MutationObserver(() => {
+      for (const item of document.querySelectorAll("#queue .item")) {
+        const name = item.querySelector(".item-name").textContent;
+        const m = /^(\d+) %/.exec(item.querySelector(".item-stats").textContent);
+        if (!m) continue;
+        const seen = (window.__percents[name] ||= []);
+        if (seen[seen.length - 1] !== Number(m[1])) seen.push(Number(m[1]));
+      }
+    }).observe(document.getElementById("queue"), { childList: true, subtree: true, characterData: true });
+  });
+}
+
+function itemOf(page, name) {
+  return page.locator("#queue .item", { has: page.locator(".item-name", { hasText: name }) });
+}
+
+// What the page shows for one file once it has finished.
+async function finished(page, name, timeout) {
+  const item = itemOf(page, name);
+  await page.waitForFunction((n) => {
+    const it = [...document.querySelectorAll("#queue .item")].find((i) => i.querySelector(".item-name").textContent === n);
+    return it && (it.dataset.state === "failed" || it.dataset.state === "refused" ||
+      (it.dataset.state === "done" && it.querySelector(".item-state").textContent === "Uploaded"));
+  }, name, { timeout });
+  const text = async (sel) => ((await item.locator(sel).count()) ? (await item.locator(sel).first().textContent()).trim() : null);
+  return {
+    state: await item.getAttribute("data-state"),
+    label: await text(".item-state"),
+    stats: await text(".item-stats"),
+    message: await text(".item-message"),
+    sha256: await text(".sha256"),
+    entries: await text(".entry-count"),
+    uncompressed: await text(".uncompressed"),
+    percents: await page.evaluate((n) => (window.__percents || {})[n] || [], name),
+  };
+}
+
+async function tusUploads(browser) {
+  step("tus: sign in");
+  const context = await newContext(browser);
+  const page = await signIn(context, config.uploader);
+  const r = (result.tus = { requests: [] });
+  recordTus(page, r.requests);
+  const quotaText = () => page.locator("#quota-text").textContent();
+  await page.waitForFunction(() => !document.getElementById("quota-text").textContent.startsWith("Loading"));
+  r.quota_before = await quotaText();
+  r.csrf_meta = await page.getAttribute('meta[name="csrf-token"]', "content");
+  const f = config.files;
+  const slow = config.upload_timeout_ms;
+
+  step("tus: 32 MiB");
+  await watchPercents(page);
+  await page.setInputFiles("#files", [f.big]);
+  r.big = await finished(page, path.basename(f.big), slow);
+  await page.waitForFunction((before) => document.getElementById("quota-text").textContent !== before, r.quota_before);
+  r.quota_after_big = await quotaText();
+  await shoot(page, "upload-done");
+
+  step("tus: hostile archive");
+  await page.setInputFiles("#files", [f.hostile]);
+  r.hostile = await finished(page, path.basename(f.hostile), slow);
+
+  step("tus: two files at once");
+  await page.setInputFiles("#files", [f.two_a, f.two_b]);
+  r.two = [await finished(page, path.basename(f.two_a), slow), await finished(page, path.basename(f.two_b), slow)];
+
+  // Chromium's own network throttling (DevTools protocol) slows the upload
+  // so that the reload lands mid-file; the server is not slowed.
+  step("tus: reload mid-upload");
+  const cdp = await context.newCDPSession(page);
+  const throttle = (bytesPerSecond) => cdp.send("Network.emulateNetworkConditions",
+    { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond });
+  await cdp.send("Network.enable");
+  await throttle(config.throttle_bytes_per_second);
+  const resumeName = path.basename(f.resume);
+  await page.setInputFiles("#files", [f.resume]);
+  await page.waitForFunction((n) => {
+    const it = [...document.querySelectorAll("#queue .item")].find((i) => i.querySelector(".item-name").textContent === n);
+    const m = it && /^(\d+) %/.exec(it.querySelector(".item-stats").textContent);
+    return m && Number(m[1]) >= 30;
+  }, resumeName, { timeout: slow });
+  r.percent_at_reload = await itemOf(page, resumeName).locator(".item-stats").textContent();
+  await page.reload();
+  await page.waitForSelector("#unfinished-list li");
+  r.stored_keys = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("tus::")));
+  r.unfinished_text = (await page.locator("#unfinished-list li").first().textContent()).replace(/\s+/g, " ").trim();
+  await shoot(page, "upload-unfinished");
+  await watchPercents(page);
+  await page.setInputFiles("#files", [f.resume]);
+  await page.waitForFunction((n) => {
+    const it = [...document.querySelectorAll("#queue .item")].find((i) => i.querySelector(".item-name").textContent === n);
+    return it && /^\d+ %/.test(it.querySelector(".item-stats").textContent);
+  }, resumeName, { timeout: slow });
+  r.continuing_message = (await itemOf(page, resumeName).locator(".item-message").textContent()).trim();
+  r.unfinished_hidden_after_pick = await page.locator("#unfinished").isHidden();
+
+  step("tus: pause and resume");
+  const item = itemOf(page, resumeName);
+  await item.locator("button", { hasText: "Pause" }).click();
+  await page.waitForFunction((n) => [...document.querySelectorAll("#queue .item")]
+    .some((i) => i.querySelector(".item-name").textContent === n && i.dataset.state === "paused"), resumeName);
+  r.paused = { label: (await item.locator(".item-state").textContent()).trim(), button: (await item.locator(".item-actions button").first().textContent()).trim() };
+  const patched = page.waitForRequest((q) => q.method() === "PATCH" && pathOf(q.url()).startsWith("/api/v1/tus/"));
+  await item.locator("button", { hasText: "Resume" }).click();
+  await patched;
+  await shoot(page, "upload-progress");
+  // The quota already counts the declared length (SPEC §5.2); the page
+  // reads it again once the upload is done.
+  const meAgain = page.waitForResponse((q) => pathOf(q.url()) === "/api/v1/me", { timeout: slow });
+  await throttle(-1);
+  r.resume = await finished(page, resumeName, slow);
+  const me = await (await meAgain).json();
+  await page.waitForFunction((used) => document.getElementById("quota-text").textContent.startsWith(`${formatBytes(used)} of`),
+    me.used_bytes);
+  r.stored_keys_after = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("tus::")));
+  r.quota_after = await quotaText();
+  await context.close();
+}
+
 async function main() {
   let browser;
   result.errors = {};
@@ -449,6 +606,7 @@ async function main() {
         }
       }],
       ["dashboard", () => dashboard(browser)],
+      ["tus", () => tusUploads(browser)],
     ];
     // Independent parts: one failing still lets the others report.
     for (const [name, part] of parts) {

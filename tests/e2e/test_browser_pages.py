@@ -8,11 +8,12 @@ refusals before any byte is sent; My uploads (pages, contents, copy,
 download, delete with confirmation); an uploader's 403 on /admin; sign-out;
 the admin dashboard while an upload runs (supervision tree, live upload,
 charts, kill and restart, audit, users and tokens); no console error or CSP
-violation on any page; nothing wider than a 360 px screen. Screenshots of
-every page land in <build folder>/screenshots/.
-
-The upload page's uploads themselves go over tus (/api/v1/tus/, issue 12)
-and are tested once that server exists.
+violation on any page; nothing wider than a 360 px screen; and, last,
+uploads over tus from the page (/api/v1/tus/, SPEC §5.2): 32 MiB with
+progress to 100 % and its SHA-256, a hostile archive's plain-words refusal,
+two files at once, a reload mid-upload that resumes from the durable offset
+(checked in the server's access log). Screenshots of every page land in
+<build folder>/screenshots/.
 
 Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_browser_pages          (from tests/e2e)
@@ -36,8 +37,15 @@ from test_browser_login import BROWSER_DIR, missing_prerequisites
 
 FLOW = os.path.join(BROWSER_DIR, "pages_flow.js")
 MiB = 1 << 20
-MAX_UPLOAD = 4 * MiB
-QUOTA = 64 * MiB
+MAX_UPLOAD = 36 * MiB
+QUOTA = 128 * MiB
+BIG = "big32.tar.gz"
+RESUME = "resume.tar.gz"
+HOSTILE = "hostile.tar.gz"
+TWO = ("two-a.tar.gz", "two-b.tgz")
+# Chromium's upload throttle while the reload lands mid-file (DevTools
+# network emulation): slow enough for the reload to come at >= 30 %.
+THROTTLE = MiB
 LIVE_UPLOAD = "live-trickle.tar.gz"
 KILL_ACTOR = "archive_reader_1"
 
@@ -117,6 +125,12 @@ class BrowserPagesTest(PortalTestCase):
         files = {
             "wrong_name": ("notes.txt", b"not an archive\n"),
             "oversize": ("big.tar.gz", b"\x1f\x8b" + bytes(MAX_UPLOAD - 1)),
+            # Uploads over tus; level-0 gzip: the bytes cost no CPU to make.
+            "big": (BIG, archives.gzip_bytes(archives.random_tar(32 * MiB, seed=11), level=0)),
+            "resume": (RESUME, archives.gzip_bytes(archives.random_tar(16 * MiB, seed=12), level=0)),
+            "hostile": (HOSTILE, archives.gzip_bytes(archives.raw_tar([archives.raw_entry("../../etc/passwd", b"root:x:0:0::/root:/bin/sh\n")]))),
+            "two_a": (TWO[0], archives.gzip_bytes(archives.tar_bytes(archives.sample_members(seed=13)))),
+            "two_b": (TWO[1], archives.gzip_bytes(archives.tar_bytes(archives.sample_members(seed=14)))),
             "empty": ("empty.tar.gz", b""),
             "control": ("control.tar.gz", archives.gzip_bytes(archives.tar_bytes(archives.sample_members(seed=4)))),
             "quick": ("quick.tar.gz", archives.gzip_bytes(archives.tar_bytes(archives.sample_members(seed=5)))),
@@ -138,15 +152,17 @@ class BrowserPagesTest(PortalTestCase):
             "uploader": cls.uploader,
             "admin": cls.admin,
             "locked": cls.locked,
-            "per_page": 2,
+            "per_page": 3,
             "entries_filename": "alpha.tar.gz",
             "download_filename": "alpha.tar.gz",
             "delete_filename": "beta.tar.zst",
             "files": paths,
             "live_upload_filename": LIVE_UPLOAD,
             "kill_actor": KILL_ACTOR,
+            "throttle_bytes_per_second": THROTTLE,
+            "upload_timeout_ms": 90000,
         }
-        live_body = archives.gzip_bytes(archives.random_tar(MAX_UPLOAD - 64 * 1024), level=0)
+        live_body = archives.gzip_bytes(archives.random_tar(4 * MiB - 64 * 1024), level=0)
         cls.trickle = Trickle(p.port, cls.admin["token"], LIVE_UPLOAD, live_body)
         cls.log_mark = len(p.logs)
 
@@ -161,13 +177,19 @@ class BrowserPagesTest(PortalTestCase):
                 if line.strip() == "pages_flow: dashboard" and not cls.trickle.is_alive():
                     cls.trickle.start()
 
+        # read_stderr must be the only reader of the flow's stderr:
+        # communicate() would read it too, and a line it took (say
+        # "pages_flow: dashboard") never reached read_stderr, so the live
+        # upload never started and the dashboard waited for it in vain.
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
+        deadline = threading.Timer(400, proc.kill)  # a hung browser must not hang the suite
+        deadline.start()
         try:
-            out, _ = proc.communicate(timeout=240)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+            out = proc.stdout.read()
+            proc.wait()
+        finally:
+            deadline.cancel()
         reader.join(10)
         cls.trickle.hurry.set()
         if cls.trickle.is_alive() or cls.trickle.status is not None:
@@ -230,10 +252,13 @@ class BrowserPagesTest(PortalTestCase):
         page = self.part("upload_page")
         self.assertEqual(page["shown_username"], self.uploader["username"])
         used = sum(len(b) for b in self.archives.values())
-        self.assertEqual(page["limit_text"], "Up to 4.0 MiB per file")
-        self.assertRegex(page["quota_text"], r"^[\d.]+ KiB of 64\.0 MiB used · [\d.]+ MiB left$")
+        self.assertEqual(page["limit_text"], "Up to 36.0 MiB per file")
+        self.assertRegex(page["quota_text"], r"^[\d.]+ KiB of 128 MiB used · [\d.]+ MiB left$")
         self.assertIn(f"{used / 1024:.1f} KiB", page["quota_text"])
         self.assertEqual(page["current_nav"], "Upload")
+        # The page uploads by itself: it sends nobody to curl.
+        self.assertNotIn("curl", page["text"].lower())
+        self.assertIn("Drop .tar.gz, .tgz or .tar.zst archives here", page["text"])
 
     def test_wrong_name_oversize_and_empty_files_are_refused_before_a_byte_is_sent(self):
         refused = {r["name"]: r for r in self.part("refused")}
@@ -242,7 +267,7 @@ class BrowserPagesTest(PortalTestCase):
             self.assertEqual(r["state"], "refused")
         self.assertIn("the name must end in .tar.gz, .tgz or .tar.zst", refused["notes.txt"]["message"])
         self.assertEqual(refused["big.tar.gz"]["message"],
-                         "Not sent: the file is 4.0 MiB, over the limit of 4.0 MiB per file.")
+                         "Not sent: the file is 36.0 MiB, over the limit of 36.0 MiB per file.")
         self.assertEqual(refused["empty.tar.gz"]["message"], "Not sent: the file is empty.")
         # Nothing left the browser for them, and the server heard nothing ...
         self.assertEqual(self.part("refused_requests"), [])
@@ -254,15 +279,18 @@ class BrowserPagesTest(PortalTestCase):
         # ... while an acceptable file right after went out at once.
         control = self.part("control")
         self.assertTrue(any(q["path"].startswith("/api/v1/tus") for q in control["requests"]), control)
+        # the home page's promise: the file went over tus and is stored
+        self.assertEqual(control["state"], "done", control)
         self.assertTrue(any(e["path"].startswith("/api/v1/tus") and parse_time(e["time"]) >= start for e in upload_paths))
 
     # -- My uploads
 
     def test_my_uploads_pages_newest_first(self):
         mine = self.part("my_uploads")
-        self.assertEqual(mine["first_page"], ["gamma.tgz", "beta.tar.zst"])
+        # control.tar.gz is the upload page's control file, sent over tus.
+        self.assertEqual(mine["first_page"], ["control.tar.gz", "gamma.tgz", "beta.tar.zst"])
         self.assertTrue(mine["more_visible_first"])
-        self.assertEqual(mine["after_more"], ["gamma.tgz", "beta.tar.zst", "alpha.tar.gz"])
+        self.assertEqual(mine["after_more"], ["control.tar.gz", "gamma.tgz", "beta.tar.zst", "alpha.tar.gz"])
         self.assertFalse(mine["more_visible_after"])
         self.assertEqual(mine["current_nav"], "My uploads")
 
@@ -292,7 +320,7 @@ class BrowserPagesTest(PortalTestCase):
         mine = self.part("my_uploads")
         self.assertIn("beta.tar.zst will be deleted from the server", mine["dialog_text"])
         self.assertTrue(mine["kept_after_escape"])
-        self.assertEqual(mine["after_delete"], ["gamma.tgz", "alpha.tar.gz"])
+        self.assertEqual(mine["after_delete"], ["control.tar.gz", "gamma.tgz", "alpha.tar.gz"])
         self.assertEqual(mine["notice"], "Deleted beta.tar.zst.")
         beta = self.ids["beta.tar.zst"]
         self.assertEqual(mine["delete_requests"],
@@ -302,6 +330,109 @@ class BrowserPagesTest(PortalTestCase):
         self.assertEqual(status, 404)
         stored = [n for _, _, names in os.walk(self.portal.data_dir) for n in names]
         self.assertFalse([n for n in stored if beta in n], stored)
+
+    # -- uploads over tus from the page
+
+    def tus_requests(self, upload_id):
+        return [e for e in self.requests_logged() if e["path"] == f"/api/v1/tus/{upload_id}"]
+
+    def uploaded(self, filename):
+        status, _, body = self.portal.request("GET", "/api/v1/uploads?limit=200",
+                                              headers={"Authorization": f"Bearer {self.uploader['token']}"})
+        self.assertEqual(status, 200)
+        return [u for u in json.loads(body)["uploads"] if u["filename"] == filename]
+
+    def test_a_32_mib_archive_uploads_with_progress_to_100_and_its_sha256(self):
+        tus = self.part("tus")
+        big = tus["big"]
+        body = self.files["big"][1]
+        self.assertEqual((big["state"], big["label"]), ("done", "Uploaded"), big)
+        self.assertEqual(big["sha256"], hashlib.sha256(body).hexdigest())
+        facts = archives.describe(body)
+        self.assertEqual(big["entries"], str(facts["entries"]))
+        self.assertEqual(big["uncompressed"], f"{facts['uncompressed_size'] / MiB:.1f} MiB")
+        self.assertEqual(big["stats"], "100 % · 32.0 MiB")
+        # The bar moved through the upload, not from nothing to done.
+        self.assertEqual(big["percents"][-1], 100)
+        self.assertGreater(len(big["percents"]), 2, big["percents"])
+        self.assertEqual(big["percents"], sorted(big["percents"]))
+        [row] = self.uploaded(BIG)
+        self.assertEqual((row["sha256"], row["size"]), (hashlib.sha256(body).hexdigest(), len(body)))
+        # The quota line followed.
+        self.assertNotEqual(tus["quota_after_big"], tus["quota_before"])
+        self.assertRegex(tus["quota_after_big"], r"^32\.\d MiB of 128 MiB used · 9[56]\.\d MiB left$")
+
+    def test_every_tus_request_of_the_page_carries_the_session_csrf_token(self):
+        tus = self.part("tus")
+        changing = [q for q in tus["requests"] if q["method"] in ("POST", "PATCH", "DELETE")]
+        self.assertTrue(any(q["method"] == "PATCH" for q in changing), tus["requests"])
+        for q in changing:
+            self.assertEqual(q["csrf_header"], tus["csrf_meta"], q)
+        creations = [q for q in tus["requests"] if q["method"] == "POST"]
+        self.assertEqual([q["path"] for q in creations], ["/api/v1/tus/"] * len(creations))
+        self.assertTrue(all(q["status"] == 201 for q in creations), creations)
+
+    def test_a_hostile_archive_is_refused_in_plain_words_and_nothing_is_left(self):
+        hostile = self.part("tus")["hostile"]
+        self.assertEqual(hostile["state"], "failed", hostile)
+        self.assertEqual(hostile["message"], "The archive was refused: entry ../../etc/passwd escapes the archive.")
+        self.assertIsNone(hostile["sha256"])
+        self.assertEqual(self.uploaded(HOSTILE), [])
+        self.assertEqual(self.pg.psql("SELECT count(*) FROM tus_uploads").strip(), "0")
+        partials = os.path.join(self.portal.data_dir, "partials")
+        self.assertEqual(os.listdir(partials) if os.path.isdir(partials) else [], [])
+
+    def test_two_files_at_once(self):
+        two = self.part("tus")["two"]
+        for name, seen in zip(TWO, two):
+            with self.subTest(name):
+                key = "two_a" if name == TWO[0] else "two_b"
+                self.assertEqual(seen["state"], "done", seen)
+                self.assertEqual(seen["sha256"], hashlib.sha256(self.files[key][1]).hexdigest())
+                self.assertEqual(len(self.uploaded(name)), 1)
+
+    def test_a_reload_mid_upload_resumes_without_sending_the_durable_prefix_again(self):
+        tus = self.part("tus")
+        body = self.files["resume"][1]
+        size = len(body)
+        self.assertTrue(tus["stored_keys"] and all(k.startswith(f"tus::upload-portal:{self.uploader['username']}:{RESUME}:{size}:")
+                                                    for k in tus["stored_keys"]), tus["stored_keys"])
+        self.assertIn(RESUME, tus["unfinished_text"])
+        self.assertEqual(tus["continuing_message"], "Continuing the unfinished upload of this file.")
+        self.assertTrue(tus["unfinished_hidden_after_pick"])
+        done = tus["resume"]
+        self.assertEqual((done["state"], done["sha256"]), ("done", hashlib.sha256(body).hexdigest()), done)
+        self.assertEqual(tus["stored_keys_after"], [])  # removed on success
+        # The browser: one creation, then after the reload a HEAD and a PATCH
+        # from the server's offset, not from 0.
+        [row] = self.uploaded(RESUME)
+        upload_id = row["id"]
+        mine = [q for q in tus["requests"] if q["path"] == f"/api/v1/tus/{upload_id}"]
+        patches = [q for q in mine if q["method"] == "PATCH"]
+        self.assertGreaterEqual(len(patches), 2, mine)
+        resumed_at = int(patches[-1]["upload_offset"])
+        self.assertGreaterEqual(resumed_at, size * 30 // 100 - 256 * 1024, mine)
+        heads = [q for q in mine if q["method"] == "HEAD" and q.get("answered_offset") is not None]
+        self.assertIn(str(resumed_at), [q["answered_offset"] for q in heads])
+        # The server: what it received for this upload is the file once,
+        # plus at most what it had not yet made durable when the page went
+        # away (a chunk, PORTAL_CHUNK_BYTES 256 KiB, plus what was in flight).
+        logged = self.tus_requests(upload_id)
+        patched = [e for e in logged if e["method"] == "PATCH"]
+        self.assertEqual(patched[-1]["status"], 204)
+        self.assertEqual(patched[-1]["bytes_received"], size - resumed_at)
+        self.assertEqual(len(patched), 3, patched)  # before the reload, until Pause, after Resume
+        received = sum(e["bytes_received"] for e in patched)
+        self.assertGreaterEqual(received, size)
+        # Each interrupted PATCH may lose at most the chunk it was filling
+        # (PORTAL_CHUNK_BYTES, 256 KiB): the rest was durable and not sent again.
+        self.assertLess(received - size, 2 * 256 * 1024, patched)
+        self.assertEqual(tus["paused"], {"label": "Paused", "button": "Resume"})
+        # The quota line shows what the user now stores.
+        status, _, me = self.portal.request("GET", "/api/v1/me",
+                                            headers={"Authorization": f"Bearer {self.uploader['token']}"})
+        used = json.loads(me)["used_bytes"]
+        self.assertEqual(tus["quota_after"], f"{used / MiB:.1f} MiB of 128 MiB used · {(QUOTA - used) / MiB:.1f} MiB left")
 
     # -- the dashboard
 
@@ -352,8 +483,8 @@ class BrowserPagesTest(PortalTestCase):
         users = {row[0]: row for row in d["users"]}
         ulla = users[self.uploader["username"]]
         self.assertEqual(ulla[1], "uploader")
-        self.assertEqual(ulla[2], "2")  # alpha and gamma left
-        self.assertTrue(ulla[3].endswith("of 64.0 MiB"), ulla)
+        self.assertEqual(ulla[2], "3")  # alpha, gamma and control left (the tus part runs later)
+        self.assertTrue(ulla[3].endswith("of 128 MiB"), ulla)
         self.assertEqual(ulla[4], "1")
         self.assertNotEqual(users[self.admin["username"]][5], "never")
         token_users = sorted(row[1] for row in d["tokens"])
@@ -369,9 +500,8 @@ class BrowserPagesTest(PortalTestCase):
     def test_no_console_error_page_error_or_csp_violation(self):
         self.part("dashboard")
         # The only errors a page may log are the statuses its step expects:
-        # the refused sign-ins, the uploader's 403, and (until the tus
-        # server exists, issue 12) the control file's POST /api/v1/tus/.
-        expected = {"lockout": ("401", "429"), "uploader on /admin": ("403",), "control": ("404",)}
+        # the refused sign-ins, the uploader's 403 and the hostile archive's 422.
+        expected = {"lockout": ("401", "429"), "uploader on /admin": ("403",), "tus: hostile archive": ("422",)}
         unexpected = [e for e in self.r["console_errors"]
                       if not (e["step"] in expected
                               and re.search(r"status of (\d+)", e["text"])
@@ -382,7 +512,8 @@ class BrowserPagesTest(PortalTestCase):
 
     def test_every_page_fits_a_phone_and_labels_its_controls(self):
         pages = self.part("pages")
-        self.assertEqual(set(pages), {"login", "login-locked", "upload", "upload-files", "uploads", "forbidden", "admin"})
+        self.assertEqual(set(pages), {"login", "login-locked", "upload", "upload-files", "uploads", "forbidden", "admin",
+                                      "upload-done", "upload-unfinished", "upload-progress"})
         for name, page in pages.items():
             with self.subTest(name):
                 self.assertLessEqual(page["phone_scroll_width"], 360, page)

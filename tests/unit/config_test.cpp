@@ -192,6 +192,24 @@ TEST_CASE("listen addresses", "[config]") {
   }
 }
 
+TEST_CASE("tus settings and the machine id", "[config]") {
+  auto defaults = load_env({});
+  CHECK(defaults.tus_expiry == std::chrono::hours(24)); // SPEC §5.2
+  CHECK(defaults.tus_sync_bytes == uint64_t{64} << 20);
+  CHECK(defaults.tus_session_idle == std::chrono::seconds(60));
+  CHECK(defaults.machine_id.empty());
+  auto cfg = load_env({{"PORTAL_TUS_EXPIRY", "12h"},
+                       {"PORTAL_TUS_SYNC_BYTES", "8388608"},
+                       {"PORTAL_TUS_SESSION_IDLE_SECONDS", "5"},
+                       {"FLY_MACHINE_ID", "e784079b449483"}});
+  CHECK(cfg.tus_expiry == std::chrono::hours(12));
+  CHECK(cfg.tus_sync_bytes == 8388608u);
+  CHECK(cfg.tus_session_idle == std::chrono::seconds(5));
+  CHECK(cfg.machine_id == "e784079b449483");
+  CHECK_THAT(load_error({{"PORTAL_TUS_EXPIRY", "30s"}}), Contains("PORTAL_TUS_EXPIRY"));
+  CHECK_THAT(load_error({{"PORTAL_TUS_SYNC_BYTES", "1000"}}), Contains("PORTAL_TUS_SYNC_BYTES"));
+}
+
 TEST_CASE("integers are parsed strictly", "[config]") {
   for (std::string bad :
        {"", " 5", "5 ", "-1", "+5", "5k", "0x10", "1e9", "1.5", "99999999999999999999999"}) {
