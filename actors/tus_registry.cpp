@@ -40,9 +40,4 @@ void tus_registry::stop_all() {
   live_.clear();
 }
 
-std::size_t tus_registry::size() const {
-  std::lock_guard lock{mutex_};
-  return live_.size();
-}
-
 } // namespace portal

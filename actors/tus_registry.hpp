@@ -26,10 +26,9 @@ public:
   void forget(const std::string& id, const caf::actor_addr& who);
   // Shutdown: every live session is told to stop.
   void stop_all();
-  std::size_t size() const;
 
 private:
-  mutable std::mutex mutex_;
+  std::mutex mutex_;
   std::map<std::string, tus_session_actor> live_;
 };
 
