@@ -3,6 +3,7 @@
 #include "cli/report.hpp"
 #include "cli/tus_client.hpp"
 
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/error.hpp>
 
 #include <algorithm>
@@ -32,6 +33,10 @@ void backoff::wait_or_rethrow() {
     why = e.what();
     retry_after = e.retry_after;
   } catch (const boost::beast::system_error& e) {
+    // OpenSSL's own errors (a certificate that does not verify, no common
+    // protocol) do not go away by trying again.
+    if (e.code().category() == boost::asio::error::get_ssl_category())
+      throw std::runtime_error(what_ + ": TLS: " + e.code().message());
     if (++failures_ >= attempts_)
       throw std::runtime_error(what_ + ": " + e.code().message() + " (gave up after " +
                                std::to_string(failures_) + " attempts)");

@@ -4,7 +4,8 @@
 // at most `attempts` times in a row. Transient failures are network errors
 // (beast::system_error: refused, reset, timed out), 5xx, 423 Locked and
 // 429 Too Many Requests (tus_status_error::transient), and 460 (a checksum
-// mismatch: the bytes were damaged on the way). Anything else is final.
+// mismatch: the bytes were damaged on the way). Anything else is final,
+// TLS errors from OpenSSL (an unverifiable certificate) included.
 #pragma once
 
 #include <chrono>

@@ -75,7 +75,10 @@ void http_client::do_connect() {
     auto& lowest = beast::get_lowest_layer(*tls_stream_);
     lowest.expires_after(timeout_);
     run([&](auto done) { lowest.async_connect(endpoints, done); });
-    if (!SSL_set_tlsext_host_name(tls_stream_->native_handle(), host_.c_str()))
+    beast::error_code not_ip;
+    asio::ip::make_address(host_, not_ip);
+    // SNI names hosts only (RFC 6066 §3); an IP literal is verified below.
+    if (not_ip && !SSL_set_tlsext_host_name(tls_stream_->native_handle(), host_.c_str()))
       throw beast::system_error(
         beast::error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
     tls_stream_->set_verify_callback(asio::ssl::host_name_verification(host_));

@@ -34,6 +34,7 @@ import unittest
 import archives as A
 from portal_case import PortalTestCase
 from portal_server import Portal
+from test_tls import make_certificate
 from throwaway import wait_until
 from upload_checks import UploadChecks, wait_ready
 
@@ -280,6 +281,25 @@ class PushTest(PortalTestCase, UploadChecks):
         self.assertIn("sha256 mismatch", lines[0])
         self.assertIn(other_obj["sha256"], lines[0])
         self.assertIn(hashlib.sha256(mine).hexdigest(), lines[0])
+
+    @unittest.skipUnless(shutil.which("openssl"), "needs the openssl CLI")
+    def test_https_verifies_the_certificate(self):
+        cert, key = make_certificate(self.tmp)
+        tls = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_TLS_CERT=cert, PORTAL_TLS_KEY=key))
+        url = "https://127.0.0.1:%d" % tls.port
+        archive = archive_of(300_000, seed=9)
+        path = self.write("tls.tar.gz", archive)
+        env = self.push_env()
+        refused = subprocess.run([tls.binary, "push", path, "--url", url], capture_output=True,
+                                 text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(refused.returncode, 1, refused.stderr)
+        self.assertEqual(len(refused.stderr.splitlines()), 1, refused.stderr)
+        self.assertIn("certificate verify failed", refused.stderr)
+        env["SSL_CERT_FILE"] = cert
+        ok = subprocess.run([tls.binary, "push", path, "--url", url], capture_output=True, text=True,
+                            env=env, timeout=60, stdin=subprocess.DEVNULL)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertEqual(json.loads(ok.stdout)["sha256"], hashlib.sha256(archive).hexdigest())
 
     def test_usage_errors(self):
         path = self.write("u.tar.gz", archive_of(1000, seed=7))
