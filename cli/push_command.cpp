@@ -134,6 +134,7 @@ struct push_run {
 // this run sent. Resumes the remembered upload when the server still has it.
 struct transfer {
   std::string upload_url;
+  std::string instance; // Portal-Instance, pinned with fly-force-instance-id
   uint64_t resumed_at = 0;
   uint64_t sent = 0;
 };
@@ -146,6 +147,7 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
   uint64_t offset = 0;
   if (auto entry = run.state.find(key); entry && entry->server == run.server) {
     std::optional<tus_offset> at;
+    run.tus.pin_instance(entry->instance);
     for (;;) {
       try {
         at = run.tus.head(entry->upload_url);
@@ -156,6 +158,7 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
     }
     if (at && at->length == key.size && at->offset <= key.size) {
       t.upload_url = entry->upload_url;
+      t.instance = entry->instance;
       offset = t.resumed_at = at->offset;
     } else {
       run.state.forget(key); // gone (404/410) or not this file's upload
@@ -164,14 +167,17 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
   if (t.upload_url.empty()) {
     for (;;) {
       try {
-        t.upload_url = run.tus.create(key.size, filename);
+        auto made = run.tus.create(key.size, filename);
+        t.upload_url = made.upload_url;
+        t.instance = made.instance;
         break;
       } catch (...) {
         retry.wait_or_rethrow();
       }
     }
-    run.state.remember(key, {run.server, t.upload_url});
+    run.state.remember(key, {run.server, t.upload_url, t.instance});
   }
+  run.tus.pin_instance(t.instance);
   retry.reset();
 
   digest.catch_up(offset); // the resumed prefix, so the chunks follow on

@@ -62,8 +62,11 @@ std::optional<push_entry> push_state::find(const push_key& key) const {
         doc.at("size").to_number<uint64_t>() != key.size ||
         doc.at("mtime_ns").to_number<int64_t>() != key.mtime_ns)
       return std::nullopt;
-    return push_entry{std::string(doc.at("server").as_string()),
-                      std::string(doc.at("upload_url").as_string())};
+    push_entry entry{
+      std::string(doc.at("server").as_string()), std::string(doc.at("upload_url").as_string()), {}};
+    if (auto* instance = doc.if_contains("instance"))
+      entry.instance = std::string(instance->as_string());
+    return entry;
   } catch (const std::exception&) {
     return std::nullopt; // unreadable: as if absent, and overwritten later
   }
@@ -81,7 +84,8 @@ void push_state::remember(const push_key& key, const push_entry& entry) {
                                                                 {"size", key.size},
                                                                 {"mtime_ns", key.mtime_ns},
                                                                 {"server", entry.server},
-                                                                {"upload_url", entry.upload_url}}) +
+                                                                {"upload_url", entry.upload_url},
+                                                                {"instance", entry.instance}}) +
                      "\n";
   auto temp = file;
   temp += ".tmp";

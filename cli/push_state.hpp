@@ -1,7 +1,7 @@
 // Where `push` remembers its unfinished uploads between runs (issue 12):
 // one small JSON file per local file in <state dir>/push/, named by the
 // SHA-256 of the key (absolute path, size, mtime in ns), holding the key, the
-// server's base URL and the tus upload URL. A file that changed (size or
+// server's base URL, the tus upload URL and the machine holding it. A file that changed (size or
 // mtime) has another key, so it starts a new upload; an entry is dropped when
 // its upload completes or the server no longer knows it (404/410).
 //
@@ -34,6 +34,7 @@ push_key push_key_of(const std::filesystem::path& path);
 struct push_entry {
   std::string server;     // the --url it was made with
   std::string upload_url; // the tus resource
+  std::string instance;   // Portal-Instance of its creation, or empty
 };
 
 class push_state {

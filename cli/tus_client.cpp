@@ -88,6 +88,8 @@ std::string tus_client::target_of(const std::string& url) const {
 http_client::response tus_client::send(http_client::request& req) {
   req.set("Tus-Resumable", tus_version);
   req.set(http::field::authorization, "Bearer " + token_);
+  if (!instance_.empty() && req.method() != http::verb::post)
+    req.set("fly-force-instance-id", instance_);
   return http_.send(req);
 }
 
@@ -118,7 +120,7 @@ tus_capabilities tus_client::options() {
   return caps;
 }
 
-std::string tus_client::create(uint64_t length, const std::string& filename) {
+tus_client::created tus_client::create(uint64_t length, const std::string& filename) {
   boost::urls::url endpoint;
   boost::urls::resolve(base_, boost::urls::parse_relative_ref("api/v1/tus/").value(), endpoint);
   http_client::request req{http::verb::post, endpoint.encoded_target(), 11};
@@ -134,9 +136,11 @@ std::string tus_client::create(uint64_t length, const std::string& filename) {
     throw tus_status_error(201, "the server created an upload without a valid Location");
   boost::urls::url resolved;
   boost::urls::resolve(endpoint, *ref, resolved);
-  std::string url(resolved.buffer());
-  target_of(url);
-  return url;
+  created made{std::string(resolved.buffer()), {}};
+  target_of(made.upload_url);
+  if (auto it = res.find("Portal-Instance"); it != res.end())
+    made.instance = std::string(it->value());
+  return made;
 }
 
 std::optional<tus_offset> tus_client::head(const std::string& upload_url) {

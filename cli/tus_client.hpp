@@ -54,9 +54,19 @@ public:
   tus_capabilities options();
 
   // POST: creates an upload of `length` bytes named `filename` (sent in
-  // Upload-Metadata, base64); returns the resource's URL (absolute). A
-  // Location on another origin is refused (tus_status_error).
-  std::string create(uint64_t length, const std::string& filename);
+  // Upload-Metadata, base64); returns the resource's URL (absolute) and the
+  // machine that holds it (Portal-Instance, SPEC §5.2; empty when not
+  // given). A Location on another origin is refused (tus_status_error).
+  struct created {
+    std::string upload_url;
+    std::string instance;
+  };
+  created create(uint64_t length, const std::string& filename);
+
+  // Later HEADs and PATCHes carry `fly-force-instance-id: <instance>` (SPEC
+  // §5.2: Fly's proxy then sends them to the machine holding the partial);
+  // empty: none.
+  void pin_instance(std::string instance) { instance_ = std::move(instance); }
 
   // HEAD `upload_url`; nullopt when the server no longer knows it (404, 410).
   std::optional<tus_offset> head(const std::string& upload_url);
@@ -80,6 +90,7 @@ private:
   http_client& http_;
   boost::urls::url base_;
   std::string token_;
+  std::string instance_;
 };
 
 // "sha256 <base64 digest>" for Upload-Checksum; "<base64>" of any bytes.

@@ -66,11 +66,12 @@ TEST_CASE("an upload is remembered under its key until forgotten", "[push]") {
   push_state state(t.root / "state" / "upload-portal"); // made on first use
   push_key key{"/data/a.tar.gz", 1000, 1234567890123};
   CHECK_FALSE(state.find(key));
-  state.remember(key, {"http://h:1", "http://h:1/api/v1/tus/abc"});
+  state.remember(key, {"http://h:1", "http://h:1/api/v1/tus/abc", "machine-1"});
   auto entry = state.find(key);
   REQUIRE(entry);
   CHECK(entry->server == "http://h:1");
   CHECK(entry->upload_url == "http://h:1/api/v1/tus/abc");
+  CHECK(entry->instance == "machine-1");
 
   struct stat st {};
   REQUIRE(::stat(state.file_of(key).c_str(), &st) == 0);
@@ -84,8 +85,9 @@ TEST_CASE("an upload is remembered under its key until forgotten", "[push]") {
         push_key{"/data/b.tar.gz", key.size, key.mtime_ns}})
     CHECK_FALSE(state.find(other));
 
-  state.remember(key, {"http://h:1", "http://h:1/api/v1/tus/def"}); // replaced
+  state.remember(key, {"http://h:1", "http://h:1/api/v1/tus/def", ""}); // replaced
   CHECK(state.find(key)->upload_url == "http://h:1/api/v1/tus/def");
+  CHECK(state.find(key)->instance.empty());
   CHECK(fs::directory_iterator(state.file_of(key).parent_path()) != fs::directory_iterator());
   state.forget(key);
   CHECK_FALSE(state.find(key));
@@ -97,7 +99,7 @@ TEST_CASE("a damaged entry is no entry", "[push]") {
   temp_dir t;
   push_state state(t.root);
   push_key key{"/data/a.tar.gz", 10, 1};
-  state.remember(key, {"http://h", "http://h/api/v1/tus/x"});
+  state.remember(key, {"http://h", "http://h/api/v1/tus/x", ""});
   for (const char* text :
        {"", "{", "[]", R"({"path":"/data/a.tar.gz"})",
         R"({"path":"/other","size":10,"mtime_ns":1,"server":"s","upload_url":"u"})"}) {
