@@ -26,7 +26,7 @@ void progress::update(uint64_t done, const std::string& what) {
     line += " of " + human_bytes(total_) + " (" +
             std::to_string(done >= total_ ? 100 : done * 100 / total_) + "%)";
   double seconds = std::chrono::duration<double>(now - began_).count();
-  if (total_ > 0 && done > start_ && seconds > 0.5) {
+  if (total_ > 0 && done > start_ && seconds > 0.1) {
     double rate = static_cast<double>(done - start_) / seconds;
     line += "  " + human_bytes(static_cast<uint64_t>(rate)) + "/s";
     if (done < total_)
