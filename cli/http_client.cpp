@@ -91,28 +91,44 @@ void http_client::do_connect() {
 }
 
 http_client::response http_client::send(request& req, std::size_t body_limit) {
-  if (!tcp_ && !tls_stream_)
-    do_connect();
   req.set(http::field::host, host_);
   req.set(http::field::user_agent, "upload-portal-push/" PORTAL_VERSION);
   req.prepare_payload();
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(body_limit);
-  // A HEAD response announces a length but carries no body.
-  parser.skip(req.method() == http::verb::head);
   // A large body gets more time: the timeout plus one second per 64 KiB, so a
   // slow but moving link (>= 64 KiB/s) is not cut off mid-PATCH.
   auto budget = timeout_ + std::chrono::seconds(req.body().size() >> 16);
-  auto exchange = [&](auto& stream) {
-    beast::get_lowest_layer(stream).expires_after(budget);
-    run([&](auto done) { http::async_write(stream, req, done); });
-    run([&](auto done) { http::async_read(stream, buffer_, parser, done); });
+  auto attempt = [&] {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(body_limit);
+    // A HEAD response announces a length but carries no body.
+    parser.skip(req.method() == http::verb::head);
+    auto exchange = [&](auto& stream) {
+      beast::get_lowest_layer(stream).expires_after(budget);
+      run([&](auto done) { http::async_write(stream, req, done); });
+      run([&](auto done) { http::async_read(stream, buffer_, parser, done); });
+    };
+    if (tls_)
+      exchange(*tls_stream_);
+    else
+      exchange(*tcp_);
+    return parser.release();
   };
-  if (tls_)
-    exchange(*tls_stream_);
-  else
-    exchange(*tcp_);
-  response res = parser.release();
+  bool reused = tcp_ || tls_stream_;
+  if (!reused)
+    do_connect();
+  response res;
+  try {
+    res = attempt();
+  } catch (const beast::system_error& e) {
+    // A kept-alive connection that the server closed while it was idle
+    // fails before any byte of an answer: sent again once, on a new one.
+    const auto& ec = e.code();
+    if (!reused || !(ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+                     ec == asio::error::broken_pipe || ec == asio::error::eof))
+      throw;
+    do_connect();
+    res = attempt();
+  }
   if (!res.keep_alive())
     close();
   return res;

@@ -8,7 +8,9 @@
 // Errors: send() throws beast::system_error for anything that went wrong on
 // the wire (resolve, connect, TLS handshake, a timeout, a closed
 // connection); the connection is then closed and the next send() opens a new
-// one. Any HTTP status is a response, not an error.
+// one. A request that finds its kept-alive connection closed by the server
+// (no answer at all: EOF, reset) is sent once more on a new connection
+// first. Any HTTP status is a response, not an error.
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>

@@ -7,7 +7,9 @@ against the real server and PostgreSQL.
     a client killed mid-way resumes on the next run and sends only the rest
     (the server's access log counts the PATCH bytes)
     a server SIGKILLed mid-upload and restarted: the same client process
-    retries, re-syncs with HEAD and completes with the right sha256
+    re-syncs with HEAD and completes with the right sha256, sending only
+    what was not durable
+    a server not up yet: the client backs off and retries until it is
     a state entry that points at another upload: the sha256 check fails,
     exit 1 with one line
     usage errors (exit 2) and failures (exit 1), one line each
@@ -243,16 +245,38 @@ class PushTest(PortalTestCase, UploadChecks):
         second.start()
         wait_ready(second)
         with open(gate, "w"):
-            pass  # the client goes on: its next PATCH meets the dead connection
+            pass  # the client goes on: its kept-alive connection is dead
         out, err = proc.communicate(timeout=120)
         self.assertEqual(proc.returncode, 0, err)
         obj = json.loads(out)
         self.assertEqual(obj["id"], upload_id)
         self.assertEqual(obj["sha256"], hashlib.sha256(archive).hexdigest())
-        self.assertIn("retrying", err)
         self.assertEqual(self.patch_bytes(second, upload_id), len(archive) - durable,
                          "the durable prefix was not sent again")
         self.assertEqual(self.state_entries(), [])
+
+    def test_retries_until_the_server_is_up(self):
+        # a port where a server listened and no longer does: refused at first
+        gone = self.start_portal(env=dict(NO_RATE_LIMITS))
+        port = gone.port
+        self.assertEqual(gone.terminate(), 0)
+        archive = archive_of(300_000, seed=10)
+        path = self.write("later.tar.gz", archive)
+        proc = subprocess.Popen([gone.binary, "push", path, "--url", f"http://127.0.0.1:{port}"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.push_env(), stdin=subprocess.DEVNULL, cwd=self.tmp)
+        self.addCleanup(self.reap, proc)
+        first = proc.stderr.readline()  # blocks until the client says something
+        self.assertRegex(first, r"^upload-portal push: http://127\.0\.0\.1:\d+: Connection refused; "
+                                r"retrying in \d+ ms \(attempt 2 of 8\)$")
+        env = {k: v for k, v in gone.env.items() if k.startswith("PORTAL_")}
+        env["PORTAL_LISTEN"] = f"127.0.0.1:{port}"
+        later = Portal(gone.env["DATABASE_URL"], env=env)
+        self.addCleanup(later.cleanup)
+        later.start()
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, first + err)
+        self.assertEqual(json.loads(out)["sha256"], hashlib.sha256(archive).hexdigest())
 
     def test_a_state_entry_pointing_at_another_upload_fails_the_sha256_check(self):
         # two archives of the same length: `other` is uploaded, then the state
