@@ -8,11 +8,13 @@
 //       cli/, one file each
 #include "actors/actor_tree.hpp"
 #include "actors/caf_error.hpp"
+#include "actors/tus_registry.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/commands.hpp"
 #include "cli/push_command.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
+#include "db/tus_uploads.hpp"
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
 #include "net/drain.hpp"
@@ -22,6 +24,8 @@
 #include "net/router.hpp"
 #include "net/tls_context.hpp"
 #include "storage/data_dir.hpp"
+#include "storage/partial_file.hpp"
+#include "storage/partial_reconcile.hpp"
 #include "storage/reconcile.hpp"
 
 #include <caf/all.hpp>
@@ -32,6 +36,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sodium.h>
 #include <string>
 #include <thread>
@@ -83,6 +88,17 @@ void reconcile_on_start(const config& cfg) {
     pqxx::work tx{conn};
     auto report = storage::reconcile(storage::layout_of(cfg.data_dir), db::all_upload_ids(tx));
     db::delete_missing_uploads(tx, report.missing_files);
+    // tus partials of this machine (SPEC §9: resume expiry of tus partials):
+    // expired ones go, files without a row go, rows without a file go.
+    auto layout = storage::layout_of(cfg.data_dir);
+    for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000)) {
+      storage::remove_partial(layout, id);
+      log::info("tus partial expired", {{"upload_id", id}});
+    }
+    auto ids = db::tus_ids_of_machine(tx, cfg.machine_id);
+    auto partials =
+      storage::reconcile_partials(layout, std::set<std::string>(ids.begin(), ids.end()));
+    db::delete_tus_rows(tx, partials.missing);
     tx.commit();
   } catch (const std::exception& e) {
     log::warn("start-up reconciliation skipped", {{"error", e.what()}});
@@ -131,8 +147,9 @@ int serve(const config& cfg) {
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
     auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));
+    auto tus = std::make_shared<tus_registry>();
     services svc{cfg,       sys,   tree.directory, tree.db_counts, chunks,
-                 admission, stats, logins,         dispatch};
+                 admission, stats, logins,         dispatch,       tus};
     services scrape_svc = svc;
     scrape_svc.route = dispatch_metrics_only;
 
@@ -180,6 +197,8 @@ int serve(const config& cfg) {
 
     // The loop is stopped: this thread alone touches the sessions now.
     registry.for_each([](const std::shared_ptr<connection>& c) { c->abort_upload_now(); });
+    // tus sessions keep what they made durable (SPEC §9: partials stay resumable).
+    tus->stop_all();
     log::info("connections closed, stopping actors");
     caf::anon_send_exit(tree.root, caf::exit_reason::user_shutdown);
   } // ~actor_system waits for every actor

@@ -79,14 +79,18 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
     {supervisor_child(tree.directory, db_supervisor_spec(tree.directory, tree.db_counts, cfg)),
      supervisor_child(tree.directory, storage_supervisor_spec(cfg))}};
   // Started after both subsystems it uses, so that its first look finds them.
-  if (cfg.retention_days) {
-    reaper_options opts{cfg.reaper_interval, cfg.db_deadline, cfg.storage_writers};
-    root.children.push_back(
-      child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,
-                 [dir = tree.directory, opts](caf::event_based_actor* sup, probe_ptr p) {
-                   return spawn_retention_reaper(sup, p, dir, opts);
-                 }});
-  }
+  // Always: tus partials expire whether or not uploads do.
+  reaper_options opts{cfg.reaper_interval,
+                      cfg.db_deadline,
+                      cfg.storage_writers,
+                      500,
+                      storage::layout_of(cfg.data_dir),
+                      cfg.machine_id};
+  root.children.push_back(
+    child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,
+               [dir = tree.directory, opts](caf::event_based_actor* sup, probe_ptr p) {
+                 return spawn_retention_reaper(sup, p, dir, opts);
+               }});
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
   return tree;
 }

@@ -5,7 +5,9 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "config/log.hpp"
+#include "db/tus_uploads.hpp"
 #include "db/uploads.hpp"
+#include "storage/partial_file.hpp"
 
 #include <caf/all.hpp>
 
@@ -27,7 +29,17 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
     [=](reap_atom) {
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
-      auto query = [batch](pqxx::work& tx) { return db::delete_expired_uploads(tx, batch); };
+      auto query = [batch, layout = opts.layout, machine = opts.machine_id](pqxx::work& tx) {
+        for (auto& id : db::delete_expired_tus_uploads(tx, machine, batch)) {
+          try {
+            storage::remove_partial(layout, id);
+            log::info("tus partial expired", {{"upload_id", id}});
+          } catch (const std::exception& e) {
+            log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
+          }
+        }
+        return db::delete_expired_uploads(tx, batch);
+      };
       auto done = [me](db_outcome<std::vector<std::string>> outcome) {
         auto* ids = std::get_if<std::vector<std::string>>(&outcome);
         caf::anon_send(me, reaped_atom::value, ids ? *ids : std::vector<std::string>{},

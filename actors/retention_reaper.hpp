@@ -5,17 +5,24 @@
 // writer that owns each id to remove its file. A crash between the two
 // leaves a file without a row, which the next start moves to orphans/.
 //
+// The same tick removes expired tus partials of this machine (SPEC §5.2,
+// docs/TUS.md): their rows go in the same transaction, their files right
+// after, on the db worker's thread (a crash between the two leaves a row
+// without a file, deleted at the next start).
+//
 // Cooperative, not detached: it only sends messages and waits for answers.
 #pragma once
 
 #include "actors/actor_directory.hpp"
 #include "actors/actor_probe.hpp"
+#include "storage/data_dir.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
 
 #include <chrono>
 #include <memory>
+#include <string>
 
 namespace portal {
 
@@ -24,6 +31,8 @@ struct reaper_options {
   std::chrono::milliseconds db_deadline{2000};
   unsigned storage_writers = 1;
   unsigned batch = 500; // rows per transaction
+  storage::data_dir_layout layout;
+  std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
 };
 
 caf::actor spawn_retention_reaper(caf::event_based_actor* sup, probe_ptr probe,

@@ -20,6 +20,17 @@ void upload_admission::ticket::release() {
 std::variant<upload_admission::ticket_ptr, admission_refusal>
 upload_admission::admit(int64_t user_id, clock::time_point now) {
   std::lock_guard lock{mutex_};
+  return admit_locked(user_id, &now);
+}
+
+std::variant<upload_admission::ticket_ptr, admission_refusal>
+upload_admission::admit_resumed(int64_t user_id) {
+  std::lock_guard lock{mutex_};
+  return admit_locked(user_id, nullptr);
+}
+
+std::variant<upload_admission::ticket_ptr, admission_refusal>
+upload_admission::admit_locked(int64_t user_id, const clock::time_point* start) {
   if (total_ >= limits_.total)
     return admission_refusal{"the server has too many uploads in progress, retry later",
                              concurrency_retry_after};
@@ -29,7 +40,7 @@ upload_admission::admit(int64_t user_id, clock::time_point now) {
                                " uploads of one user may run at once",
                              concurrency_retry_after};
 
-  if (auto wait = starts_.take(std::to_string(user_id), now)) {
+  if (unsigned wait = start ? starts_.take(std::to_string(user_id), *start) : 0) {
     if (mine == 0)
       per_user_.erase(user_id);
     return admission_refusal{"too many uploads started, at most " +

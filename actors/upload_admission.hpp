@@ -57,12 +57,17 @@ public:
 
   std::variant<ticket_ptr, admission_refusal> admit(int64_t user_id,
                                                     clock::time_point now = clock::now());
+  // A tus PATCH of an upload that already started (counted at its creation):
+  // the concurrency limits only, no start from the per-minute budget.
+  std::variant<ticket_ptr, admission_refusal> admit_resumed(int64_t user_id);
 
   unsigned active() const;
   unsigned active(int64_t user_id) const;
 
 private:
   void release(int64_t user_id);
+  std::variant<ticket_ptr, admission_refusal> admit_locked(int64_t user_id,
+                                                           const clock::time_point* start);
 
   admission_limits limits_;
   mutable std::mutex mutex_;

@@ -277,7 +277,7 @@ void succeed(session_ptr self, const db::upload_row& row) {
                                 {"upload_id", row.id},
                                 {"size", row.size},
                                 {"entries", row.entries}});
-  answer(self, upload_answer{{}, db::to_json(row)});
+  answer(self, upload_answer{{}, db::to_json(row), {}});
   self->send_exit(st.validator, caf::exit_reason::user_shutdown);
   self->quit();
 }
@@ -295,7 +295,7 @@ void fail(session_ptr self, const failure& f) {
                                {"bytes", st.bytes}});
   if (st.req.failed)
     st.req.failed(f, st.bytes);
-  answer(self, upload_answer{f, {}});
+  answer(self, upload_answer{f, {}, {}});
   self->send_exit(st.validator, caf::exit_reason::user_shutdown);
   self->quit();
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace portal {
@@ -63,12 +64,25 @@ inline failure over_quota() {
   return {error_code::quota_exceeded, "the upload would exceed your storage quota"};
 }
 
+// Where a tus upload stands after a PATCH or a POST with a body (SPEC §5.2):
+// net/ turns it into Upload-Offset, Upload-Expires (and for a creation 201 +
+// Location + Portal-Instance).
+struct tus_progress {
+  std::string id;
+  uint64_t offset = 0;    // durable (fsynced) bytes
+  int64_t expires_at = 0; // seconds since the epoch
+  bool created = false;   // the answer to a creation-with-upload POST
+  std::string instance;   // FLY_MACHINE_ID holding it (Portal-Instance), or empty
+};
+
 // The session's answer for the client: an error, or (error code none) the
-// recorded upload object of SPEC §6. net/ turns it into the HTTP response
-// (handlers::upload_response), its status from net/error_table.
+// recorded upload object of SPEC §6, or for tus where the upload stands.
+// net/ turns it into the HTTP response (handlers::upload_response), its
+// status from net/error_table.
 struct upload_answer {
   failure error;
   boost::json::object upload;
+  std::optional<tus_progress> tus;
 };
 
 // The upload actors' way back to the connection. Both callbacks only post()
@@ -81,7 +95,7 @@ public:
     : credit_(std::move(credit)), done_(std::move(done)) {}
   upload_link(const upload_link&) = delete;
   upload_link& operator=(const upload_link&) = delete;
-  ~upload_link() { done(upload_answer{{error_code::internal, "the upload failed"}, {}}); }
+  ~upload_link() { done(upload_answer{{error_code::internal, "the upload failed"}, {}, {}}); }
 
   void credit(std::size_t n) const { credit_(n); }
   void done(upload_answer answer) {

@@ -322,6 +322,16 @@ const std::vector<setting>& settings() {
        auto days = static_cast<unsigned>(to_unsigned(v, 0, 36500));
        c.retention_days = days == 0 ? std::nullopt : std::optional<unsigned>(days);
      }},
+    {"tus.expiry", "PORTAL_TUS_EXPIRY", false,
+     [](config& c, const raw_value& v) { c.tus_expiry = to_seconds(v, 60, 365 * 86400); }},
+    {"tus.sync_bytes", "PORTAL_TUS_SYNC_BYTES", false,
+     [](config& c, const raw_value& v) {
+       c.tus_sync_bytes = to_unsigned(v, uint64_t{1} << 20, uint64_t{1} << 40);
+     }},
+    {"tus.session_idle_seconds", "PORTAL_TUS_SESSION_IDLE_SECONDS", false,
+     [](config& c, const raw_value& v) { c.tus_session_idle = to_seconds(v, 1, 3600); }},
+    {"machine_id", "FLY_MACHINE_ID", false,
+     [](config& c, const raw_value& v) { c.machine_id = to_string(v); }},
     {"secret_key_base", "SECRET_KEY_BASE", true,
      [](config& c, const raw_value& v) { c.secret_key_base = to_string(v); }},
     {"database.url", "DATABASE_URL", true,
@@ -633,6 +643,14 @@ std::string render_redacted(const config& cfg) {
     root.insert("retention_days", i64(*cfg.retention_days));
   else
     unset.push_back("retention_days");
+
+  root.insert("tus", toml::table{
+                       {"expiry", i64(cfg.tus_expiry.count())},
+                       {"sync_bytes", i64(cfg.tus_sync_bytes)},
+                       {"session_idle_seconds", i64(cfg.tus_session_idle.count())},
+                     });
+  if (!cfg.machine_id.empty())
+    root.insert("machine_id", cfg.machine_id);
 
   toml::table database{
     {"allow_insecure", cfg.db_allow_insecure},

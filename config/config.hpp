@@ -55,6 +55,12 @@ struct config {
   uint64_t user_quota_bytes = 0; // default per-user quota; 0 = none
   std::optional<unsigned> retention_days;
 
+  // tus (SPEC §5.2, docs/TUS.md)
+  std::chrono::seconds tus_expiry{24 * 3600};   // a partial unused this long is removed
+  uint64_t tus_sync_bytes = uint64_t{64} << 20; // fsync a long PATCH every this many bytes
+  std::chrono::seconds tus_session_idle{60};    // a tus session actor stops after this
+  std::string machine_id;                       // FLY_MACHINE_ID; empty: one machine
+
   // browser sessions (SPEC §4)
   std::chrono::seconds session_idle{2 * 3600};     // unused this long: over
   std::chrono::seconds session_max_age{24 * 3600}; // from login, whatever the use

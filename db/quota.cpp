@@ -7,7 +7,8 @@ namespace portal::db {
 namespace sql {
 
 const query stored_bytes{"stored_bytes", R"(
-  select coalesce(sum(size), 0)::bigint as bytes from uploads where owner_id = $1)"};
+  select ((select coalesce(sum(size), 0) from uploads where owner_id = $1)
+        + (select coalesce(sum(length), 0) from tus_uploads where owner_id = $1))::bigint as bytes)"};
 
 const query set_user_quota{"set_user_quota",
                            "update users set quota_bytes = $2 where username = $1 returning id"};

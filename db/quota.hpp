@@ -24,7 +24,8 @@ inline uint64_t effective_quota(const identity& who, uint64_t server_default) {
   return who.quota_bytes.value_or(server_default);
 }
 
-// Bytes of the user's stored archives.
+// Bytes of the user's stored archives, plus the declared Upload-Length of
+// their tus partials: a tus upload reserves its quota at creation (SPEC §5.2).
 uint64_t stored_bytes(pqxx::transaction_base& tx, int64_t user_id);
 
 // `user quota NAME BYTES|default`: the user's own quota (0 = none), or

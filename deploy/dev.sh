@@ -44,20 +44,27 @@ build() {
   cmake --build "$dir" -j "$JOBS"
 }
 
-# The npm package the browser end-to-end tests drive Chromium with
-# (tests/browser: playwright-core, pinned by its package-lock.json). `npm ci`
-# only when node_modules is missing or the lock changed since the last one;
-# never a browser download: the tests use Debian's /usr/bin/chromium.
-prepare_browser_tests() {
-  local dir=tests/browser stamp=tests/browser/node_modules/.portal-lock.sha256 want
+# The npm packages of the end-to-end tests, each pinned by its
+# package-lock.json: tests/browser (playwright-core, driving Debian's
+# /usr/bin/chromium: never a browser download) and tests/tus-client (the
+# official tus-js-client under node). `npm ci` only when node_modules is
+# missing or the lock changed since the last one.
+prepare_npm_tests() {
+  local dir=$1 stamp want
+  stamp=$dir/node_modules/.portal-lock.sha256
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [[ -d "$dir/node_modules" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-    log "browser test packages up to date"
+    log "$dir packages up to date"
     return
   fi
-  log "installing browser test packages (npm ci in $dir)"
+  log "installing test packages (npm ci in $dir)"
   (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
   echo "$want" >"$stamp"
+}
+
+prepare_browser_tests() {
+  prepare_npm_tests tests/browser
+  prepare_npm_tests tests/tus-client
 }
 
 # --- local PostgreSQL for `serve` ---------------------------------------------
@@ -263,7 +270,7 @@ cmd_test() {
   TEST_STARTED=$SECONDS
   trap print_wall_time EXIT # also when a build fails
   timed "install deps" install_deps
-  timed "npm ci (tests/browser)" prepare_browser_tests
+  timed "npm ci (tests/browser, tests/tus-client)" prepare_browser_tests
 
   # Test builds compile in the failpoints (storage delay / ENOSPC) that the
   # backpressure tests drive; build/ (what `serve` runs) never has them.

@@ -30,6 +30,7 @@
 namespace portal {
 
 class metrics;
+class tus_registry;
 struct db_pool_counts;
 struct exchange;
 struct services;
@@ -48,6 +49,7 @@ struct services {
   std::shared_ptr<token_buckets> logins; // failed logins per client address
   // Where requests go: the API router, or on the metrics listener /metrics only.
   handler_fn route;
+  std::shared_ptr<tus_registry> tus = nullptr; // live tus sessions (actors/tus_registry.hpp)
 };
 
 struct exchange {

@@ -2,6 +2,10 @@
 #pragma once
 
 #include "net/exchange.hpp"
+#include "storage/archive_format.hpp"
+
+#include <optional>
+#include <string>
 
 namespace portal::handlers {
 
@@ -28,6 +32,21 @@ void delete_upload(const services& svc, exchange_ptr ex); // DELETE /api/v1/uplo
 // answered: 201 + Location + the upload object, or the error (its status
 // and headers from net/error_table).
 response upload_response(const upload_answer& answer);
+
+// SPEC §5.3: the archive format a plain name of [A-Za-z0-9._-] (at most 255,
+// no leading dot, an archive suffix) stands for; nullopt for any other name
+// (400 invalid_filename). PUT's {filename} and tus's `filename` metadata.
+std::optional<storage::archive_format> archive_name_format(const std::string& name);
+
+// net/tus_handlers.cpp: tus 1.0.0 (SPEC §5.2, docs/TUS.md)
+void tus_options(const services& svc, exchange_ptr ex); // OPTIONS /api/v1/tus/[{id}], no auth
+void tus_create(const services& svc, exchange_ptr ex);  // POST /api/v1/tus/
+void tus_head(const services& svc, exchange_ptr ex);    // HEAD (and GET) /api/v1/tus/{id}
+void tus_patch(const services& svc, exchange_ptr ex);   // PATCH /api/v1/tus/{id}
+void tus_delete(const services& svc, exchange_ptr ex);  // DELETE /api/v1/tus/{id}
+// A tus session's answer to a PATCH or a POST with a body: 204 (201 for a
+// creation) + Upload-Offset + Upload-Expires, or the error; Tus-Resumable on both.
+response tus_response(const upload_answer& answer);
 
 // net/download_handlers.cpp
 void get_content(const services& svc, exchange_ptr ex); // GET /api/v1/uploads/{id}/content

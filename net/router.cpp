@@ -24,7 +24,7 @@ void upload_id_route(const services& svc, exchange_ptr ex) {
   handler(svc, std::move(ex));
 }
 
-const std::array<route, 22> routes{{
+const std::array<route, 28> routes{{
   {http::verb::get, "/health", access::anyone, handlers::health},
   {http::verb::get, "/ready", access::anyone, handlers::ready},
   {http::verb::get, "/", access::page, handlers::home},
@@ -44,6 +44,13 @@ const std::array<route, 22> routes{{
    upload_id_route<handlers::get_content>},
   {http::verb::get, "/api/v1/uploads/{id}/entries", access::user,
    upload_id_route<handlers::get_entries>},
+  // tus 1.0.0 (SPEC §5.2): OPTIONS needs no authentication.
+  {http::verb::options, "/api/v1/tus/", access::anyone, handlers::tus_options},
+  {http::verb::options, "/api/v1/tus/{id}", access::anyone, handlers::tus_options},
+  {http::verb::post, "/api/v1/tus/", access::user, handlers::tus_create, true},
+  {http::verb::get, "/api/v1/tus/{id}", access::user, handlers::tus_head},
+  {http::verb::patch, "/api/v1/tus/{id}", access::user, handlers::tus_patch, true},
+  {http::verb::delete_, "/api/v1/tus/{id}", access::user, handlers::tus_delete},
   {http::verb::get, "/admin/actors", access::admin, handlers::admin_actors},
   {http::verb::post, "/admin/actors/{id}/kill", access::admin, handlers::admin_kill},
   {http::verb::get, "/admin/metrics", access::admin, handlers::metrics_text},

@@ -25,17 +25,6 @@ namespace portal::handlers {
 
 namespace {
 
-// SPEC §5.3: a plain name of [A-Za-z0-9._-], at most 255, no leading dot,
-// with an archive suffix (storage::format_of_filename).
-std::optional<storage::archive_format> format_of(const std::string& name) {
-  if (name.empty() || name.size() > 255 || name.front() == '.')
-    return std::nullopt;
-  for (unsigned char c : name)
-    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
-      return std::nullopt;
-  return storage::format_of_filename(name);
-}
-
 std::optional<uint64_t> content_length(const http::request_header<>& head) {
   auto v = head[http::field::content_length];
   uint64_t n = 0;
@@ -67,9 +56,9 @@ std::function<void(const failure&, uint64_t)> audit_refusal(const services& svc,
       db::record_audit(tx, who, "upload.rejected", detail);
       return true;
     };
-    submit(*dir,
-           make_db_request<bool>(std::string{db::sql::insert_audit_event.name}, std::chrono::steady_clock::now() + deadline,
-                                 std::move(query), [](const db_outcome<bool>&) {}));
+    submit(*dir, make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
+                                       std::chrono::steady_clock::now() + deadline,
+                                       std::move(query), [](const db_outcome<bool>&) {}));
   };
 }
 
@@ -106,8 +95,17 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
 
 } // namespace
 
+std::optional<storage::archive_format> archive_name_format(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.')
+    return std::nullopt;
+  for (unsigned char c : name)
+    if (!std::isalnum(c) && c != '.' && c != '_' && c != '-')
+      return std::nullopt;
+  return storage::format_of_filename(name);
+}
+
 void put_upload(const services& svc, exchange_ptr ex) {
-  auto format = format_of(ex->params.at(0));
+  auto format = archive_name_format(ex->params.at(0));
   if (!format)
     return ex->reply(error_response(
       {error_code::invalid_filename,
@@ -197,6 +195,8 @@ void delete_upload(const services& svc, exchange_ptr ex) {
 }
 
 response upload_response(const upload_answer& answer) {
+  if (answer.tus)
+    return tus_response(answer);
   if (answer.error)
     return error_response(answer.error);
   auto res = json_response(http::status::created, answer.upload);

@@ -9,12 +9,12 @@ namespace portal::storage {
 namespace fs = std::filesystem;
 
 data_dir_layout layout_of(const fs::path& root) {
-  return {root, root / "archives", root / "tmp", root / "orphans"};
+  return {root, root / "archives", root / "tmp", root / "orphans", root / "partials"};
 }
 
 data_dir_layout prepare_data_dir(const fs::path& root) {
   auto l = layout_of(root);
-  for (auto& dir : {l.root, l.archives, l.tmp, l.orphans}) {
+  for (auto& dir : {l.root, l.archives, l.tmp, l.orphans, l.partials}) {
     fs::create_directories(dir);
     fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
   }

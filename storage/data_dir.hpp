@@ -4,6 +4,7 @@
 //   <data_dir>/archives/  finished uploads, named by upload id
 //   <data_dir>/tmp/       uploads in progress (never /tmp: SPEC §9)
 //   <data_dir>/orphans/   files found without a row at start (SPEC §11)
+//   <data_dir>/partials/  tus partial uploads, <id>.part (storage/partial_file.hpp)
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 namespace portal::storage {
 
 struct data_dir_layout {
-  std::filesystem::path root, archives, tmp, orphans;
+  std::filesystem::path root, archives, tmp, orphans, partials;
 };
 
 data_dir_layout layout_of(const std::filesystem::path& root);

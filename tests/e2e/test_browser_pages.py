@@ -369,9 +369,8 @@ class BrowserPagesTest(PortalTestCase):
     def test_no_console_error_page_error_or_csp_violation(self):
         self.part("dashboard")
         # The only errors a page may log are the statuses its step expects:
-        # the refused sign-ins, the uploader's 403, and (until the tus
-        # server exists, issue 12) the control file's POST /api/v1/tus/.
-        expected = {"lockout": ("401", "429"), "uploader on /admin": ("403",), "control": ("404",)}
+        # the refused sign-ins and the uploader's 403.
+        expected = {"lockout": ("401", "429"), "uploader on /admin": ("403",)}
         unexpected = [e for e in self.r["console_errors"]
                       if not (e["step"] in expected
                               and re.search(r"status of (\d+)", e["text"])

@@ -92,7 +92,7 @@ caf::behavior fake_upload(caf::event_based_actor* self, upload_link_ptr link,
     [=](chunk_atom, const chunk_ptr& c) {
       record->add("chunk", std::string{c->data.get(), c->size});
       if (mode == upload_mode::refuse_first) {
-        link->done(upload_answer{{error_code::unsupported_media_type, "test"}, {}});
+        link->done(upload_answer{{error_code::unsupported_media_type, "test"}, {}, {}});
         return self->quit();
       }
       if (mode == upload_mode::credit)
@@ -104,12 +104,12 @@ caf::behavior fake_upload(caf::event_based_actor* self, upload_link_ptr link,
     [=](marker_atom) { record->add("marker"); },
     [=](eof_atom) {
       record->add("eof");
-      link->done(upload_answer{{}, {{"id", "u1"}}});
+      link->done(upload_answer{{}, {{"id", "u1"}}, {}});
       self->quit();
     },
     [=](abort_atom) {
       record->add("abort");
-      link->done(upload_answer{{error_code::client_closed, "test"}, {}});
+      link->done(upload_answer{{error_code::client_closed, "test"}, {}, {}});
       self->quit();
     },
   };

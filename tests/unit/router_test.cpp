@@ -37,6 +37,12 @@ TEST_CASE("every route is found by its method and path", "[router]") {
     {http::verb::delete_, "/api/v1/uploads/abc", "/api/v1/uploads/{id}", {"abc"}},
     {http::verb::get, "/api/v1/uploads/abc/content", "/api/v1/uploads/{id}/content", {"abc"}},
     {http::verb::get, "/api/v1/uploads/abc/entries", "/api/v1/uploads/{id}/entries", {"abc"}},
+    {http::verb::options, "/api/v1/tus/", "/api/v1/tus/", {}},
+    {http::verb::options, "/api/v1/tus/abc", "/api/v1/tus/{id}", {"abc"}},
+    {http::verb::post, "/api/v1/tus/", "/api/v1/tus/", {}},
+    {http::verb::head, "/api/v1/tus/abc", "/api/v1/tus/{id}", {"abc"}},
+    {http::verb::patch, "/api/v1/tus/abc", "/api/v1/tus/{id}", {"abc"}},
+    {http::verb::delete_, "/api/v1/tus/abc", "/api/v1/tus/{id}", {"abc"}},
     {http::verb::get, "/admin/actors", "/admin/actors", {}},
     {http::verb::post, "/admin/actors/7/kill", "/admin/actors/{id}/kill", {"7"}},
     {http::verb::get, "/admin/metrics", "/admin/metrics", {}},
@@ -46,15 +52,20 @@ TEST_CASE("every route is found by its method and path", "[router]") {
     INFO(http::to_string(e.method) << " " << e.path);
     auto m = match_route(e.method, e.path);
     REQUIRE(m.found != nullptr);
-    CHECK(m.found->method == e.method);
+    CHECK(m.found->method == (e.method == http::verb::head ? http::verb::get : e.method));
     CHECK(m.found->pattern == e.pattern);
     CHECK(m.params == e.params);
   }
 }
 
-TEST_CASE("only the upload route counts as an upload", "[router]") {
+TEST_CASE("only the upload routes count as uploads", "[router]") {
   CHECK(match_route(http::verb::put, "/api/v1/uploads/a.tgz").found->upload);
+  CHECK(match_route(http::verb::post, "/api/v1/tus/").found->upload);
+  CHECK(match_route(http::verb::patch, "/api/v1/tus/abc").found->upload);
   for (auto [method, path] : {std::pair{http::verb::get, "/api/v1/uploads"},
+                              std::pair{http::verb::head, "/api/v1/tus/abc"},
+                              std::pair{http::verb::delete_, "/api/v1/tus/abc"},
+                              std::pair{http::verb::options, "/api/v1/tus/"},
                               std::pair{http::verb::get, "/api/v1/uploads/abc"},
                               std::pair{http::verb::delete_, "/api/v1/uploads/abc"},
                               std::pair{http::verb::post, "/login"}}) {

@@ -1,0 +1,555 @@
+#include "actors/tus_session.hpp"
+
+#include "actors/db_pool.hpp"
+#include "actors/db_request.hpp"
+#include "actors/tus_registry.hpp"
+#include "config/log.hpp"
+#include "db/tus_uploads.hpp"
+#include "db/uploads.hpp"
+#include "storage/archive_check.hpp"
+#include "storage/partial_file.hpp"
+#include "storage/sha256_hasher.hpp"
+#include "storage/upload_file.hpp"
+
+#include <caf/all.hpp>
+#include <openssl/evp.h>
+
+#include <vector>
+
+namespace portal {
+
+namespace {
+
+// nullopt: recording it would have passed the owner's quota.
+using tus_recorded = db_outcome<std::variant<db::upload_row, failure>>;
+
+} // namespace
+
+} // namespace portal
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::tus_recorded)
+
+namespace portal {
+
+namespace {
+
+// The session's whole interface: the handlers' and the feed's messages, and
+// the database's answer to completion, which the session sends itself.
+using session_actor = tus_session_actor::extend<caf::reacts_to<recorded_atom, tus_recorded>>;
+
+// The running Upload-Checksum digest of one PATCH's body (OpenSSL EVP).
+class patch_digest {
+public:
+  explicit patch_digest(const std::string& algorithm) : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
+    const EVP_MD* md = algorithm == "sha1" ? EVP_sha1() : EVP_sha256();
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1)
+      throw std::runtime_error("EVP_DigestInit_ex failed");
+  }
+  void update(const char* data, std::size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
+  std::string digest() {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx_.get(), out, &n);
+    return std::string(reinterpret_cast<char*>(out), n);
+  }
+
+private:
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
+};
+
+// One PATCH (or creation-with-upload POST) being served.
+struct patch_state {
+  uint64_t number = 0;
+  uint64_t start = 0; // the durable offset it began at
+  tus_begin head;
+  upload_link_ptr link; // set by tus_attach_atom
+  upload_session_actor feed;
+  std::unique_ptr<patch_digest> checksum;
+};
+
+enum class phase { open, completing, over };
+
+struct session_state {
+  std::shared_ptr<actor_directory> dir;
+  std::shared_ptr<tus_registry> registry;
+  tus_limits limits;
+  tus_upload_info info;
+  std::optional<storage::partial_file> file;
+  uint64_t durable = 0;  // the partial's size at its last fsync
+  uint64_t unsynced = 0; // appended since
+  // Rebuilt from the durable prefix at the first PATCH (replay).
+  std::unique_ptr<storage::archive_check> check;
+  std::unique_ptr<storage::sha256_hasher> sha;
+  std::optional<patch_state> patch;
+  uint64_t patches = 0;
+  uint64_t idle_generation = 0;
+  phase at = phase::open;
+  const char* name = "tus_session";
+};
+
+using session_ptr = session_actor::stateful_pointer<session_state>;
+
+failure storage_failure(const storage::storage_error& e) {
+  if (e.disk_full())
+    return {error_code::insufficient_storage, "the server has no room for this upload"};
+  log::error("tus storage failed", {{"error", e.what()}});
+  return {error_code::storage_unavailable, "storage is unavailable, retry later"};
+}
+
+int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+void arm_idle(session_ptr self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.limits.idle, tus_idle_atom::value, ++st.idle_generation);
+}
+
+// The partial, opened (and fsynced) once per session.
+std::optional<failure> open_file(session_ptr self) {
+  auto& st = self->state;
+  if (st.file)
+    return std::nullopt;
+  try {
+    st.file = storage::partial_file::open(st.limits.layout, st.info.id);
+    st.durable = st.file->size();
+    return std::nullopt;
+  } catch (const storage::storage_error& e) {
+    if (e.code() == std::errc::no_such_file_or_directory)
+      return failure{error_code::not_found, "no such upload"};
+    return storage_failure(e);
+  }
+}
+
+// Replays the durable prefix from disk through a new validator and digest:
+// a new session, or after a PATCH was cut back (460, 413). One buffer, read
+// in chunks: nothing is held beyond it.
+std::optional<failure> rebuild(session_ptr self) {
+  auto& st = self->state;
+  st.check = std::make_unique<storage::archive_check>(st.info.format, st.limits.archive);
+  st.sha = std::make_unique<storage::sha256_hasher>();
+  std::vector<char> buffer(std::size_t{1} << 20);
+  uint64_t at = 0;
+  try {
+    while (at < st.durable) {
+      auto n =
+        st.file->read_at(at, buffer.data(), std::min<uint64_t>(buffer.size(), st.durable - at));
+      if (n == 0)
+        break;
+      if (auto refused = st.check->feed(buffer.data(), n))
+        return refused;
+      st.sha->update(buffer.data(), n);
+      at += n;
+    }
+  } catch (const storage::storage_error& e) {
+    return storage_failure(e);
+  }
+  return std::nullopt;
+}
+
+tus_progress progress_of(session_ptr self, bool created) {
+  auto& st = self->state;
+  return tus_progress{st.info.id, st.durable, st.info.expires_at, created, st.limits.machine_id};
+}
+
+// Answers the PATCH being served and lets its feed go.
+void end_patch(session_ptr self, upload_answer answer) {
+  auto& st = self->state;
+  if (!st.patch)
+    return;
+  auto p = std::move(*st.patch);
+  st.patch.reset();
+  if (p.head.ticket)
+    p.head.ticket->release();
+  if (p.feed)
+    self->send(p.feed, abort_atom::value); // it stops; its tag is stale now
+  if (p.link)
+    p.link->done(std::move(answer));
+}
+
+void destroy(session_ptr self, failure why);
+
+// Cuts the partial back to where the PATCH began: nothing of it counts (460,
+// 413, a checksummed PATCH that did not finish).
+std::optional<failure> cut_back(session_ptr self) {
+  auto& st = self->state;
+  try {
+    st.file->cut_to(st.patch->start);
+  } catch (const storage::storage_error& e) {
+    return storage_failure(e);
+  }
+  st.durable = st.patch->start;
+  st.unsynced = 0;
+  return rebuild(self);
+}
+
+// What a PATCH that ends without its last byte keeps: every byte it made
+// durable (SPEC §5.2), except under a checksum, which covers all or nothing.
+std::optional<failure> keep_durable(session_ptr self) {
+  auto& st = self->state;
+  if (st.patch->checksum)
+    return cut_back(self);
+  try {
+    st.file->sync();
+  } catch (const storage::storage_error& e) {
+    return storage_failure(e);
+  }
+  st.durable = st.file->size();
+  st.unsynced = 0;
+  return std::nullopt;
+}
+
+// A PATCH cut off (client gone, timeout, drain) or taken over by a newer
+// request: it keeps its durable bytes and is answered with `why`.
+void stop_patch(session_ptr self, failure why) {
+  auto& st = self->state;
+  if (!st.patch)
+    return;
+  if (auto broken = keep_durable(self))
+    return destroy(self, *broken);
+  log::info("tus patch stopped", {{"upload_id", st.info.id},
+                                  {"request_id", st.patch->head.request_id},
+                                  {"offset", st.durable},
+                                  {"why", to_string(why.code)}});
+  end_patch(self, upload_answer{std::move(why), {}, progress_of(self, st.patch->head.creation)});
+}
+
+// The upload can never complete (validation failed, its file is gone...):
+// the partial and the row go, then `why` is the answer (SPEC §5.2: a later
+// HEAD answers 404).
+void destroy(session_ptr self, failure why) {
+  auto& st = self->state;
+  if (st.at == phase::over)
+    return;
+  st.at = phase::over;
+  st.file.reset();
+  try {
+    storage::remove_partial(st.limits.layout, st.info.id);
+  } catch (const storage::storage_error& e) {
+    log::error("tus partial not removed", {{"upload_id", st.info.id}, {"error", e.what()}});
+  }
+  st.registry->forget(st.info.id, self->address());
+  log::info("tus upload refused",
+            {{"upload_id", st.info.id}, {"code", to_string(why.code)}, {"offset", st.durable}});
+  // The answer waits for the row's deletion, so that no later request finds it.
+  std::optional<patch_state> p;
+  if (st.patch) {
+    p = std::move(*st.patch);
+    st.patch.reset();
+    if (p->feed)
+      self->send(p->feed, abort_atom::value);
+  }
+  auto link = p ? p->link : nullptr;
+  auto ticket = p ? p->head.ticket : nullptr;
+  auto id = st.info.id;
+  auto owner = st.info.owner.user_id;
+  auto done = [link, ticket, why](const db_outcome<bool>&) {
+    if (ticket)
+      ticket->release();
+    if (link)
+      link->done(upload_answer{why, {}, tus_progress{}});
+  };
+  submit(*st.dir, make_db_request<bool>(
+                    std::string{db::sql::delete_tus_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline,
+                    [id, owner](pqxx::work& tx) { return db::delete_tus_upload(tx, id, owner); },
+                    std::move(done)));
+  self->quit();
+}
+
+// ---- completion: validated, committed, recorded like a plain upload ----------
+
+void complete(session_ptr self) {
+  auto& st = self->state;
+  st.at = phase::completing;
+  auto outcome = st.check->finish();
+  if (auto* refused = std::get_if<failure>(&outcome))
+    return destroy(self, *refused);
+  auto summary = std::get<storage::archive_summary>(outcome);
+  std::string sha;
+  try {
+    sha = st.sha->hex_digest();
+    st.file->commit_to_archive(st.limits.layout);
+    st.file.reset();
+  } catch (const storage::storage_error& e) {
+    return destroy(self, storage_failure(e));
+  }
+  db::new_upload row{st.info.id,
+                     st.info.owner.user_id,
+                     st.info.filename,
+                     st.durable,
+                     sha,
+                     storage::to_string(st.info.format),
+                     summary.entries,
+                     summary.uncompressed_size,
+                     st.limits.retention_days,
+                     st.limits.quota};
+  auto owner = st.info.owner;
+  auto ip = st.patch->head.ip;
+  auto rid = st.patch->head.request_id;
+  auto me = caf::actor_cast<session_actor>(self);
+  auto query = [row, owner, ip, rid](pqxx::work& tx) {
+    return db::complete_tus_upload(tx, row, owner, ip, rid);
+  };
+  auto done = [me](tus_recorded outcome) {
+    caf::anon_send(me, recorded_atom::value, std::move(outcome));
+  };
+  submit(*st.dir, make_db_request<std::variant<db::upload_row, failure>>(
+                    std::string{db::sql::insert_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline, std::move(query),
+                    std::move(done)));
+}
+
+void on_recorded(session_ptr self, tus_recorded& outcome) {
+  auto& st = self->state;
+  if (st.at != phase::completing)
+    return;
+  std::optional<failure> refused;
+  if (auto* failed = std::get_if<db_failure>(&outcome))
+    refused = *failed == db_failure::error
+                ? failure{error_code::internal, "the upload could not be recorded"}
+                : failure{error_code::unavailable, "the database is unavailable, retry later"};
+  else if (auto* over = std::get_if<failure>(&std::get<0>(outcome)))
+    refused = *over;
+  if (refused) {
+    // The archive is in place but unrecorded: it goes, and so does the
+    // resource (a HEAD must not report a complete upload that has no object).
+    try {
+      storage::remove_archive(st.limits.layout, st.info.id);
+    } catch (const std::exception& e) {
+      log::error("could not remove archive", {{"upload_id", st.info.id}, {"error", e.what()}});
+    }
+    return destroy(self, *refused);
+  }
+  auto& row = std::get<db::upload_row>(std::get<0>(outcome));
+  st.at = phase::over;
+  log::info("upload complete", {{"request_id", st.patch->head.request_id},
+                                {"upload_id", row.id},
+                                {"size", row.size},
+                                {"entries", row.entries},
+                                {"tus", true}});
+  st.registry->forget(st.info.id, self->address());
+  end_patch(self, upload_answer{{}, db::to_json(row), progress_of(self, st.patch->head.creation)});
+  self->quit();
+}
+
+// ---- a PATCH ---------------------------------------------------------------------
+
+void on_begin(session_ptr self, tus_begin& head) {
+  auto& st = self->state;
+  arm_idle(self);
+  if (st.at != phase::open)
+    return head.reply(failure{error_code::locked, "the upload is completing"});
+  stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
+  if (st.at != phase::open)
+    return head.reply(failure{error_code::not_found, "no such upload"});
+  if (auto broken = open_file(self))
+    return head.reply(*broken);
+  if (head.offset != st.durable)
+    return head.reply(failure{error_code::offset_mismatch,
+                              "Upload-Offset is " + std::to_string(head.offset) +
+                                ", the upload's offset is " + std::to_string(st.durable)});
+  if (!st.check) {
+    if (auto refused = rebuild(self)) {
+      head.reply(*refused);
+      return destroy(self, *refused);
+    }
+  }
+  patch_state p;
+  p.number = ++st.patches;
+  p.start = st.durable;
+  if (head.checksum)
+    p.checksum = std::make_unique<patch_digest>(head.checksum->algorithm);
+  auto reply = std::move(head.reply);
+  p.head = std::move(head);
+  st.patch = std::move(p);
+  reply(st.patch->number);
+}
+
+void on_attach(session_ptr self, uint64_t n, upload_link_ptr link, upload_session_actor feed) {
+  auto& st = self->state;
+  if (!st.patch || st.patch->number != n || st.patch->link) {
+    self->send(feed, abort_atom::value);
+    link->done(upload_answer{{error_code::locked, "another request for this upload took over"},
+                             {},
+                             progress_of(self, false)});
+    return;
+  }
+  st.patch->link = std::move(link);
+  st.patch->feed = std::move(feed);
+}
+
+bool current(session_ptr self, uint64_t n) {
+  auto& st = self->state;
+  return st.at == phase::open && st.patch && st.patch->number == n && st.patch->link;
+}
+
+void on_chunk(session_ptr self, uint64_t n, const chunk_ptr& c) {
+  auto& st = self->state;
+  if (!current(self, n))
+    return;
+  auto& p = *st.patch;
+  if (st.file->size() + c->size > st.info.length) {
+    if (auto broken = cut_back(self))
+      return destroy(self, *broken);
+    return end_patch(
+      self, upload_answer{{error_code::payload_too_large, "the body goes past Upload-Length"},
+                          {},
+                          progress_of(self, p.head.creation)});
+  }
+  if (p.checksum)
+    p.checksum->update(c->data.get(), c->size);
+  if (auto refused = st.check->feed(c->data.get(), c->size))
+    return destroy(self, refused);
+  try {
+    st.file->append(c->data.get(), c->size);
+    st.sha->update(c->data.get(), c->size);
+    st.unsynced += c->size;
+    // Progress of a long PATCH survives a power loss every sync_bytes; a
+    // checksummed PATCH counts only once verified.
+    if (st.unsynced >= st.limits.sync_bytes && !p.checksum) {
+      st.file->sync();
+      st.durable = st.file->size();
+      st.unsynced = 0;
+    }
+  } catch (const storage::storage_error& e) {
+    auto f = storage_failure(e);
+    if (auto broken = keep_durable(self))
+      return destroy(self, *broken);
+    return end_patch(self, upload_answer{f, {}, progress_of(self, p.head.creation)});
+  }
+  p.link->credit(1);
+}
+
+void on_eof(session_ptr self, uint64_t n) {
+  auto& st = self->state;
+  if (!current(self, n))
+    return;
+  auto& p = *st.patch;
+  if (p.checksum && p.checksum->digest() != p.head.checksum->digest) {
+    if (auto broken = cut_back(self))
+      return destroy(self, *broken);
+    return end_patch(self, upload_answer{{error_code::checksum_mismatch,
+                                          "the body does not match Upload-Checksum"},
+                                         {},
+                                         progress_of(self, p.head.creation)});
+  }
+  try {
+    st.file->sync();
+  } catch (const storage::storage_error& e) {
+    return destroy(self, storage_failure(e));
+  }
+  st.durable = st.file->size();
+  st.unsynced = 0;
+  if (st.durable == st.info.length)
+    return complete(self);
+  // Upload-Expires moves with every PATCH; the row follows on the side.
+  st.info.expires_at = now_seconds() + st.limits.expiry.count();
+  auto id = st.info.id;
+  auto expiry = static_cast<int64_t>(st.limits.expiry.count());
+  submit(*st.dir, make_db_request<int64_t>(
+                    std::string{db::sql::touch_tus_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline,
+                    [id, expiry](pqxx::work& tx) { return db::touch_tus_upload(tx, id, expiry); },
+                    [](const db_outcome<int64_t>&) {}));
+  end_patch(self, upload_answer{{}, {}, progress_of(self, p.head.creation)});
+}
+
+void on_abort(session_ptr self, uint64_t n) {
+  if (!current(self, n))
+    return;
+  stop_patch(self, {error_code::client_closed, "the client went away"});
+}
+
+// ---- HEAD and termination --------------------------------------------------------
+
+void on_head(session_ptr self, const tus_reply& reply) {
+  auto& st = self->state;
+  arm_idle(self);
+  stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
+  if (st.at == phase::over)
+    return reply(failure{error_code::not_found, "no such upload"});
+  if (auto broken = open_file(self))
+    return reply(*broken);
+  reply(st.durable);
+}
+
+// The row is already gone (the handler deleted it): the file follows.
+void on_delete(session_ptr self, const tus_reply& reply) {
+  auto& st = self->state;
+  stop_patch(self, {error_code::not_found, "the upload was terminated"});
+  st.at = phase::over;
+  st.file.reset();
+  try {
+    storage::remove_partial(st.limits.layout, st.info.id);
+  } catch (const storage::storage_error& e) {
+    log::error("tus partial not removed", {{"upload_id", st.info.id}, {"error", e.what()}});
+  }
+  st.registry->forget(st.info.id, self->address());
+  reply(uint64_t{0});
+  self->quit();
+}
+
+void on_idle(session_ptr self, uint64_t generation) {
+  auto& st = self->state;
+  if (generation != st.idle_generation || st.patch || st.at != phase::open)
+    return;
+  if (st.registry->retire(st.info.id, self->address(), [self] { return self->mailbox().empty(); }))
+    return self->quit();
+  arm_idle(self);
+}
+
+session_actor::behavior_type tus_session(session_ptr self, std::shared_ptr<actor_directory> dir,
+                                         std::shared_ptr<tus_registry> registry, tus_limits limits,
+                                         tus_upload_info info) {
+  auto& st = self->state;
+  st.dir = std::move(dir);
+  st.registry = std::move(registry);
+  st.limits = std::move(limits);
+  st.info = std::move(info);
+  arm_idle(self);
+  return {
+    [=](tus_begin_atom, tus_begin& head) { on_begin(self, head); },
+    [=](tus_attach_atom, uint64_t n, upload_link_ptr& link, upload_session_actor& feed) {
+      on_attach(self, n, std::move(link), std::move(feed));
+    },
+    [=](chunk_atom, uint64_t n, const chunk_ptr& c) { on_chunk(self, n, c); },
+    [=](eof_atom, uint64_t n) { on_eof(self, n); },
+    [=](abort_atom, uint64_t n) { on_abort(self, n); },
+    [=](tus_head_atom, const tus_reply& reply) { on_head(self, reply); },
+    [=](tus_delete_atom, const tus_reply& reply) { on_delete(self, reply); },
+    [=](tus_idle_atom, uint64_t generation) { on_idle(self, generation); },
+    [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); },
+  };
+}
+
+} // namespace
+
+tus_session_actor spawn_tus_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
+                                    std::shared_ptr<tus_registry> registry, tus_limits limits,
+                                    tus_upload_info info) {
+  return sys.spawn<caf::detached>(tus_session, std::move(dir), std::move(registry),
+                                  std::move(limits), std::move(info));
+}
+
+upload_session_actor spawn_tus_feed(caf::actor_system& sys, tus_session_actor session,
+                                    uint64_t patch) {
+  return sys.spawn(
+    [session, patch](upload_session_actor::pointer self) -> upload_session_actor::behavior_type {
+      // A session that is gone takes its feeds with it.
+      self->monitor(session);
+      self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+      return {
+        [=](chunk_atom, const chunk_ptr& c) { self->send(session, chunk_atom::value, patch, c); },
+        [=](eof_atom) { self->send(session, eof_atom::value, patch); },
+        [=](abort_atom) {
+          self->send(session, abort_atom::value, patch);
+          self->quit();
+        },
+      };
+    });
+}
+
+} // namespace portal

@@ -1,0 +1,121 @@
+#include "db/tus_uploads.hpp"
+
+#include "db/quota.hpp"
+
+namespace portal::db {
+
+namespace sql {
+
+const query insert_tus_upload{"insert_tus_upload", R"(
+  insert into tus_uploads (id, owner_id, filename, format, length, metadata, expires_at, machine_id)
+  values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8))"};
+
+const query find_tus_upload{"find_tus_upload", R"(
+  select id, owner_id, filename, format, length, metadata,
+         extract(epoch from expires_at)::bigint as expires_at,
+         expires_at <= now() as expired, machine_id
+  from tus_uploads where id = $1 and owner_id = $2)"};
+
+const query delete_tus_upload{"delete_tus_upload",
+                              "delete from tus_uploads where id = $1 and owner_id = $2"};
+
+const query touch_tus_upload{"touch_tus_upload", R"(
+  update tus_uploads set expires_at = now() + make_interval(secs => $2) where id = $1
+  returning extract(epoch from expires_at)::bigint as expires_at)"};
+
+const query delete_completed_tus_upload{"delete_completed_tus_upload",
+                                        "delete from tus_uploads where id = $1"};
+
+// SKIP LOCKED: a row someone is deleting right now is theirs to finish.
+const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
+  delete from tus_uploads where id in (select id from tus_uploads
+    where expires_at <= now() and machine_id is not distinct from nullif($1, '')
+    order by expires_at limit $2 for update skip locked)
+  returning id)"};
+
+const query tus_ids_of_machine{"tus_ids_of_machine", R"(
+  select id from tus_uploads where machine_id is not distinct from nullif($1, ''))"};
+
+const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 for update"};
+
+} // namespace sql
+
+namespace {
+
+tus_row row_from(const pqxx::row& r) {
+  tus_row t;
+  t.id = r["id"].as<std::string>();
+  t.owner_id = r["owner_id"].as<int64_t>();
+  t.filename = r["filename"].as<std::string>();
+  t.format = r["format"].as<std::string>();
+  t.length = r["length"].as<uint64_t>();
+  t.metadata = r["metadata"].as<std::string>();
+  t.expires_at = r["expires_at"].as<int64_t>();
+  t.expired = r["expired"].as<bool>();
+  t.machine_id = optional_text(r["machine_id"]);
+  return t;
+}
+
+} // namespace
+
+std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
+                                                 const new_tus_upload& up) {
+  if (up.quota > 0) {
+    exec(tx, sql::lock_tus_owner, up.owner_id);
+    if (stored_bytes(tx, up.owner_id) + up.length > up.quota)
+      return failure{error_code::quota_exceeded, "the upload would exceed your storage quota"};
+  }
+  exec0(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
+        static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds, up.machine_id);
+  return *find_tus_upload(tx, up.id, up.owner_id);
+}
+
+std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,
+                                       int64_t owner_id) {
+  auto r = exec(tx, sql::find_tus_upload, id, owner_id);
+  if (r.empty())
+    return std::nullopt;
+  return row_from(r[0]);
+}
+
+bool delete_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t owner_id) {
+  return exec(tx, sql::delete_tus_upload, id, owner_id).affected_rows() > 0;
+}
+
+int64_t touch_tus_upload(pqxx::transaction_base& tx, const std::string& id,
+                         int64_t expiry_seconds) {
+  auto r = exec(tx, sql::touch_tus_upload, id, expiry_seconds);
+  return r.empty() ? 0 : r[0]["expires_at"].as<int64_t>();
+}
+
+std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx,
+                                                      const new_upload& up, const identity& owner,
+                                                      const std::string& ip,
+                                                      const std::string& request_id) {
+  // The reservation goes first, so the quota check sees the real size only.
+  exec(tx, sql::delete_completed_tus_upload, up.id);
+  return insert_upload(tx, up, owner, ip, request_id);
+}
+
+std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
+                                                    const std::string& machine_id, unsigned limit) {
+  std::vector<std::string> ids;
+  for (auto row : exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit)))
+    ids.push_back(row["id"].as<std::string>());
+  return ids;
+}
+
+std::vector<std::string> tus_ids_of_machine(pqxx::transaction_base& tx,
+                                            const std::string& machine_id) {
+  std::vector<std::string> ids;
+  for (auto row : exec(tx, sql::tus_ids_of_machine, machine_id))
+    ids.push_back(row["id"].as<std::string>());
+  return ids;
+}
+
+void delete_tus_rows(pqxx::transaction_base& tx, const std::vector<std::string>& ids) {
+  for (auto& id : ids)
+    exec(tx, sql::delete_completed_tus_upload, id);
+}
+
+} // namespace portal::db

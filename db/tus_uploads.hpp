@@ -1,0 +1,89 @@
+// The tus_uploads table (migration 0003, SPEC §5.2): partial uploads. Every
+// read is scoped to the owner: another user's id is "not found", admins
+// included (issue 12: owner-only). The offset is not stored (docs/TUS.md).
+#pragma once
+
+#include "config/error_code.hpp"
+#include "db/identity.hpp"
+#include "db/query.hpp"
+#include "db/uploads.hpp"
+
+#include <pqxx/pqxx>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace portal::db {
+
+// The statements that label db requests (actors/db_request.hpp).
+namespace sql {
+extern const query insert_tus_upload;
+extern const query find_tus_upload;
+extern const query delete_tus_upload;
+extern const query touch_tus_upload;
+extern const query delete_expired_tus_uploads;
+} // namespace sql
+
+struct tus_row {
+  std::string id;
+  int64_t owner_id = 0;
+  std::string filename;
+  std::string format; // "tar.gz" | "tar.zst"
+  uint64_t length = 0;
+  std::string metadata;
+  int64_t expires_at = 0; // seconds since the epoch
+  bool expired = false;   // expires_at has passed (by the database's clock)
+  std::optional<std::string> machine_id;
+};
+
+struct new_tus_upload {
+  std::string id;
+  int64_t owner_id = 0;
+  std::string filename;
+  std::string format;
+  uint64_t length = 0;
+  std::string metadata;
+  int64_t expiry_seconds = 0;
+  std::optional<std::string> machine_id;
+  uint64_t quota = 0; // the owner's quota, 0 = none
+};
+
+// Inserts the row (the declared length reserves quota: failure
+// quota_exceeded, checked under the owner's lock like insert_upload) and
+// returns it.
+std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
+                                                 const new_tus_upload& up);
+
+// The owner's row, also when expired (the caller answers 410 then).
+std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,
+                                       int64_t owner_id);
+
+// Deletes the owner's row; false if there was none.
+bool delete_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t owner_id);
+
+// Moves expires_at to now + expiry_seconds; returns it (seconds since the epoch).
+int64_t touch_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t expiry_seconds);
+
+// Completion (SPEC §5.2): in one transaction the tus row goes and the
+// upload's row comes (insert_upload, quota rechecked under the owner lock).
+std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx,
+                                                      const new_upload& up, const identity& owner,
+                                                      const std::string& ip,
+                                                      const std::string& request_id);
+
+// Deletes up to `limit` expired rows of this machine (`machine_id` empty:
+// rows without one) and returns their ids, whose files go next.
+std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
+                                                    const std::string& machine_id, unsigned limit);
+
+// Ids of this machine's rows (start-up reconciliation).
+std::vector<std::string> tus_ids_of_machine(pqxx::transaction_base& tx,
+                                            const std::string& machine_id);
+
+// Deletes rows by id without an owner check (reconciliation: their file is gone).
+void delete_tus_rows(pqxx::transaction_base& tx, const std::vector<std::string>& ids);
+
+} // namespace portal::db

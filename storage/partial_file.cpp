@@ -1,0 +1,155 @@
+#include "storage/partial_file.hpp"
+
+#include "config/upload_id.hpp"
+#include "storage/fd_io.hpp"
+#include "storage/upload_file.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+#include <utility>
+
+namespace portal::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+  throw storage_error(err, std::system_category(), what);
+}
+
+fs::path path_of(const data_dir_layout& layout, const std::string& id) {
+  if (!valid_upload_id(id))
+    throw_errno(EINVAL, "invalid upload id");
+  return layout.partials / (id + ".part");
+}
+
+constexpr std::string_view suffix = ".part";
+
+} // namespace
+
+partial_file::partial_file(fs::path path, int fd, uint64_t size)
+  : path_(std::move(path)), fd_(fd), size_(size) {
+  id_ = path_.filename().string();
+  id_.resize(id_.size() - suffix.size());
+}
+
+partial_file::partial_file(partial_file&& other) noexcept
+  : path_(std::move(other.path_)), id_(std::move(other.id_)), fd_(std::exchange(other.fd_, -1)),
+    size_(other.size_) {}
+
+partial_file& partial_file::operator=(partial_file&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    path_ = std::move(other.path_);
+    id_ = std::move(other.id_);
+    fd_ = std::exchange(other.fd_, -1);
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+partial_file::~partial_file() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+partial_file partial_file::create(const data_dir_layout& layout, const std::string& id) {
+  auto path = path_of(layout, id);
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0)
+    throw_errno(errno, "create " + path.string());
+  partial_file file{path, fd, 0};
+  fsync_directory(layout.partials);
+  return file;
+}
+
+partial_file partial_file::open(const data_dir_layout& layout, const std::string& id) {
+  auto path = path_of(layout, id);
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
+  if (fd < 0)
+    throw_errno(errno, "open " + path.string());
+  partial_file file{path, fd, 0};
+  file.sync(); // what a crash left in the page cache is durable before it counts
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    throw_errno(errno, "stat " + path.string());
+  file.size_ = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+void partial_file::append(const char* data, std::size_t size) {
+  try {
+    write_all(fd_, data, size, "write " + path_.string());
+  } catch (const storage_error&) {
+    // A short write leaves a tail nobody acknowledged: cut it, so the file
+    // stays exactly what was appended before.
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+      // nothing more to do: the next open() believes the fsynced size
+    }
+    throw;
+  }
+  size_ += size;
+}
+
+void partial_file::sync() {
+  // fsync, not fdatasync: the size (inode metadata) is the offset.
+  if (::fsync(fd_) != 0)
+    throw_errno(errno, "fsync " + path_.string());
+}
+
+uint64_t partial_file::size() const {
+  return size_;
+}
+
+void partial_file::cut_to(uint64_t n) {
+  if (::ftruncate(fd_, static_cast<off_t>(n)) != 0)
+    throw_errno(errno, "truncate " + path_.string());
+  size_ = n;
+  sync();
+}
+
+std::size_t partial_file::read_at(uint64_t offset, char* data, std::size_t size) const {
+  for (;;) {
+    ssize_t n = ::pread(fd_, data, size, static_cast<off_t>(offset));
+    if (n >= 0)
+      return static_cast<std::size_t>(n);
+    if (errno != EINTR)
+      throw_errno(errno, "read " + path_.string());
+  }
+}
+
+fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
+  sync();
+  auto target = layout.archives / id_;
+  rename_no_replace(path_, target);
+  ::close(std::exchange(fd_, -1));
+  fsync_directory(layout.archives);
+  fsync_directory(layout.partials);
+  return target;
+}
+
+void remove_partial(const data_dir_layout& layout, const std::string& id) {
+  auto path = path_of(layout, id);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw_errno(errno, "unlink " + path.string());
+  fsync_directory(layout.partials);
+}
+
+std::vector<std::string> partial_ids(const data_dir_layout& layout) {
+  std::vector<std::string> ids;
+  for (auto& entry : fs::directory_iterator(layout.partials)) {
+    auto name = entry.path().filename().string();
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    ids.push_back(name.substr(0, name.size() - suffix.size()));
+  }
+  return ids;
+}
+
+} // namespace portal::storage

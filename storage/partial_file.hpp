@@ -1,0 +1,64 @@
+// The bytes of one tus partial upload (SPEC §5.2, docs/TUS.md):
+// <data_dir>/partials/<id>.part, only ever appended to or cut back to an
+// earlier size. Its size after sync() is the upload's durable offset: the
+// offset is never stored anywhere else. This relies on the filesystem not
+// exposing unwritten blocks inside i_size after a power loss (ext4
+// data=ordered, XFS), so after any crash the file holds a prefix of what
+// the client sent.
+//
+// Every call throws storage_error (storage/upload_file.hpp) with the errno
+// of the failing system call (ENOSPC: the disk is full).
+#pragma once
+
+#include "storage/data_dir.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace portal::storage {
+
+class partial_file {
+public:
+  // Creates the empty file exclusively (mode 0640) and makes its name
+  // durable (fsync of partials/), so a 201 never names a file a crash loses.
+  static partial_file create(const data_dir_layout& layout, const std::string& id);
+  // Opens an existing partial (ENOENT when there is none) and fsyncs it, so
+  // its size can be believed as the durable offset.
+  static partial_file open(const data_dir_layout& layout, const std::string& id);
+
+  partial_file(partial_file&& other) noexcept;
+  partial_file& operator=(partial_file&& other) noexcept;
+  partial_file(const partial_file&) = delete;
+  partial_file& operator=(const partial_file&) = delete;
+  ~partial_file();
+
+  void append(const char* data, std::size_t size);
+  void sync();             // fsync: everything appended so far is durable
+  uint64_t size() const;   // bytes appended so far (durable only after sync())
+  void cut_to(uint64_t n); // ftruncate to n (<= size()) and fsync
+  // Reads up to `size` bytes at `offset`; returns how many (0 at the end).
+  std::size_t read_at(uint64_t offset, char* data, std::size_t size) const;
+  // Moves the synced file to archives/<id> (never replacing) and fsyncs
+  // archives/; the partial is then closed.
+  std::filesystem::path commit_to_archive(const data_dir_layout& layout);
+
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  partial_file(std::filesystem::path path, int fd, uint64_t size);
+  std::filesystem::path path_;
+  std::string id_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// Removes the partial of `id` (missing is not an error) and fsyncs partials/.
+void remove_partial(const data_dir_layout& layout, const std::string& id);
+
+// The ids of every "<id>.part" in partials/ (start-up reconciliation).
+std::vector<std::string> partial_ids(const data_dir_layout& layout);
+
+} // namespace portal::storage

@@ -1,0 +1,47 @@
+#include "storage/partial_reconcile.hpp"
+
+#include "config/log.hpp"
+#include "config/upload_id.hpp"
+#include "storage/partial_file.hpp"
+#include "storage/upload_file.hpp"
+
+#include <cerrno>
+#include <unistd.h>
+
+namespace portal::storage {
+
+partial_report reconcile_partials(const data_dir_layout& layout,
+                                  const std::set<std::string>& known_ids) {
+  partial_report report;
+  std::set<std::string> found;
+  for (auto& id : partial_ids(layout)) {
+    if (valid_upload_id(id) && known_ids.count(id)) {
+      found.insert(id);
+      try {
+        auto file = partial_file::open(layout, id); // fsync: the size is now the durable offset
+        log::info("tus partial kept", {{"upload_id", id}, {"offset", file.size()}});
+        report.kept.push_back(id);
+      } catch (const storage_error& e) {
+        log::error("tus partial not synced", {{"upload_id", id}, {"error", e.what()}});
+      }
+      continue;
+    }
+    auto path = layout.partials / (id + ".part");
+    if (::unlink(path.c_str()) == 0 || errno == ENOENT) {
+      log::warn("tus partial without a row removed", {{"file", path.filename().string()}});
+      report.removed.push_back(id);
+    } else {
+      log::error("tus partial without a row not removed", {{"file", path.filename().string()}});
+    }
+  }
+  if (!report.removed.empty())
+    fsync_directory(layout.partials);
+  for (auto& id : known_ids)
+    if (!found.count(id)) {
+      log::warn("tus row without a partial deleted", {{"upload_id", id}});
+      report.missing.push_back(id);
+    }
+  return report;
+}
+
+} // namespace portal::storage

@@ -1,0 +1,123 @@
+"""tus partials across a server's death and its drain (SPEC §5.2, §9, issue
+12): SIGKILL mid-PATCH, then after the restart HEAD's offset is at most what
+was sent and the partial holds exactly that prefix, and the upload resumes to
+the right sha256; SIGTERM with a stalled PATCH exits 0 at the drain deadline
+and the partial resumes after the restart. Also start-up reconciliation: a
+partial without a row is removed, a row without a partial is deleted.
+
+Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
+     python3 -m unittest -v test_tus_restart        (from tests/e2e)
+"""
+
+import os
+import time
+
+import archives as A
+from portal_harness import PortalTestCase, wait_until
+
+from test_tus_protocol import OFFSET_STREAM, TUS, TusChecks
+from upload_checks import NO_RATE_LIMITS, wait_ready
+
+MiB = 1 << 20
+
+
+class TusRestartTest(PortalTestCase, TusChecks):
+    PORTAL_ENV = dict(NO_RATE_LIMITS)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("restarter", "uploader")
+        wait_ready(cls.portal)
+        cls.archive = A.gzip_bytes(A.random_tar(3 * MiB, seed=141), level=0)
+
+    def own_server(self, **env):
+        return self.start_portal(env=dict(NO_RATE_LIMITS, **env))
+
+    def restarted(self, old, **env):
+        return self.own_server(PORTAL_DATA_DIR=old.data_dir, **env)
+
+    def stalled_patch(self, server, upload_id, sent):
+        """A PATCH that announces the whole archive, sends `sent` bytes and waits."""
+        head = (f"PATCH {TUS}{upload_id} HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {self.token}\r\nTus-Resumable: 1.0.0\r\n"
+                f"Upload-Offset: 0\r\nContent-Type: {OFFSET_STREAM}\r\n"
+                f"Content-Length: {len(self.archive)}\r\n\r\n").encode()
+        sock = server.connect(timeout=30)
+        self.addCleanup(sock.close)
+        sock.sendall(head + self.archive[:sent])
+        partial = self.partial_path(upload_id, portal=server)
+        wait_until(lambda: os.path.getsize(partial) >= sent - 256 * 1024, 30,
+                   message="the sent bytes to be stored")
+        return sock
+
+    def check_resumes(self, server, upload_id, sent):
+        status, headers, _ = self.head(self.token, upload_id, portal=server)
+        self.assertEqual(status, 200)
+        offset = int(headers["Upload-Offset"])
+        self.assertGreater(offset, 0)
+        self.assertLessEqual(offset, sent)
+        with open(self.partial_path(upload_id, portal=server), "rb") as f:
+            self.assertEqual(f.read(), self.archive[:offset], "the partial is exactly the prefix")
+        status, headers, body = self.patch(self.token, upload_id, offset, self.archive[offset:],
+                                           portal=server)
+        self.assertEqual(status, 204, body)
+        self.assertEqual(headers["Upload-Offset"], str(len(self.archive)))
+        status, _, obj = server.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+        self.assertEqual(status, 200, obj)
+        self.assertEqual(obj["sha256"], __import__("hashlib").sha256(self.archive).hexdigest())
+
+    def test_sigkill_mid_patch_then_resume(self):
+        first = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        sent = 2 * MiB
+        self.stalled_patch(first, upload_id, sent)
+        first.kill()
+        second = self.restarted(first)
+        self.check_resumes(second, upload_id, sent)
+
+    def test_sigterm_with_a_stalled_patch(self):
+        first = self.own_server(PORTAL_DRAIN_SECONDS="2")
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        sent = 2 * MiB
+        self.stalled_patch(first, upload_id, sent)
+        started = time.monotonic()
+        self.assertEqual(first.terminate(timeout=30), 0, first.output_tail())
+        self.assertLess(time.monotonic() - started, 20)
+        second = self.restarted(first)
+        self.check_resumes(second, upload_id, sent)
+
+    def test_reconciliation_at_start(self):
+        first = self.own_server()
+        kept = self.created_id(self.token, len(self.archive), portal=first)
+        lost = self.created_id(self.token, len(self.archive), portal=first)
+        self.assertEqual(self.patch(self.token, kept, 0, self.archive[:1000], portal=first)[0], 204)
+        first.terminate()
+        os.unlink(self.partial_path(lost, portal=first))
+        stray = self.partial_path("strayid", portal=first)
+        with open(stray, "wb") as f:
+            f.write(b"no row")
+        second = self.restarted(first)
+        self.assertFalse(os.path.exists(stray))
+        self.assertEqual(self.tus_rows(lost), 0)
+        self.assertEqual(self.tus_rows(kept), 1)
+        self.assertEqual(self.offset(self.token, kept, portal=second), 1000)
+        logs = [line.get("msg") for line in second.logs]
+        self.assertIn("tus partial without a row removed", logs)
+        self.assertIn("tus row without a partial deleted", logs)
+
+    def test_expired_partials_are_reaped(self):
+        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.assertEqual(self.patch(self.token, upload_id, 0, self.archive[:1000], portal=server)[0], 204)
+        self.pg.psql(f"update tus_uploads set expires_at = now() - interval '1 second' where id = '{upload_id}'")
+        partial = self.partial_path(upload_id, portal=server)
+        wait_until(lambda: not os.path.exists(partial), 20, message="the expired partial to go")
+        self.assertEqual(self.tus_rows(upload_id), 0)
+        status, _, _ = self.head(self.token, upload_id, portal=server)
+        self.assertEqual(status, 404)
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
