@@ -103,7 +103,8 @@ class PushTest(PortalTestCase, UploadChecks):
         self.addCleanup(self.reap, proc)
         wait_until(lambda: os.path.exists(gate + ".ready") or proc.poll() is not None, 60,
                    message="the client to pause")
-        self.assertIsNone(proc.poll(), "the client paused rather than exited:\n" + proc.stderr.read())
+        if proc.poll() is not None:
+            self.fail("the client exited rather than paused:\n" + proc.stderr.read())
         return proc, gate
 
     @staticmethod
