@@ -468,6 +468,8 @@ void on_abort(session_ptr self, uint64_t n) {
 void on_head(session_ptr self, const tus_reply& reply) {
   auto& st = self->state;
   arm_idle(self);
+  if (st.at == phase::completing) // every byte is durable; the 204 follows
+    return reply(st.durable);
   stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
   if (st.at == phase::over)
     return reply(failure{error_code::not_found, "no such upload"});
@@ -476,9 +478,12 @@ void on_head(session_ptr self, const tus_reply& reply) {
   reply(st.durable);
 }
 
-// The row is already gone (the handler deleted it): the file follows.
+// The row is already gone (the handler deleted it): the file follows. While
+// completing, the completion's transaction finds no row and undoes itself.
 void on_delete(session_ptr self, const tus_reply& reply) {
   auto& st = self->state;
+  if (st.at == phase::completing)
+    return reply(uint64_t{0});
   stop_patch(self, {error_code::not_found, "the upload was terminated"});
   st.at = phase::over;
   st.file.reset();

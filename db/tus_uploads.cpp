@@ -93,7 +93,9 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const std::string& ip,
                                                       const std::string& request_id) {
   // The reservation goes first, so the quota check sees the real size only.
-  exec(tx, sql::delete_completed_tus_upload, up.id);
+  // No row: the upload was terminated while it completed.
+  if (exec(tx, sql::delete_completed_tus_upload, up.id).affected_rows() == 0)
+    return failure{error_code::not_found, "the upload was terminated"};
   return insert_upload(tx, up, owner, ip, request_id);
 }
 

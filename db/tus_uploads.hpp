@@ -69,6 +69,7 @@ int64_t touch_tus_upload(pqxx::transaction_base& tx, const std::string& id, int6
 
 // Completion (SPEC §5.2): in one transaction the tus row goes and the
 // upload's row comes (insert_upload, quota rechecked under the owner lock).
+// failure not_found when the tus row is gone (terminated meanwhile).
 std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx,
                                                       const new_upload& up, const identity& owner,
                                                       const std::string& ip,

@@ -249,7 +249,8 @@ void http_session<Stream>::on_upload_done(upload_answer answer) {
   // Status and headers come from net/error_table (SPEC §5.3: a body that
   // passed the limit closes the connection, even when all of it had arrived).
   auto res = handlers::upload_response(answer);
-  svc_.metrics->upload_ended(res.result_int(), std::chrono::steady_clock::now() - started_);
+  svc_.metrics->upload_ended(res.result_int(), std::chrono::steady_clock::now() - started_,
+                             !answer.error && !answer.upload.empty());
   if (answered_)
     return body_.stop(nullptr); // we answered first (408, 400), or the client is gone
   // Answered early: the stream stops reading first, then the answer goes.

@@ -125,9 +125,9 @@ void metrics::upload_bytes(uint64_t n) {
   upload_bytes_.Increment(static_cast<double>(n));
 }
 
-void metrics::upload_ended(unsigned status, std::chrono::duration<double> took) {
+void metrics::upload_ended(unsigned status, std::chrono::duration<double> took, bool recorded) {
   uploads_.Add({{"result", upload_result(status)}}).Increment();
-  if (status == 201)
+  if (recorded)
     finished_.Increment();
   duration_.Observe(took.count());
 }

@@ -43,7 +43,9 @@ public:
   void upload_bytes(uint64_t n);
   // The upload's final status: 201, a refusal, a failure, or 499/408 when
   // the client went away or fell silent.
-  void upload_ended(unsigned status, std::chrono::duration<double> took);
+  // `recorded`: the answer carries a recorded upload (a PUT's 201, a tus
+  // PATCH's or POST's 204/201 with the last byte).
+  void upload_ended(unsigned status, std::chrono::duration<double> took, bool recorded = false);
   void upload_deleted();
 
   std::string render() const; // the Prometheus text exposition format

@@ -392,5 +392,13 @@ class TusProtocolTest(PortalTestCase, TusChecks):
         return offset if offset == self.partial_size(upload_id) and offset > 0 else None
 
 
+class TusProtocolPgBouncerTest(TusProtocolTest):
+    """The same, with the server behind PgBouncer in transaction mode (as on
+    Fly): creation, completion's one transaction and the reaper's statements
+    hold no session state."""
+
+    PGBOUNCER = True
+
+
 if __name__ == "__main__":
     unittest.main()
