@@ -4,12 +4,14 @@
 //   main ── the command line: [--config FILE] COMMAND [ARGS]
 //   ├── serve           composed below: configuration → actor system →
 //   │                   supervision tree → listeners → drain → ordered stop
-//   └── migrate, user, token, check-config, version: cli/, one file each
+//   └── migrate, user, token, check-config, version, backup, restore, push:
+//       cli/, one file each
 #include "actors/actor_tree.hpp"
 #include "actors/caf_error.hpp"
 #include "actors/tus_registry.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/commands.hpp"
+#include "cli/push_command.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
 #include "db/tus_uploads.hpp"
@@ -54,6 +56,7 @@ commands:
   token create --user NAME [--name LABEL] [--expires-in DURATION]
   token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]
   backup FILE.tar.zst | restore FILE.tar.zst [--force]
+  push FILE... --url URL                  upload files over tus, resuming (token: PORTAL_TOKEN)
   check-config                            print the effective configuration, secrets redacted
   version                                 version and linked library versions
   help [COMMAND]                          this text, or one command's usage
@@ -231,6 +234,7 @@ constexpr command commands[] = {
   {"version", cli::version_command},
   {"backup", cli::backup_command},
   {"restore", cli::restore_command},
+  {"push", cli::push_command},
 };
 
 // `[--config FILE] COMMAND [ARGS]`: the options before the command are the

@@ -1,6 +1,8 @@
 // One self-rewriting progress line on stderr for long CLI commands (backup,
-// restore), only when stderr is a terminal: logs and pipes get the final
-// summary line alone.
+// restore, push), only when stderr is a terminal: logs and pipes get the
+// final summary line alone. The line shows bytes done, and with a known total
+// the percentage, the rate (bytes this object counted since it was made,
+// per second) and the time left at that rate.
 #pragma once
 
 #include <chrono>
@@ -11,8 +13,10 @@ namespace portal::cli {
 
 class progress {
 public:
-  // `verb`: "backup", "restore"; `total`: bytes expected, 0 if unknown.
-  progress(std::string verb, uint64_t total);
+  // `verb`: "backup", "restore"; `total`: bytes expected, 0 if unknown;
+  // `start`: bytes already done before this object counts (a resumed push),
+  // left out of the rate.
+  progress(std::string verb, uint64_t total, uint64_t start = 0);
   ~progress(); // ends the line
 
   // Shows `done` bytes (and a percentage when the total is known); redraws at
@@ -28,6 +32,8 @@ private:
   uint64_t total_;
   bool tty_;
   bool shown_ = false;
+  uint64_t start_;
+  std::chrono::steady_clock::time_point began_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_{};
 };
 

@@ -73,15 +73,29 @@ inline int before_storage_write(uint64_t current_size, std::size_t n) {
   return 0;
 }
 
-// Called by `backup` right after its snapshot is established.
-inline void after_backup_snapshot() {
-  const char* path = std::getenv("PORTAL_FAILPOINT_BACKUP_PAUSE_FILE");
+// Creates <path>.ready, then waits (up to 60 s) until <path> exists.
+inline void pause_at(const char* path) {
   if (path == nullptr || *path == '\0')
     return;
   std::ofstream(std::string(path) + ".ready").put('\n');
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// Called by `backup` right after its snapshot is established.
+inline void after_backup_snapshot() {
+  pause_at(std::getenv("PORTAL_FAILPOINT_BACKUP_PAUSE_FILE"));
+}
+
+// Called by `push` after each PATCH the server acknowledged.
+inline void after_push_patch(uint64_t offset) {
+  static bool paused = false;
+  auto at = parse_u64(std::getenv("PORTAL_FAILPOINT_PUSH_PAUSE_AT"));
+  if (paused || !at || offset < *at)
+    return;
+  paused = true;
+  pause_at(std::getenv("PORTAL_FAILPOINT_PUSH_PAUSE_FILE"));
 }
 
 #else
@@ -91,6 +105,8 @@ inline constexpr int before_storage_write(uint64_t, std::size_t) {
 }
 
 inline void after_backup_snapshot() {}
+
+inline void after_push_patch(uint64_t) {}
 
 #endif
 
