@@ -178,8 +178,12 @@ secret_scan() {
 # it, =0 skips it); a pass writes the new hash, to be committed.
 image_test_if_changed() {
   local stamp=deploy/image-test.stamp hash
-  hash=$(sha256sum deploy/Dockerfile .dockerignore deploy/fly.toml deploy/test-image.sh \
-    deploy/install-deps.sh CMakeLists.txt | sha256sum | cut -d' ' -f1)
+  # CMakeLists.txt counts by its dependency lines only (find_package,
+  # pkg_check_modules): a new source file or test suite does not change what
+  # the image installs. The web lock does: the builder runs npm ci.
+  hash=$( (sha256sum deploy/Dockerfile .dockerignore deploy/fly.toml deploy/test-image.sh \
+    deploy/install-deps.sh web/package.json web/package-lock.json &&
+    grep -E 'find_package|pkg_check_modules' CMakeLists.txt) | sha256sum | cut -d' ' -f1)
   case "${PORTAL_IMAGE_TEST:-auto}" in
     0) log "image test skipped (PORTAL_IMAGE_TEST=0)"; return 0 ;;
     auto) if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
