@@ -30,16 +30,10 @@ import threading
 import time
 import unittest
 
-from portal_harness import Portal, PostgresCluster, wait_until
+from portal_harness import Portal, PostgresCluster, build_info, wait_until
 
 MiB = 1 << 20
 RSS_BOUND = 48 * MiB
-
-
-def build_info():
-    out = subprocess.run([os.environ["PORTAL_BINARY"], "version"], capture_output=True,
-                         text=True, check=True).stdout
-    return "failpoints on" in out, "sanitizers on" in out
 
 
 FAILPOINTS, SANITIZED = build_info()

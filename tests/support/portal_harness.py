@@ -26,7 +26,7 @@ from pg_cluster import DURABLE_SETTINGS, FAST_SETTINGS, PG_BIN, PG_TOOLS, Postgr
 from pgbouncer import PgBouncer
 from pgbouncer import available as pgbouncer_available
 from portal_case import PortalTestCase
-from portal_server import (SANITIZER_MARKERS, Portal, parse_http_response,
+from portal_server import (SANITIZER_MARKERS, Portal, build_info, parse_http_response,
                            read_until_closed, sanitizer_lines, scrubbed_environ, token_secret)
 from throwaway import free_port, is_root, wait_until
 
@@ -34,7 +34,7 @@ __all__ = [
     "DURABLE_SETTINGS", "FAST_SETTINGS", "PG_BIN", "PG_TOOLS", "PostgresCluster",
     "PgBouncer", "pgbouncer_available",
     "PortalTestCase",
-    "SANITIZER_MARKERS", "Portal", "parse_http_response", "read_until_closed", "sanitizer_lines",
+    "SANITIZER_MARKERS", "Portal", "build_info", "parse_http_response", "read_until_closed", "sanitizer_lines",
     "scrubbed_environ", "token_secret",
     "free_port", "is_root", "wait_until",
 ]

@@ -35,6 +35,14 @@ SANITIZER_MARKERS = (
 )
 
 
+def build_info(binary=None):
+    """(failpoints, sanitized) of the binary under test, from `version`: a
+    sanitized build's memory figures measure ASan's shadow memory, not ours."""
+    out = subprocess.run([binary or os.environ["PORTAL_BINARY"], "version"], capture_output=True,
+                         text=True, check=True).stdout
+    return "failpoints on" in out, "sanitizers on" in out
+
+
 def token_secret(token):
     """The secret part of an API token "upt_<id>_<secret>" (the whole token
     when it has another shape): the part that must never be stored or logged."""
