@@ -351,6 +351,8 @@ void on_begin(session_ptr self, tus_begin& head) {
     return head.reply(failure{error_code::offset_mismatch,
                               "Upload-Offset is " + std::to_string(head.offset) +
                                 ", the upload's offset is " + std::to_string(st.durable)});
+  if (head.body_length && *head.body_length > st.info.length - st.durable)
+    return head.reply(failure{error_code::payload_too_large, "the body goes past Upload-Length"});
   if (!st.check) {
     if (auto refused = rebuild(self)) {
       head.reply(*refused);

@@ -78,6 +78,9 @@ using tus_offset = std::variant<uint64_t, failure>;
 
 struct tus_begin {
   uint64_t offset = 0; // Upload-Offset
+  // Content-Length, none when chunked: past Upload-Length it is 413, judged
+  // after the offset (a stale offset is 409, which a client recovers from).
+  std::optional<uint64_t> body_length;
   std::optional<tus_checksum> checksum;
   bool creation = false; // a POST with a body (creation-with-upload)
   upload_admission::ticket_ptr ticket;

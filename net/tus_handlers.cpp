@@ -19,6 +19,7 @@
 
 #include <charconv>
 #include <ctime>
+#include <set>
 #include <sodium.h>
 
 namespace portal::handlers {
@@ -76,21 +77,38 @@ response tus_error(const failure& f) {
 // Every tus request but OPTIONS names the protocol version (412 otherwise).
 // Every answer to it says Tus-Resumable, also those given elsewhere (a 503
 // of the database, the error table's refusals).
+// A tus field given twice is refused, as a repeated Content-Length is
+// (docs/SECURITY.md, HTTP framing): which one a proxy or another reader
+// believes is anyone's guess.
+bool repeated_tus_field(const http::request_header<>& head) {
+  for (const char* name : {"Tus-Resumable", "Upload-Length", "Upload-Offset", "Upload-Metadata",
+                           "Upload-Checksum", "Upload-Defer-Length"})
+    if (head.count(name) > 1)
+      return true;
+  return false;
+}
+
 bool resumable(const exchange_ptr& ex) {
   ex->sink = [sink = std::move(ex->sink)](any_response res) {
     if (auto* plain = std::get_if<response>(&res))
       plain->set("Tus-Resumable", tus_version);
     sink(std::move(res));
   };
+  if (repeated_tus_field(ex->head)) {
+    ex->reply(tus_error({error_code::bad_request, "a tus header field is given more than once"}));
+    return false;
+  }
   if (std::string_view{ex->head["Tus-Resumable"]} == tus_version)
     return true;
   ex->reply(tus_error({error_code::tus_version_unsupported, "Tus-Resumable must be 1.0.0"}));
   return false;
 }
 
-// Upload-Metadata: "key base64value" pairs, comma-separated; the filename.
+// Upload-Metadata: "key base64value" pairs, comma-separated, keys unique
+// (tus 1.0.0); the filename.
 std::variant<std::string, failure> metadata_filename(std::string_view metadata) {
   std::optional<std::string> filename;
+  std::set<std::string_view> keys;
   while (!metadata.empty()) {
     auto comma = metadata.find(',');
     auto pair = metadata.substr(0, comma);
@@ -103,6 +121,8 @@ std::variant<std::string, failure> metadata_filename(std::string_view metadata) 
     auto decoded = base64_decode(value);
     if (key.empty() || !decoded)
       return failure{error_code::bad_request, "Upload-Metadata is not key/base64 pairs"};
+    if (!keys.insert(key).second)
+      return failure{error_code::bad_request, "Upload-Metadata repeats a key"};
     if (key == "filename")
       filename = std::move(*decoded);
   }
@@ -224,6 +244,7 @@ void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row
                   upload_admission::ticket_ptr ticket) {
   tus_begin head;
   head.offset = offset;
+  head.body_length = number(std::string_view{ex->head[http::field::content_length]});
   head.checksum = std::move(checksum);
   head.creation = creation;
   head.ticket = std::move(ticket);
@@ -290,6 +311,11 @@ void tus_create(const services& svc, exchange_ptr ex) {
   auto length = number(std::string_view{ex->head["Upload-Length"]});
   if (!length)
     return ex->reply(tus_error({error_code::bad_request, "Upload-Length must be a byte count"}));
+  // As an empty PUT (SPEC §5.3): no byte can carry the compression's magic.
+  // Refused here, or a client would read HEAD's 0 of 0 as a finished upload.
+  if (*length == 0)
+    return ex->reply(
+      tus_error({error_code::unsupported_media_type, "an empty file is not an archive"}));
   if (*length > cfg.max_upload_bytes)
     return ex->reply(tus_error(
       {error_code::payload_too_large,
@@ -424,10 +450,6 @@ void tus_patch(const services& svc, exchange_ptr ex) {
         tus_error({error_code::wrong_instance, "this upload is held by another machine"}));
     if (row.expired)
       return ex->reply(tus_error({error_code::gone, "the upload expired"}));
-    if (auto body = number(std::string_view{ex->head[http::field::content_length]});
-        body && offset + *body > row.length)
-      return ex->reply(
-        tus_error({error_code::payload_too_large, "the body goes past Upload-Length"}));
     auto admitted = svc.admission->admit_resumed(ex->user->user_id);
     if (auto* refusal = std::get_if<admission_refusal>(&admitted))
       return ex->reply(with_tus(error_response({error_code::too_many_uploads, refusal->message},

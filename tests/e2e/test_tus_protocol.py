@@ -18,7 +18,7 @@ import time
 import unittest
 
 import archives as A
-from portal_harness import PortalTestCase, wait_until
+from portal_harness import PortalTestCase, parse_http_response, wait_until
 
 from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
 
@@ -241,6 +241,10 @@ class TusProtocolTest(PortalTestCase, TusChecks):
         for wrong in (0, 999, 1001, 5000):
             status, headers, body = self.patch(self.alice, upload_id, wrong, self.archive[wrong:wrong + 10])
             self.assert_tus_error(status, headers, body, 409, "offset_mismatch", str(wrong))
+        # A stale offset whose body would run past Upload-Length is still a
+        # 409, which a client recovers from, not a 413, which it cannot.
+        status, headers, body = self.patch(self.alice, upload_id, 5, self.archive)
+        self.assert_tus_error(status, headers, body, 409, "offset_mismatch", "stale offset, long body")
         self.assertEqual(self.offset(self.alice, upload_id), 1000)
         self.assertEqual(os.path.getsize(self.partial_path(upload_id)), 1000)
 
@@ -334,11 +338,39 @@ class TusProtocolTest(PortalTestCase, TusChecks):
             ({"Upload-Length": "abc"}, "bad_request"),
             ({"Upload-Length": "-1"}, "bad_request"),
             ({"Upload-Defer-Length": "1"}, "bad_request"),
+            ({"Upload-Metadata": f"filename {b64('x.tar.gz')},filename {b64('y.tar.gz')}"},
+             "bad_request"),
         ]
         rows = self.tus_rows()
         for extra, code in cases:
             status, headers, body = self.create(self.alice, 1000, headers=extra)
             self.assert_tus_error(status, headers, body, 400, code, str(extra))
+        self.assertEqual(self.tus_rows(), rows)
+
+    def test_repeated_tus_fields_are_refused(self):
+        # Which of two values a reader believes is a guess (as with two
+        # Content-Length fields): 400, and no upload is created.
+        rows = self.tus_rows()
+        token = self.auth(self.alice)["Authorization"]
+        for field, first, second in (("Upload-Length", "5", "1000"),
+                                     ("Tus-Resumable", "1.0.0", "0.2.2"),
+                                     ("Upload-Metadata", metadata("x.tar.gz"), metadata("y.tar.gz"))):
+            fields = {"Tus-Resumable": "1.0.0", "Upload-Length": "1000",
+                      "Upload-Metadata": metadata("x.tar.gz")}
+            del fields[field]
+            head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+            head += f"{field}: {first}\r\n{field}: {second}\r\n"
+            data = (f"POST {TUS} HTTP/1.1\r\nHost: t\r\nAuthorization: {token}\r\n{head}"
+                    "Content-Length: 0\r\nConnection: close\r\n\r\n").encode()
+            status, headers, body = parse_http_response(self.portal.raw(data))
+            self.assert_tus_error(status, headers, body, 400, "bad_request", field)
+        self.assertEqual(self.tus_rows(), rows)
+
+    def test_empty_upload_is_refused_at_creation(self):
+        # HEAD's "0 of 0" would read as a finished upload to a client.
+        rows = self.tus_rows()
+        status, headers, body = self.create(self.alice, 0)
+        self.assert_tus_error(status, headers, body, 415, "unsupported_media_type")
         self.assertEqual(self.tus_rows(), rows)
 
     # -- validation failure deletes the resource
