@@ -205,7 +205,14 @@ step_done base
 # runtime image's filesystem into DIR.
 build_and_export() {
   local revision=$1 dir=$2 ctr
-  "${PODMAN[@]}" build --isolation=chroot --layers \
+  # A machine whose egress goes through a TLS-inspecting proxy trusts that
+  # proxy's CA (NODE_EXTRA_CA_CERTS here); the builder's npm ci must too. The
+  # bundle is mounted read-only for the build only: no layer keeps it.
+  local ca=()
+  if [[ -n "${NODE_EXTRA_CA_CERTS:-}" && -f "$NODE_EXTRA_CA_CERTS" ]]; then
+    ca=(-v "$NODE_EXTRA_CA_CERTS:/run/host-ca.crt:ro" --build-arg NPM_CAFILE=/run/host-ca.crt)
+  fi
+  "${PODMAN[@]}" build --isolation=chroot --layers "${ca[@]}" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg JOBS="$JOBS" \
     --build-arg PORTAL_REVISION="$revision" \
     -f deploy/Dockerfile -t "$IMAGE:$revision" . >"$WORK/build-$revision.log" 2>&1 || {
