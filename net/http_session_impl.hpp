@@ -179,8 +179,13 @@ void http_session<Stream>::handle_request() {
   ex->path = path_;
   ex->request_id = request_id_;
   ex->client_ip = client_ip_;
-  ex->sink = [self = this->shared_from_this()](any_response res) {
-    net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+  // The posted handler takes the sink's reference, so the session's life
+  // ends on its own strand: were the sink (destroyed by the replying thread,
+  // an actor's, after this returns) to hold the last one, the session would
+  // be destroyed there, racing its strand (a UBSan report under load).
+  ex->sink = [self = this->shared_from_this()](any_response res) mutable {
+    auto executor = self->stream_.get_executor();
+    net::post(executor, [self = std::move(self), res = std::move(res)]() mutable {
       if (auto* file = std::get_if<file_response>(&res))
         return self->send_file(std::move(*file));
       self->send(std::move(std::get<response>(res)));
