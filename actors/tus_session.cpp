@@ -216,6 +216,19 @@ void stop_patch(session_ptr self, failure why) {
   end_patch(self, upload_answer{std::move(why), {}, progress_of(self, st.patch->head.creation)});
 }
 
+// The partial file goes and the registry forgets this session: the end of
+// every way out but completion (a refusal, a termination).
+void drop_partial(session_ptr self) {
+  auto& st = self->state;
+  st.file.reset();
+  try {
+    storage::remove_partial(st.limits.layout, st.info.id);
+  } catch (const storage::storage_error& e) {
+    log::error("tus partial not removed", {{"upload_id", st.info.id}, {"error", e.what()}});
+  }
+  st.registry->forget(st.info.id, self->address());
+}
+
 // The upload can never complete (validation failed, its file is gone...):
 // the partial and the row go, then `why` is the answer (SPEC §5.2: a later
 // HEAD answers 404).
@@ -224,13 +237,7 @@ void destroy(session_ptr self, failure why) {
   if (st.at == phase::over)
     return;
   st.at = phase::over;
-  st.file.reset();
-  try {
-    storage::remove_partial(st.limits.layout, st.info.id);
-  } catch (const storage::storage_error& e) {
-    log::error("tus partial not removed", {{"upload_id", st.info.id}, {"error", e.what()}});
-  }
-  st.registry->forget(st.info.id, self->address());
+  drop_partial(self);
   log::info("tus upload refused",
             {{"upload_id", st.info.id}, {"code", to_string(why.code)}, {"offset", st.durable}});
   // The answer waits for the row's deletion, so that no later request finds it.
@@ -488,13 +495,7 @@ void on_delete(session_ptr self, const tus_reply& reply) {
     return reply(uint64_t{0});
   stop_patch(self, {error_code::not_found, "the upload was terminated"});
   st.at = phase::over;
-  st.file.reset();
-  try {
-    storage::remove_partial(st.limits.layout, st.info.id);
-  } catch (const storage::storage_error& e) {
-    log::error("tus partial not removed", {{"upload_id", st.info.id}, {"error", e.what()}});
-  }
-  st.registry->forget(st.info.id, self->address());
+  drop_partial(self);
   reply(uint64_t{0});
   self->quit();
 }
