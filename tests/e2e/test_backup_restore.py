@@ -31,6 +31,7 @@ import unittest
 
 import archives as A
 from portal_harness import Portal, PostgresCluster, build_info, wait_until
+from throwaway import read_pty
 
 REQUEST_TIMEOUT = 60
 NO_RATE_LIMITS = {
@@ -451,15 +452,7 @@ class BackupRestoreTest(unittest.TestCase):
                                     cwd=target.portal.tmp)
             os.close(secondary)
             secondary = None
-            seen = b""
-            while True:
-                try:
-                    chunk = os.read(main, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+            seen = read_pty(main)
             self.assertEqual(proc.wait(60), 0)
             proc.stdout.close()
         finally:

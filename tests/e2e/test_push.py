@@ -37,7 +37,7 @@ import archives as A
 from portal_case import PortalTestCase
 from portal_server import Portal
 from test_tls import make_certificate
-from throwaway import wait_until
+from throwaway import read_pty, wait_until
 from upload_checks import UploadChecks, wait_ready
 
 MiB = 1 << 20
@@ -184,15 +184,7 @@ class PushTest(PortalTestCase, UploadChecks):
                                     stdout=subprocess.PIPE, stderr=secondary, cwd=self.tmp)
             os.close(secondary)
             secondary = None
-            seen = b""
-            while True:
-                try:
-                    chunk = os.read(main, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                seen += chunk
+            seen = read_pty(main)
             out, _ = proc.communicate(timeout=60)
             self.assertEqual(proc.returncode, 0, seen)
         finally:

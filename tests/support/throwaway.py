@@ -70,3 +70,17 @@ def free_port():
 
 def is_root():
     return os.geteuid() == 0
+
+
+def read_pty(fd):
+    """Everything a child writes to the pseudo-terminal `fd` until it closes it."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen
