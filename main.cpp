@@ -8,6 +8,7 @@
 //       cli/, one file each
 #include "actors/actor_tree.hpp"
 #include "actors/caf_error.hpp"
+#include "actors/openssl_thread_hook.hpp"
 #include "actors/tus_registry.hpp"
 #include "cli/backup_command.hpp"
 #include "cli/commands.hpp"
@@ -139,6 +140,7 @@ int serve(const config& cfg) {
     caf::actor_system_config caf_cfg;
     tune_scheduler(caf_cfg);
     register_error_codes(caf_cfg);
+    caf_cfg.add_thread_hook<openssl_thread_hook>();
     caf::actor_system sys{caf_cfg};
     auto tree = start_actor_tree(sys, cfg);
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);

@@ -7,16 +7,45 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_listener_recovery        (from tests/e2e)
 """
 
+import atexit
 import os
 import resource
 import socket
+import tempfile
 import unittest
 
 from portal_harness import PortalTestCase, wait_until
 from test_uploads import wait_ready
 
 
+def ubsan_options_without_vptr_checks():
+    """UBSAN_OPTIONS for a server that runs out of file descriptors on purpose.
+
+    UBSan checks an object's vptr only after probing that its memory is
+    readable, and the probe needs a pipe(): out of descriptors, the probe
+    fails and every valid polymorphic object touched then (a connection being
+    destroyed, a CAF message being dispatched) is reported as "invalid vptr
+    ... memory cannot be printed". The vptr check means nothing in that
+    state, so this server runs with it suppressed everywhere, on top of the
+    suite's suppressions; every other UBSan check stays on. Without a
+    sanitizer build the variable is ignored."""
+    options = os.environ.get("UBSAN_OPTIONS")
+    if not options:
+        return {}
+    parts = [p for p in options.split(":") if p and not p.startswith("suppressions=")]
+    base = next((p.split("=", 1)[1] for p in options.split(":")
+                 if p.startswith("suppressions=")), None)
+    lines = open(base).read() if base else ""
+    fd, path = tempfile.mkstemp(prefix="ubsan-no-fds-", suffix=".supp")
+    with os.fdopen(fd, "w") as f:
+        f.write(lines + "\nvptr:*\n")
+    atexit.register(os.remove, path)
+    return {"UBSAN_OPTIONS": ":".join(parts + [f"suppressions={path}"])}
+
+
 class AcceptErrorTest(PortalTestCase):
+
+    PORTAL_ENV = ubsan_options_without_vptr_checks()
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.portal.proc.pid}/fd"))
@@ -45,13 +74,14 @@ class AcceptErrorTest(PortalTestCase):
             longest = wait_until(
                 lambda: [e for e in self.accept_failures() if e["retry_ms"] == 1000], 20,
                 message="the retry delay to reach 1 s")
-            # Each wait doubles the one before, or starts again at 50 ms after
-            # an accept that succeeded (under load a descriptor may come
-            # free); never 50 twice in a row, which would be spinning.
+            # Each wait doubles the one before, or starts again at 50 ms
+            # after an accept that succeeded (under load a descriptor may
+            # come free between two failures). Spinning would log hundreds
+            # of failures in the ~2 s it takes to reach the 1 s wait.
             waits = [e["retry_ms"] for e in self.accept_failures()]
             for before, after in zip(waits, waits[1:]):
-                self.assertIn(after, (min(2 * before, 1000), 50) if before != 50 else (100,),
-                              f"not a backoff: {waits}")
+                self.assertIn(after, (min(2 * before, 1000), 50), f"not a backoff: {waits}")
+            self.assertLess(waits.index(1000), 20, f"spinning: {waits}")
             first_long = waits.index(1000)
             self.assertEqual(waits[first_long - 5:first_long + 1], [50, 100, 200, 400, 800, 1000])
             self.assertTrue(longest)
