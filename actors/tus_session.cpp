@@ -130,7 +130,9 @@ std::optional<failure> rebuild(session_ptr self) {
   auto& st = self->state;
   st.check = std::make_unique<storage::archive_check>(st.info.format, st.limits.archive);
   st.sha = std::make_unique<storage::sha256_hasher>();
-  std::vector<char> buffer(std::size_t{1} << 20);
+  // Sized to what there is to replay, at most 1 MiB: a fresh upload (nothing
+  // durable yet) allocates nothing.
+  std::vector<char> buffer(std::min<uint64_t>(st.durable, uint64_t{1} << 20));
   uint64_t at = 0;
   try {
     while (at < st.durable) {

@@ -279,9 +279,15 @@ void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row
 
 response tus_response(const upload_answer& answer) {
   const auto& tus = *answer.tus;
-  if (answer.error)
-    return tus_error(answer.error);
-  auto res = with_tus(response{tus.created ? http::status::created : http::status::no_content, 11});
+  auto res = answer.error ? tus_error(answer.error)
+                          : with_tus(response{
+                              tus.created ? http::status::created : http::status::no_content, 11});
+  // A creation whose body failed (460, a cut connection, a full disk) still
+  // made the upload when the session kept it (`created`; a refused archive
+  // is deleted and answers without): the client learns where to resume, as
+  // from tusd.
+  if (answer.error && !tus.created)
+    return res;
   res.set("Upload-Offset", std::to_string(tus.offset));
   if (answer.upload.empty())
     res.set("Upload-Expires", http_date(tus.expires_at));
@@ -338,6 +344,11 @@ void tus_create(const services& svc, exchange_ptr ex) {
   if (body > *length)
     return ex->reply(
       tus_error({error_code::payload_too_large, "the body goes past Upload-Length"}));
+  // The checksum extension covers a creation's body as it covers a PATCH's.
+  auto checked = checksum_of(std::string_view{ex->head["Upload-Checksum"]});
+  if (auto* refused = std::get_if<failure>(&checked))
+    return ex->reply(tus_error(*refused));
+  auto checksum = std::get<std::optional<tus_checksum>>(std::move(checked));
   if (*length > storage::free_bytes(cfg.data_dir))
     return ex->reply(
       tus_error({error_code::insufficient_storage, "the server has no room for this upload"}));
@@ -382,12 +393,12 @@ void tus_create(const services& svc, exchange_ptr ex) {
     return row;
   };
   with_db<created>(svc, ex, db::sql::insert_tus_upload, query,
-                   [&svc, ex, with_body, ticket](const created& outcome) {
+                   [&svc, ex, with_body, ticket, checksum](const created& outcome) {
                      if (auto* refused = std::get_if<failure>(&outcome))
                        return ex->reply(tus_error(*refused));
                      auto& row = std::get<db::tus_row>(outcome);
                      if (with_body)
-                       return stream_patch(svc, ex, row, 0, std::nullopt, true, ticket);
+                       return stream_patch(svc, ex, row, 0, checksum, true, ticket);
                      ticket->release();
                      auto res = with_tus(response{http::status::created, 11});
                      res.set(http::field::location, "/api/v1/tus/" + row.id);

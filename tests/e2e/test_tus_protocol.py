@@ -277,6 +277,49 @@ class TusProtocolTest(PortalTestCase, TusChecks):
         self.assertEqual(status, 204, body)
         self.assert_completed(self.alice, upload_id, self.archive)
 
+    def test_checksum_on_creation_with_upload(self):
+        piece = self.archive[:400_000]
+        rows = self.tus_rows()
+        # unsupported algorithm: 400 before anything is created
+        status, headers, body = self.create(
+            self.alice, len(self.archive), body=piece,
+            headers={"Upload-Checksum": "md5 " + b64(hashlib.md5(piece).digest())})
+        self.assert_tus_error(status, headers, body, 400, "bad_request", "md5 on creation")
+        self.assertNotIn("Location", headers)
+        self.assertEqual(self.tus_rows(), rows)
+        # mismatch: 460, the upload exists at offset 0 and says where
+        status, headers, body = self.create(
+            self.alice, len(self.archive), body=piece,
+            headers={"Upload-Checksum": "sha256 " + b64(hashlib.sha256(b"other").digest())})
+        self.assert_tus_error(status, headers, body, 460, "checksum_mismatch", "sha256 on creation")
+        self.assertEqual(headers["Upload-Offset"], "0")
+        upload_id = headers["Location"].rsplit("/", 1)[1]
+        self.assertEqual(self.offset(self.alice, upload_id), 0)
+        self.assertEqual(os.path.getsize(self.partial_path(upload_id)), 0)
+        # resumed there with a checksum that matches
+        status, headers, body = self.patch(self.alice, upload_id, 0, self.archive,
+                                           {"Upload-Checksum": "sha1 " + b64(hashlib.sha1(self.archive).digest())})
+        self.assertEqual(status, 204, body)
+        self.assert_completed(self.alice, upload_id, self.archive)
+        # a creation whose body matches its checksum
+        status, headers, body = self.create(
+            self.alice, len(self.small), "checked.tgz", body=self.small,
+            headers={"Upload-Checksum": "sha256 " + b64(hashlib.sha256(self.small).digest())})
+        self.assertEqual(status, 201, body)
+        self.assertEqual(headers["Upload-Offset"], str(len(self.small)))
+        self.assert_completed(self.alice, headers["Location"].rsplit("/", 1)[1], self.small, "checked.tgz")
+
+    def test_refused_creation_with_upload_names_no_location(self):
+        bad = A.gzip_bytes(A.tar_bytes([A.file("ok.txt", b"fine"), A.file("../escape.txt", b"x")]))
+        rows = self.tus_rows()
+        partials = set(os.listdir(os.path.dirname(self.partial_path("x"))))
+        status, headers, body = self.create(self.alice, len(bad), body=bad)
+        self.assert_tus_error(status, headers, body, 422, "unsafe_entry", "unsafe creation")
+        self.assertNotIn("Location", headers)
+        self.assertEqual(self.tus_rows(), rows)
+        wait_until(lambda: set(os.listdir(os.path.dirname(self.partial_path("x")))) <= partials, 20,
+                   message="the refused upload's partial to go")
+
     # -- termination, ownership, expiry
 
     def test_delete_then_404(self):
