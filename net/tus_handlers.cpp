@@ -279,9 +279,10 @@ void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row
 
 response tus_response(const upload_answer& answer) {
   const auto& tus = *answer.tus;
-  auto res = answer.error ? tus_error(answer.error)
-                          : with_tus(response{
-                              tus.created ? http::status::created : http::status::no_content, 11});
+  auto res =
+    answer.error
+      ? tus_error(answer.error)
+      : with_tus(response{tus.created ? http::status::created : http::status::no_content, 11});
   // A creation whose body failed (460, a cut connection, a full disk) still
   // made the upload when the session kept it (`created`; a refused archive
   // is deleted and answers without): the client learns where to resume, as
