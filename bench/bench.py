@@ -7,7 +7,8 @@ Python 3 standard library only. Reuses tests/support/portal_harness.py
 the binary (Portal); only the server's data dir is moved from /tmp to the
 real disk (bench/.cache/data), as production keeps it on the volume.
 
-Per scenario "NxSIZE" (e.g. 4x256M):
+Per scenario "NxSIZE[+tus[=PATCH]][+sync=BYTES]" (e.g. 4x256M, 16x256M+tus=8M:
+tus in 8 MiB PATCHes; +sync=8M sets PORTAL_TUS_SYNC_BYTES; see Scenario):
   1. make (or reuse) the archive with bench/make_archive.py;
   2. start a fresh `upload-portal serve` (VmHWM is a lifetime high-water
      mark, so each scenario's peak RSS is its own);
@@ -78,20 +79,42 @@ def busy_processes(limit=5):
     return [" ".join(l.split()) for l in r.stdout.splitlines()[:limit]]
 
 
-def parse_scenario(text):
-    n, _, size = text.partition("x")
-    return int(n), make_archive.parse_size(size)
+class Scenario:
+    """"NxSIZE[+tus[=PATCH]][+sync=BYTES]": N concurrent uploads of a SIZE
+    archive, by plain PUT, or by tus with one PATCH (+tus) or PATCH-byte
+    PATCHes (+tus=8M); +sync sets the server's PORTAL_TUS_SYNC_BYTES."""
+
+    def __init__(self, text):
+        head, *options = text.split("+")
+        n, _, size = head.partition("x")
+        self.n, self.size = int(n), make_archive.parse_size(size)
+        self.tus, self.patch_bytes, self.env = False, 0, {}
+        for option in options:
+            key, _, value = option.partition("=")
+            if key == "tus":
+                self.tus = True
+                self.patch_bytes = make_archive.parse_size(value) if value else 0
+            elif key == "sync":
+                self.env["PORTAL_TUS_SYNC_BYTES"] = str(make_archive.parse_size(value))
+            else:
+                raise ValueError(f"scenario {text!r}: unknown option {option!r}")
+        self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}"] + options)
+
+    def loadgen_args(self):
+        if not self.tus:
+            return []
+        return ["--tus", "--patch-bytes", str(self.patch_bytes)]
 
 
 def wipe_data_dir():
     shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
-def start_server(pg_url, binary, wrap=None, listen_timeout=30):
+def start_server(pg_url, binary, wrap=None, listen_timeout=30, extra_env=None):
     """A fresh server with its data dir on the real disk. wrap: argv prefix
     (valgrind ...) run in front of the binary."""
     wipe_data_dir()
-    env = dict(SERVER_ENV, PORTAL_DATA_DIR=DATA_DIR)
+    env = dict(SERVER_ENV, PORTAL_DATA_DIR=DATA_DIR, **(extra_env or {}))
     if wrap:
         p = Portal(pg_url, env=env, binary=wrap[0])
         args = tuple(wrap[1:]) + (binary, "serve")
@@ -133,14 +156,15 @@ def stop_server(portal, outdir, label, timeout=60):
     return code, problems
 
 
-def run_loadgen(portal, token, archive, n, label, outdir, pid=None):
+def run_loadgen(portal, token, archive, n, label, outdir, pid=None, extra=()):
     cmd = [
         sys.executable, os.path.join(HERE, "loadgen.py"),
         "--port", str(portal.port),
         "--file", archive,
         "-n", str(n),
         "--label", label,
-        "--name-prefix", f"bench-{label}",
+        "--name-prefix", "bench-" + re.sub(r"[^A-Za-z0-9._-]", "-", label),
+        *extra,
     ]
     if pid:
         cmd += ["--server-pid", str(pid)]
@@ -159,13 +183,14 @@ def run_loadgen(portal, token, archive, n, label, outdir, pid=None):
 
 
 def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
-    n, size = parse_scenario(spec)
+    sc = Scenario(spec)
+    n, size = sc.n, sc.size
     archive = make_archive.ensure(size)
-    label = f"{n}x{make_archive.size_label(size)}" + ("-perf" if perf_profile else "")
+    label = sc.label + ("-perf" if perf_profile else "")
     log(f"scenario {label}: load average {loadavg()}")
     busy = busy_processes()
     log(f"busiest processes: {busy}")
-    portal = start_server(pg_url, binary)
+    portal = start_server(pg_url, binary, extra_env=sc.env)
     pid = portal.proc.pid
     perf = None
     if perf_profile:
@@ -177,7 +202,8 @@ def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
     problems = []
     rep = None
     try:
-        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=pid)
+        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=pid,
+                          extra=sc.loadgen_args())
     finally:
         if perf:
             perf.send_signal(signal.SIGINT)
@@ -350,9 +376,10 @@ def callgrind_control(pid, state):
 
 
 def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
-    n, size = parse_scenario(spec)
+    sc = Scenario(spec)
+    n, size = sc.n, sc.size
     archive = make_archive.ensure(size)
-    label = f"{n}x{make_archive.size_label(size)}-callgrind"
+    label = f"{sc.label}-callgrind"
     out_file = os.path.join(outdir, "callgrind.out")
     log(f"profile {label}: load average {loadavg()}")
     # Instrumentation is off until the server listens and on only while the
@@ -360,11 +387,12 @@ def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
     # shutdown do not dilute the upload's profile.
     wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
             "--separate-threads=no", "--dump-instr=no", "--instr-atstart=no"]
-    portal = start_server(pg_url, binary, wrap=wrap, listen_timeout=180)
+    portal = start_server(pg_url, binary, wrap=wrap, listen_timeout=180, extra_env=sc.env)
     pid = str(portal.proc.pid)
     try:
         callgrind_control(pid, "on")
-        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=portal.proc.pid)
+        rep = run_loadgen(portal, token, archive, n, label, outdir, pid=portal.proc.pid,
+                          extra=sc.loadgen_args())
         callgrind_control(pid, "off")
         bad = delete_uploads(portal, token, rep["upload_ids"])
     finally:
@@ -387,17 +415,18 @@ def syscall_profile(pg_url, binary, token, outdir, spec):
 
     strace slows the server down a lot: only the counts mean anything, in
     particular body bytes per recvmsg (how big the socket reads are)."""
-    n, size = parse_scenario(spec)
+    sc = Scenario(spec)
+    n, size = sc.n, sc.size
     archive = make_archive.ensure(size)
-    label = f"{n}x{make_archive.size_label(size)}-strace"
+    label = f"{sc.label}-strace"
     out_file = os.path.join(outdir, f"strace-{label}.txt")
     log(f"syscall count {label}: load average {loadavg()}")
-    portal = start_server(pg_url, binary)
+    portal = start_server(pg_url, binary, extra_env=sc.env)
     st = subprocess.Popen(["strace", "-f", "-c", "-o", out_file, "-p", str(portal.proc.pid)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)  # attached to every thread
     try:
-        rep = run_loadgen(portal, token, archive, n, label, outdir)
+        rep = run_loadgen(portal, token, archive, n, label, outdir, extra=sc.loadgen_args())
     finally:
         st.send_signal(signal.SIGINT)
         st.wait(timeout=60)

@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""Concurrent plain-PUT upload load generator for upload-portal (SPEC §5.1).
+"""Concurrent upload load generator for upload-portal: plain PUT (SPEC §5.1)
+or tus 1.0 (SPEC §5.2).
 
 Python 3 standard library only. N threads each upload the same archive file
 with `PUT /api/v1/uploads/<name>` (Authorization: Bearer, Content-Length),
 the body streamed from disk with socket.sendfile (the file is never read
 into this process's memory), then read the 201 JSON answer and compare its
 `sha256` and `size` with the file's (hashed once, before the run).
+
+With --tus, each thread instead creates a tus upload (`POST /api/v1/tus/`,
+Upload-Length, Upload-Metadata filename) and sends the file in PATCHes on
+the same keep-alive connection: one PATCH for the whole file, or
+--patch-bytes each (the last one shorter), every 204's Upload-Offset
+checked. The upload's time ends with the last PATCH's 204; the sha256 and
+size are then read from `GET /api/v1/uploads/{id}`, outside the timing.
 
 Reports
   - aggregate MiB/s: bytes of successful uploads / wall time from the first
@@ -24,10 +32,11 @@ The last stdout line is one JSON object with every figure (ids of the
 created uploads included, so a driver can delete them).
 
     python3 bench/loadgen.py --port 8080 --token upt_... --file a.tar.gz -n 4 \
-        --server-pid 1234
+        --server-pid 1234 [--tus [--patch-bytes 8388608]]
 """
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
@@ -38,6 +47,7 @@ import statistics
 import sys
 import threading
 import time
+import urllib.parse
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -192,6 +202,79 @@ def upload(args, index, size, digest, barrier, result):
         conn.close()
 
 
+def send_file_part(conn, path, offset, count):
+    """sendfile() `count` bytes of `path` from `offset` into the connection."""
+    with open(path, "rb") as f:
+        sent = conn.sock.sendfile(f, offset, count)
+    if sent != count:
+        raise OSError(f"sendfile sent {sent} of {count} bytes")
+
+
+def tus_upload(args, index, size, digest, barrier, result):
+    name = f"{args.name_prefix}-{index:04d}.tar.gz"
+    tus_headers = {"Authorization": f"Bearer {args.token}", "Tus-Resumable": "1.0.0"}
+    barrier.wait()
+    result.start = time.monotonic()
+    conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
+    try:
+        filename = base64.b64encode(name.encode()).decode()
+        conn.request("POST", "/api/v1/tus/", headers=dict(
+            tus_headers, **{"Upload-Length": str(size), "Upload-Metadata": f"filename {filename}",
+                            "Content-Length": "0"}))
+        resp = conn.getresponse()
+        body = resp.read()
+        result.status = resp.status
+        if resp.status != 201:
+            result.error = f"creation: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
+            return
+        path = urllib.parse.urlsplit(resp.getheader("Location")).path
+        upload_id = path.rstrip("/").rsplit("/", 1)[-1]
+        step = args.patch_bytes or size
+        offset = 0
+        while offset < size:
+            count = min(step, size - offset)
+            conn.putrequest("PATCH", path, skip_accept_encoding=True)
+            for key, value in tus_headers.items():
+                conn.putheader(key, value)
+            conn.putheader("Upload-Offset", str(offset))
+            conn.putheader("Content-Type", "application/offset+octet-stream")
+            conn.putheader("Content-Length", str(count))
+            conn.endheaders()
+            send_file_part(conn, args.file, offset, count)
+            resp = conn.getresponse()
+            body = resp.read()
+            result.status = resp.status
+            if resp.status != 204:
+                result.error = (f"PATCH at {offset}: HTTP {resp.status}: "
+                                f"{body[:300].decode('utf-8', 'replace')}")
+                return
+            answered = int(resp.getheader("Upload-Offset", "-1"))
+            if answered != offset + count:
+                result.error = f"PATCH at {offset}: Upload-Offset {answered}, expected {offset + count}"
+                return
+            offset += count
+        result.end = time.monotonic()
+        conn.request("GET", f"/api/v1/uploads/{upload_id}", headers={
+            "Authorization": f"Bearer {args.token}"})
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            result.error = f"GET upload: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
+            return
+        obj = json.loads(body)
+        result.upload_id = obj.get("id")
+        if obj.get("sha256") != digest:
+            result.error = f"sha256 mismatch: server {obj.get('sha256')!r}, file {digest}"
+        elif obj.get("size") != size:
+            result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
+    except Exception as exc:  # connection refused, timeout, ...
+        result.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        if result.end is None:
+            result.end = time.monotonic()
+        conn.close()
+
+
 # --------------------------------------------------------------------------
 # the run
 
@@ -225,7 +308,7 @@ def run(args):
     results = [Result(i) for i in range(args.concurrency)]
     barrier = threading.Barrier(args.concurrency)
     threads = [
-        threading.Thread(target=upload, args=(args, i, size, digest, barrier, results[i]), daemon=True)
+        threading.Thread(target=tus_upload if args.tus else upload, args=(args, i, size, digest, barrier, results[i]), daemon=True)
         for i in range(args.concurrency)
     ]
     for t in threads:
@@ -260,6 +343,8 @@ def run(args):
 
     report = {
         "label": args.label,
+        "protocol": "tus" if args.tus else "put",
+        "patch_bytes": (args.patch_bytes or size) if args.tus else None,
         "file": os.path.basename(args.file),
         "file_bytes": size,
         "sha256": digest,
@@ -338,6 +423,9 @@ def main():
     ap.add_argument("--server-pid", type=int, help="read the server's RSS and CPU from /proc")
     ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz")
     ap.add_argument("--label", default="", help="scenario name for the report")
+    ap.add_argument("--tus", action="store_true", help="upload with tus 1.0 (POST, then PATCHes)")
+    ap.add_argument("--patch-bytes", type=int, default=0,
+                    help="with --tus: bytes per PATCH (0: the whole file in one PATCH)")
     ap.add_argument("--timeout", type=float, default=600, help="socket timeout, seconds")
     args = ap.parse_args()
     if not args.token:
