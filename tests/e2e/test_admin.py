@@ -237,10 +237,9 @@ class AdminTest(PortalTestCase, UploadChecks):
         self.assertEqual(after["aborted"], results["aborted"] + 1)
         self.assertEqual(after["failed"], results["failed"])
         self.assertEqual(after["completed"], results["completed"])
-        # "rejected" is not pinned: net/http_session.cpp sometimes counts
-        # such an upload a second time, as rejected, when its access-log
-        # line (the read error's 400) comes before the session's 499
-        # (reported; a race, so no expectedFailure here)
+        # A body cut off is a disconnect (Beast's partial_message), never a
+        # 400: the upload is not counted a second time, as rejected.
+        self.assertEqual(after["rejected"], results["rejected"])
 
     def test_kill_refusals(self):
         status, headers, body = self.kill(999999999)

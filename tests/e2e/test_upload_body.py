@@ -52,6 +52,11 @@ class VanishingClientTest(PortalTestCase, UploadChecks):
             wait_until(lambda: self.dir_files("tmp"), 30, message="a partial file in tmp/")
         # closed without the rest
         self.assert_nothing_left(before, context="client disconnected")
+        # logged as the client closing (499), never as a malformed request
+        line = wait_until(lambda: [e for e in self.portal.logs if e.get("msg") == "request"
+                                   and e.get("path") == "/api/v1/uploads/vanishing.tar.gz"], 10,
+                          message="the access-log line of the cut upload")
+        self.assertEqual([e["status"] for e in line], [499])
         status, _, _ = self.portal.request("GET", "/health")
         self.assertEqual(status, 200)
         self.upload_ok(self.token, "after-disconnect.tar.gz", archive, "uploader")
