@@ -51,12 +51,13 @@ struct stream_transport {
 };
 
 // The client closed or reset the connection. partial_message is Beast's
-// word for an end of stream inside a message (a body cut off): the client is
+// word for an end of stream inside a message (a body cut off), and
+// stream_truncated the same over TLS without close_notify: the client is
 // gone, nothing is malformed, and no 400 is logged or counted for it.
 inline bool is_disconnect(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == http::error::partial_message ||
          ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::broken_pipe;
+         ec == net::error::broken_pipe || ec == net::ssl::error::stream_truncated;
 }
 
 } // namespace portal

@@ -194,6 +194,23 @@ class TlsTest(PortalTestCase, Checks, UploadChecks):
         self.assertEqual(status, 200)
         self.assertEqual(headers.get("Connection", "").lower(), "close")
 
+    def test_upload_cut_off_without_close_notify(self):
+        # The client vanishes mid-body over TLS (a TCP close, no close_notify:
+        # Asio's stream_truncated): a disconnect like its plain-HTTP sibling,
+        # logged 499, never answered or counted as a malformed request.
+        before = self.snapshot()
+        archive = A.gzip_bytes(A.random_tar(3 * 1024 * 1024, seed=22), level=0)
+        with self.tls_connect() as tls:
+            tls.sendall(self.head_bytes(self.alice, "cut-over-tls.tar.gz", len(archive)))
+            tls.sendall(archive[:1024 * 1024])
+            wait_until(lambda: self.dir_files("tmp"), 30, message="a partial file in tmp/")
+        self.assert_nothing_left(before, context="TLS client gone")
+        line = wait_until(lambda: [e for e in self.portal.logs if e.get("msg") == "request"
+                                   and e.get("path") == self.upload_path("cut-over-tls.tar.gz")],
+                          10, message="the access-log line of the cut upload")
+        self.assertEqual([e["status"] for e in line], [499])
+        self.assert_still_serving("after the cut upload")
+
     @unittest.skipUnless(curl_available(), "curl is not installed")
     def test_curl_upload_and_download(self):
         # above 1 MiB, so curl sends Expect: 100-continue: that path runs over TLS too
