@@ -80,20 +80,24 @@ def busy_processes(limit=5):
 
 
 class Scenario:
-    """"NxSIZE[+tus[=PATCH]][+sync=BYTES]": N concurrent uploads of a SIZE
-    archive, by plain PUT, or by tus with one PATCH (+tus) or PATCH-byte
-    PATCHes (+tus=8M); +sync sets the server's PORTAL_TUS_SYNC_BYTES."""
+    """"NxSIZE[+tus[=PATCH]][+cwu][+sync=BYTES]": N concurrent uploads of a
+    SIZE archive, by plain PUT, or by tus with one PATCH (+tus) or PATCH-byte
+    PATCHes (+tus=8M); +cwu sends the first PATCH's bytes in the creation POST
+    (creation-with-upload); +sync sets the server's PORTAL_TUS_SYNC_BYTES."""
 
     def __init__(self, text):
         head, *options = text.split("+")
         n, _, size = head.partition("x")
         self.n, self.size = int(n), make_archive.parse_size(size)
         self.tus, self.patch_bytes, self.env = False, 0, {}
+        self.creation_with_upload = False
         for option in options:
             key, _, value = option.partition("=")
             if key == "tus":
                 self.tus = True
                 self.patch_bytes = make_archive.parse_size(value) if value else 0
+            elif key == "cwu":
+                self.creation_with_upload = True
             elif key == "sync":
                 self.env["PORTAL_TUS_SYNC_BYTES"] = str(make_archive.parse_size(value))
             else:
@@ -103,7 +107,8 @@ class Scenario:
     def loadgen_args(self):
         if not self.tus:
             return []
-        return ["--tus", "--patch-bytes", str(self.patch_bytes)]
+        return (["--tus", "--patch-bytes", str(self.patch_bytes)]
+                + (["--creation-with-upload"] if self.creation_with_upload else []))
 
 
 def wipe_data_dir():

@@ -218,19 +218,32 @@ def tus_upload(args, index, size, digest, barrier, result):
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
     try:
         filename = base64.b64encode(name.encode()).decode()
-        conn.request("POST", "/api/v1/tus/", headers=dict(
-            tus_headers, **{"Upload-Length": str(size), "Upload-Metadata": f"filename {filename}",
-                            "Content-Length": "0"}))
+        step = args.patch_bytes or size
+        # With --creation-with-upload the first PATCH's bytes ride in the POST.
+        first = min(step, size) if args.creation_with_upload else 0
+        conn.putrequest("POST", "/api/v1/tus/", skip_accept_encoding=True)
+        for key, value in tus_headers.items():
+            conn.putheader(key, value)
+        conn.putheader("Upload-Length", str(size))
+        conn.putheader("Upload-Metadata", f"filename {filename}")
+        if first:
+            conn.putheader("Content-Type", "application/offset+octet-stream")
+        conn.putheader("Content-Length", str(first))
+        conn.endheaders()
+        if first:
+            send_file_part(conn, args.file, 0, first)
         resp = conn.getresponse()
         body = resp.read()
         result.status = resp.status
         if resp.status != 201:
             result.error = f"creation: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
             return
+        if int(resp.getheader("Upload-Offset", "0")) != first:
+            result.error = f"creation: Upload-Offset {resp.getheader('Upload-Offset')}, expected {first}"
+            return
         path = urllib.parse.urlsplit(resp.getheader("Location")).path
         upload_id = path.rstrip("/").rsplit("/", 1)[-1]
-        step = args.patch_bytes or size
-        offset = 0
+        offset = first
         while offset < size:
             count = min(step, size - offset)
             conn.putrequest("PATCH", path, skip_accept_encoding=True)
@@ -345,6 +358,7 @@ def run(args):
         "label": args.label,
         "protocol": "tus" if args.tus else "put",
         "patch_bytes": (args.patch_bytes or size) if args.tus else None,
+        "creation_with_upload": bool(args.tus and args.creation_with_upload),
         "file": os.path.basename(args.file),
         "file_bytes": size,
         "sha256": digest,
@@ -426,6 +440,8 @@ def main():
     ap.add_argument("--tus", action="store_true", help="upload with tus 1.0 (POST, then PATCHes)")
     ap.add_argument("--patch-bytes", type=int, default=0,
                     help="with --tus: bytes per PATCH (0: the whole file in one PATCH)")
+    ap.add_argument("--creation-with-upload", action="store_true",
+                    help="with --tus: the first PATCH's bytes go in the creation POST")
     ap.add_argument("--timeout", type=float, default=600, help="socket timeout, seconds")
     args = ap.parse_args()
     if not args.token:
