@@ -18,8 +18,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// "PATH: No such file or directory" (with what was tried, when it helps), as
+// cp or curl -T say it; errno is the cause.
 [[noreturn]] void fail(const std::string& what, const fs::path& path) {
-  throw fs::filesystem_error(what, path, std::error_code(errno, std::generic_category()));
+  auto reason = std::error_code(errno, std::generic_category()).message();
+  throw std::runtime_error((what.empty() ? "" : what + " ") + path.string() + ": " + reason);
 }
 
 } // namespace
@@ -27,7 +30,7 @@ namespace {
 push_key push_key_of(const fs::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
-    fail("cannot read", path);
+    fail("", path);
   if (!S_ISREG(st.st_mode))
     throw std::runtime_error(path.string() + ": not a regular file");
   return {fs::absolute(path).lexically_normal().string(), static_cast<uint64_t>(st.st_size),

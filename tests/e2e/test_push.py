@@ -347,7 +347,8 @@ class PushTest(PortalTestCase, UploadChecks):
         path = self.write("f.tar.gz", archive_of(1000, seed=8))
         cases = [
             ((path,), {"PORTAL_TOKEN": ""}, "PORTAL_TOKEN"),
-            ((os.path.join(self.tmp, "missing.tar.gz"),), {}, "missing.tar.gz"),
+            ((os.path.join(self.tmp, "missing.tar.gz"),), {},
+             "missing.tar.gz: No such file or directory"),
             ((self.tmp,), {}, "not a regular file"),
             ((path,), {"PORTAL_TOKEN": "upt_AAAAAAAAAAAAAAAA_" + "B" * 43}, "401"),
             ((path,), {"PORTAL_PUSH_CHUNK_BYTES": "12"}, "PORTAL_PUSH_CHUNK_BYTES"),
@@ -359,6 +360,7 @@ class PushTest(PortalTestCase, UploadChecks):
                 self.assertEqual(r.stdout, "")
                 self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
                 self.assertIn(needle, r.stderr)
+                self.assertNotIn("filesystem error", r.stderr)
         self.assertEqual(self.state_entries(), [])
 
 
