@@ -59,7 +59,7 @@ commands:
   backup FILE.tar.zst | restore FILE.tar.zst [--force]
   push FILE... --url URL                  upload files over tus, resuming (token: PORTAL_TOKEN)
   check-config                            print the effective configuration, secrets redacted
-  version                                 version and linked library versions
+  version (or --version)                  version and linked library versions
   help [COMMAND]                          this text, or one command's usage
 )";
 
@@ -251,6 +251,9 @@ int run(const cli::args& words) {
         std::cout << usage;
         return cli::exit_ok;
       }
+      // What every other tool answers to; the command prints the same.
+      if (word == "--version" || word == "-V")
+        return cli::version_command([] { return config{}; }, {});
       if (word != "--config" && word.rfind("--config=", 0) != 0)
         throw cli::usage_error("unknown option " + word);
       if (config_file)
@@ -267,7 +270,7 @@ int run(const cli::args& words) {
     std::string name = words[at];
     cli::args rest(words.begin() + static_cast<std::ptrdiff_t>(at) + 1, words.end());
     if (name == "help") {
-      if (rest.empty()) {
+      if (rest.empty() || rest.front() == "help") {
         std::cout << usage;
         return cli::exit_ok;
       }

@@ -81,7 +81,7 @@ class CommandLineTest(unittest.TestCase, CliChecks):
         self.usage_error(self.p, ["--config", "x.toml"], ["missing command"])
 
     def test_unknown_program_option(self):
-        for option in ("--frob", "--conf", "-x", "-", "--version", "--config-file=x"):
+        for option in ("--frob", "--conf", "-x", "-", "--verbose", "--config-file=x"):
             with self.subTest(option=option):
                 self.usage_error(self.p, [option, "version"], ["unknown option " + option.split("=")[0]])
         self.usage_error(self.p, ["--config"], ["--config needs a FILE"])
@@ -131,7 +131,8 @@ class CommandLineTest(unittest.TestCase, CliChecks):
                             contains=["PORTAL_MAX_UPLOAD_BYTES"])
 
     def test_help_goes_to_stdout(self):
-        for args in (["--help"], ["-h"], ["help"], ["--config", "x.toml", "--help"]):
+        for args in (["--help"], ["-h"], ["help"], ["help", "help"],
+                     ["--config", "x.toml", "--help"]):
             with self.subTest(args=args):
                 text = self.usage_on_stdout(self.p, args, "[--config FILE] COMMAND")
                 for command in ("serve", "migrate", "user add", "token create", "check-config",
@@ -153,6 +154,9 @@ class CommandLineTest(unittest.TestCase, CliChecks):
     def test_version_names_the_linked_libraries(self):
         result = self.p.run_cli("version")
         self.assertEqual((result.returncode, result.stderr), (EXIT_OK, ""))
+        for alias in ("--version", "-V"):
+            with self.subTest(alias=alias):
+                self.assertEqual(self.p.run_cli(alias).stdout, result.stdout)
         lines = dict(line.split(" ", 1) for line in result.stdout.strip().split("\n"))
         version = re.compile(r"^\d+\.\d+(\.\d+)?")
         for library in ("upload-portal", "caf", "boost", "libpqxx", "libarchive", "zstd",
