@@ -2,16 +2,32 @@
 
 #include <caf/all.hpp>
 
+#include <optional>
+
 namespace portal {
 
 void tus_registry::with_session(const std::string& id,
                                 const std::function<tus_session_actor()>& make,
                                 const std::function<void(const tus_session_actor&)>& use) {
-  std::lock_guard lock{mutex_};
-  auto i = live_.find(id);
-  if (i == live_.end())
-    i = live_.emplace(id, make()).first;
-  use(i->second);
+  std::optional<tus_session_actor> spawned;
+  {
+    std::lock_guard lock{mutex_};
+    auto i = live_.find(id);
+    if (i == live_.end()) {
+      i = live_.emplace(id, make()).first;
+      spawned = i->second;
+    }
+    use(i->second);
+  }
+  if (!spawned)
+    return;
+  // Outside the lock: a session already gone runs this at once, here.
+  std::weak_ptr<tus_registry> weak = shared_from_this();
+  auto who = caf::actor_cast<caf::actor_addr>(*spawned);
+  (*spawned)->attach_functor([weak, id, who](const caf::error&) {
+    if (auto registry = weak.lock())
+      registry->forget(id, who);
+  });
 }
 
 bool tus_registry::retire(const std::string& id, const caf::actor_addr& who,

@@ -9,15 +9,18 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 namespace portal {
 
-class tus_registry {
+class tus_registry : public std::enable_shared_from_this<tus_registry> {
 public:
   // Calls `use` (under the lock: it must only send) with the live session of
-  // `id`, spawning it with `make` when there is none.
+  // `id`, spawning it with `make` when there is none. A session spawned here
+  // is forgotten when it ends in any way, a crash or an admin's kill
+  // included, so that no request is ever sent to a dead session.
   void with_session(const std::string& id, const std::function<tus_session_actor()>& make,
                     const std::function<void(const tus_session_actor&)>& use);
   // The session `who` of `id` stops if `idle()` still holds under the lock.

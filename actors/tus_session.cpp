@@ -1,5 +1,6 @@
 #include "actors/tus_session.hpp"
 
+#include "actors/actor_probe.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/db_request.hpp"
 #include "actors/tus_registry.hpp"
@@ -70,6 +71,7 @@ struct patch_state {
 enum class phase { open, completing, over };
 
 struct session_state {
+  probe_ptr probe; // what /admin/actors shows of it, progress included
   std::shared_ptr<actor_directory> dir;
   std::shared_ptr<tus_registry> registry;
   tus_limits limits;
@@ -115,6 +117,7 @@ std::optional<failure> open_file(session_ptr self) {
   try {
     st.file = storage::partial_file::open(st.limits.layout, st.info.id);
     st.durable = st.file->size();
+    st.probe->upload->bytes_received.store(st.durable, std::memory_order_relaxed);
     return std::nullopt;
   } catch (const storage::storage_error& e) {
     if (e.code() == std::errc::no_such_file_or_directory)
@@ -416,6 +419,7 @@ void on_chunk(session_ptr self, uint64_t n, const chunk_ptr& c) {
     return destroy(self, refused);
   try {
     st.file->append(c->data.get(), c->size);
+    st.probe->upload->bytes_received.store(st.file->size(), std::memory_order_relaxed);
     st.sha->update(c->data.get(), c->size);
     st.unsynced += c->size;
     // Progress of a long PATCH survives a power loss every sync_bytes; a
@@ -516,17 +520,19 @@ void on_idle(session_ptr self, uint64_t generation) {
   arm_idle(self);
 }
 
-session_actor::behavior_type tus_session(session_ptr self, std::shared_ptr<actor_directory> dir,
+session_actor::behavior_type tus_session(session_ptr self, probe_ptr probe,
+                                         std::shared_ptr<actor_directory> dir,
                                          std::shared_ptr<tus_registry> registry, tus_limits limits,
                                          tus_upload_info info) {
   auto& st = self->state;
+  st.probe = probe;
   st.dir = std::move(dir);
   st.registry = std::move(registry);
   st.limits = std::move(limits);
   st.info = std::move(info);
   arm_idle(self);
-  return {
-    [=](tus_begin_atom, tus_begin& head) { on_begin(self, head); },
+  return probed(
+    self, probe, [=](tus_begin_atom, tus_begin& head) { on_begin(self, head); },
     [=](tus_attach_atom, uint64_t n, upload_link_ptr& link, upload_session_actor& feed) {
       on_attach(self, n, std::move(link), std::move(feed));
     },
@@ -536,8 +542,7 @@ session_actor::behavior_type tus_session(session_ptr self, std::shared_ptr<actor
     [=](tus_head_atom, const tus_reply& reply) { on_head(self, reply); },
     [=](tus_delete_atom, const tus_reply& reply) { on_delete(self, reply); },
     [=](tus_idle_atom, uint64_t generation) { on_idle(self, generation); },
-    [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); },
-  };
+    [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); });
 }
 
 } // namespace
@@ -545,8 +550,20 @@ session_actor::behavior_type tus_session(session_ptr self, std::shared_ptr<actor
 tus_session_actor spawn_tus_session(caf::actor_system& sys, std::shared_ptr<actor_directory> dir,
                                     std::shared_ptr<tus_registry> registry, tus_limits limits,
                                     tus_upload_info info) {
-  return sys.spawn<caf::detached>(tus_session, std::move(dir), std::move(registry),
-                                  std::move(limits), std::move(info));
+  auto probe = std::make_shared<actor_probe>();
+  probe->upload = std::make_shared<upload_progress>();
+  probe->upload->id = info.id;
+  probe->upload->owner = info.owner.username;
+  probe->upload->filename = info.filename;
+  probe->upload->bytes_expected = info.length;
+  auto name = "tus_session_" + info.id;
+  auto h =
+    sys.spawn<caf::detached>(tus_session, probe, dir, std::move(registry), std::move(limits), info);
+  // Not supervised, like a plain upload's session: its state is on disk and
+  // the next request spawns a new one.
+  dir->record_temporary(actor_entry{name, "tus_session", "", h.id(), 0, probe},
+                        caf::actor_cast<caf::actor>(h));
+  return h;
 }
 
 upload_session_actor spawn_tus_feed(caf::actor_system& sys, tus_session_actor session,

@@ -7,6 +7,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_admin        (from tests/e2e)
 """
 
+import base64
 import http.client
 import json
 import re
@@ -240,6 +241,43 @@ class AdminTest(PortalTestCase, UploadChecks):
         # A body cut off is a disconnect (Beast's partial_message), never a
         # 400: the upload is not counted a second time, as rejected.
         self.assertEqual(after["rejected"], results["rejected"])
+
+    def tus(self, method, path, headers=None, body=None):
+        h = dict(self.auth(self.uploader), **{"Tus-Resumable": "1.0.0"}, **(headers or {}))
+        return self.portal.request(method, "/api/v1/tus/" + path, h, body, timeout=REQUEST_TIMEOUT)
+
+    def test_tus_session_is_listed_and_survives_a_kill(self):
+        half = len(self.big) // 2
+        name = base64.b64encode(b"resumed-after-kill.tar.gz").decode()
+        status, headers, body = self.tus("POST", "", {"Upload-Length": str(len(self.big)),
+                                                      "Upload-Metadata": f"filename {name}"})
+        self.assertEqual(status, 201, body)
+        upload_id = headers["Location"].rsplit("/", 1)[1]
+        offset_stream = {"Content-Type": "application/offset+octet-stream"}
+        status, _, body = self.tus("PATCH", upload_id, dict(offset_stream, **{"Upload-Offset": "0"}),
+                                   self.big[:half])
+        self.assertEqual(status, 204, body)
+        # the idle session is a live upload to an admin, with its progress
+        live = [u for u in self.actors()["uploads"] if u["id"] == upload_id]
+        self.assertEqual([(u["owner"], u["filename"], u["bytes_received"], u["bytes_expected"])
+                          for u in live], [("up", "resumed-after-kill.tar.gz", half, len(self.big))])
+        session = self.actor("tus_session_" + upload_id)
+        self.assertEqual(session["kind"], "tus_session")
+        status, _, body = self.kill(session["id"])
+        self.assertEqual(status, 202, body)
+        wait_until(lambda: self.actor("tus_session_" + upload_id) is None, 10,
+                   message="the killed session to leave /admin/actors")
+        # the next request gets a new session: nothing durable was lost
+        status, headers, _ = self.tus("HEAD", upload_id)
+        self.assertEqual((status, headers.get("Upload-Offset")), (200, str(half)))
+        status, _, body = self.tus("PATCH", upload_id,
+                                   dict(offset_stream, **{"Upload-Offset": str(half)}),
+                                   self.big[half:])
+        self.assertEqual(status, 204, body)
+        status, _, body = self.portal.request("GET", f"/api/v1/uploads/{upload_id}",
+                                              self.auth(self.uploader))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["sha256"], A.describe(self.big)["sha256"])
 
     def test_kill_refusals(self):
         status, headers, body = self.kill(999999999)
