@@ -180,7 +180,11 @@ std::string metrics::render() const {
                         prom::MetricType::Counter);
   // (A sum of live actors' message counts would fall when one ends: not a
   // counter, so per-upload actors only show their mailboxes.)
-  std::map<std::string, double> queued_by_kind{{"upload_session", 0}, {"archive_validator", 0}};
+  // Every kind of per-upload actor has its series from the start, at 0.
+  constexpr const char* per_upload_kinds[] = {"upload_session", "archive_validator", "tus_session"};
+  std::map<std::string, double> queued_by_kind;
+  for (auto kind : per_upload_kinds)
+    queued_by_kind[kind] = 0;
   for (auto& e : sources_.directory->entries()) {
     double queued =
       e.probe ? static_cast<double>(e.probe->mailbox.load(std::memory_order_relaxed)) : 0.0;
@@ -197,7 +201,7 @@ std::string metrics::render() const {
   for (auto& [kind, queued] : queued_by_kind)
     mailbox.metric.push_back(gauge(queued, {{"actor", kind}}));
   auto crashed = sources_.directory->crashes();
-  for (auto kind : {"upload_session", "archive_validator"})
+  for (auto kind : per_upload_kinds)
     crashes.metric.push_back(counter(static_cast<double>(crashed[kind]), {{"kind", kind}}));
   families.push_back(std::move(mailbox));
   families.push_back(std::move(handled));

@@ -263,10 +263,13 @@ class AdminTest(PortalTestCase, UploadChecks):
                           for u in live], [("up", "resumed-after-kill.tar.gz", half, len(self.big))])
         session = self.actor("tus_session_" + upload_id)
         self.assertEqual(session["kind"], "tus_session")
+        crashes = sample(self.admin_metrics(), "portal_actor_crashes_total", {"kind": "tus_session"})
         status, _, body = self.kill(session["id"])
         self.assertEqual(status, 202, body)
         wait_until(lambda: self.actor("tus_session_" + upload_id) is None, 10,
                    message="the killed session to leave /admin/actors")
+        self.assertEqual(sample(self.admin_metrics(), "portal_actor_crashes_total",
+                                {"kind": "tus_session"}), crashes + 1)
         # the next request gets a new session: nothing durable was lost
         status, headers, _ = self.tus("HEAD", upload_id)
         self.assertEqual((status, headers.get("Upload-Offset")), (200, str(half)))
