@@ -92,7 +92,7 @@ void reconcile_on_start(const config& cfg) {
     // tus partials of this machine (SPEC §9: resume expiry of tus partials):
     // expired ones go, files without a row go, rows without a file go.
     auto layout = storage::layout_of(cfg.data_dir);
-    for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000)) {
+    for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000, {})) {
       storage::remove_partial(layout, id);
       log::info("tus partial expired", {{"upload_id", id}});
     }
@@ -142,14 +142,14 @@ int serve(const config& cfg) {
     register_error_codes(caf_cfg);
     caf_cfg.add_thread_hook<openssl_thread_hook>();
     caf::actor_system sys{caf_cfg};
-    auto tree = start_actor_tree(sys, cfg);
+    auto tus = std::make_shared<tus_registry>();
+    auto tree = start_actor_tree(sys, cfg, [tus] { return tus->live_ids(); });
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
     auto admission = std::make_shared<upload_admission>(
       admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
     auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));
-    auto tus = std::make_shared<tus_registry>();
     services svc{cfg,       sys,   tree.directory, tree.db_counts, chunks,
                  admission, stats, logins,         dispatch,       tus};
     services scrape_svc = svc;

@@ -40,6 +40,9 @@ struct upload_progress {
   std::string filename;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::atomic<uint64_t> bytes_received{0};
+  // What a resumed (tus) upload already had when this actor took it over:
+  // the rate counts only what arrived since.
+  std::atomic<uint64_t> bytes_before{0};
   std::optional<uint64_t> bytes_expected; // the declared size, if any
 };
 

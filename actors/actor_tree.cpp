@@ -68,7 +68,8 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
 
 } // namespace
 
-actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
+                            std::function<std::vector<std::string>()> live_tus) {
   actor_tree tree;
   tree.directory = std::make_shared<actor_directory>();
   tree.db_counts = std::make_shared<db_pool_counts>();
@@ -85,7 +86,8 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg) {
                       cfg.storage_writers,
                       500,
                       storage::layout_of(cfg.data_dir),
-                      cfg.machine_id};
+                      cfg.machine_id,
+                      std::move(live_tus)};
   root.children.push_back(
     child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,
                [dir = tree.directory, opts](caf::event_based_actor* sup, probe_ptr p) {

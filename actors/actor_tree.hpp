@@ -19,7 +19,10 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace portal {
 
@@ -29,6 +32,9 @@ struct actor_tree {
   std::shared_ptr<db_pool_counts> db_counts;
 };
 
-actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg);
+// live_tus: the ids of this machine's live tus sessions (tus_registry), which
+// the retention reaper must not expire under a running PATCH.
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
+                            std::function<std::vector<std::string>()> live_tus = {});
 
 } // namespace portal

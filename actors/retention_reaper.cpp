@@ -29,8 +29,12 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
     [=](reap_atom) {
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
-      auto query = [batch, layout = opts.layout, machine = opts.machine_id](pqxx::work& tx) {
-        for (auto& id : db::delete_expired_tus_uploads(tx, machine, batch)) {
+      auto query = [batch, layout = opts.layout, machine = opts.machine_id,
+                    live_tus = opts.live_tus](pqxx::work& tx) {
+        // Read here, on the worker, right before the statement: the window
+        // in which a new session could miss the list is this statement's.
+        auto live = live_tus ? live_tus() : std::vector<std::string>{};
+        for (auto& id : db::delete_expired_tus_uploads(tx, machine, batch, live)) {
           try {
             storage::remove_partial(layout, id);
             log::info("tus partial expired", {{"upload_id", id}});

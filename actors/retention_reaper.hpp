@@ -21,8 +21,10 @@
 #include <caf/event_based_actor.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace portal {
 
@@ -33,6 +35,10 @@ struct reaper_options {
   unsigned batch = 500; // rows per transaction
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
+  // Ids of the tus uploads with a live session on this machine: never reaped
+  // while live, since a PATCH may be streaming into one (it moves the expiry
+  // when it ends; an idle session retires, and the next round reaps it).
+  std::function<std::vector<std::string>()> live_tus;
 };
 
 caf::actor spawn_retention_reaper(caf::event_based_actor* sup, probe_ptr probe,

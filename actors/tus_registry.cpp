@@ -30,6 +30,15 @@ void tus_registry::with_session(const std::string& id,
   });
 }
 
+std::vector<std::string> tus_registry::live_ids() const {
+  std::lock_guard lock{mutex_};
+  std::vector<std::string> ids;
+  ids.reserve(live_.size());
+  for (const auto& [id, session] : live_)
+    ids.push_back(id);
+  return ids;
+}
+
 bool tus_registry::retire(const std::string& id, const caf::actor_addr& who,
                           const std::function<bool()>& idle) {
   std::lock_guard lock{mutex_};

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace portal {
 
@@ -23,6 +24,8 @@ public:
   // included, so that no request is ever sent to a dead session.
   void with_session(const std::string& id, const std::function<tus_session_actor()>& make,
                     const std::function<void(const tus_session_actor&)>& use);
+  // The ids with a live session (the retention reaper leaves them alone).
+  std::vector<std::string> live_ids() const;
   // The session `who` of `id` stops if `idle()` still holds under the lock.
   bool retire(const std::string& id, const caf::actor_addr& who, const std::function<bool()>& idle);
   // The session `who` of `id` is over (completed, terminated, failed).
@@ -31,7 +34,7 @@ public:
   void stop_all();
 
 private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::map<std::string, tus_session_actor> live_;
 };
 

@@ -117,6 +117,7 @@ std::optional<failure> open_file(session_ptr self) {
   try {
     st.file = storage::partial_file::open(st.limits.layout, st.info.id);
     st.durable = st.file->size();
+    st.probe->upload->bytes_before.store(st.durable, std::memory_order_relaxed);
     st.probe->upload->bytes_received.store(st.durable, std::memory_order_relaxed);
     return std::nullopt;
   } catch (const storage::storage_error& e) {
@@ -208,12 +209,27 @@ std::optional<failure> keep_durable(session_ptr self) {
 
 // A PATCH cut off (client gone, timeout, drain) or taken over by a newer
 // request: it keeps its durable bytes and is answered with `why`.
+// Upload-Expires moves at the end of every PATCH that kept the upload,
+// whole or stopped (SPEC §5.2 expiration); the row follows on the side.
+void move_expiry(session_ptr self) {
+  auto& st = self->state;
+  st.info.expires_at = now_seconds() + st.limits.expiry.count();
+  auto id = st.info.id;
+  auto expiry = static_cast<int64_t>(st.limits.expiry.count());
+  submit(*st.dir, make_db_request<int64_t>(
+                    std::string{db::sql::touch_tus_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline,
+                    [id, expiry](pqxx::work& tx) { return db::touch_tus_upload(tx, id, expiry); },
+                    [](const db_outcome<int64_t>&) {}));
+}
+
 void stop_patch(session_ptr self, failure why) {
   auto& st = self->state;
   if (!st.patch)
     return;
   if (auto broken = keep_durable(self))
     return destroy(self, *broken);
+  move_expiry(self);
   log::info("tus patch stopped", {{"upload_id", st.info.id},
                                   {"request_id", st.patch->head.request_id},
                                   {"offset", st.durable},
@@ -460,15 +476,7 @@ void on_eof(session_ptr self, uint64_t n) {
   st.unsynced = 0;
   if (st.durable == st.info.length)
     return complete(self);
-  // Upload-Expires moves with every PATCH; the row follows on the side.
-  st.info.expires_at = now_seconds() + st.limits.expiry.count();
-  auto id = st.info.id;
-  auto expiry = static_cast<int64_t>(st.limits.expiry.count());
-  submit(*st.dir, make_db_request<int64_t>(
-                    std::string{db::sql::touch_tus_upload.name},
-                    std::chrono::steady_clock::now() + st.limits.db_deadline,
-                    [id, expiry](pqxx::work& tx) { return db::touch_tus_upload(tx, id, expiry); },
-                    [](const db_outcome<int64_t>&) {}));
+  move_expiry(self);
   end_patch(self, upload_answer{{}, {}, progress_of(self, p.head.creation)});
 }
 

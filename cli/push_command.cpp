@@ -29,8 +29,9 @@ namespace {
 
 constexpr const char* usage = R"(usage: upload-portal push FILE... --url URL
 
-Uploads each FILE to the server at URL (http:// or https://, the base URL)
-over tus, resuming where an earlier run stopped. The API token is read from
+Uploads each FILE to the server at URL (http:// or https://, the base URL;
+its tus endpoint URL .../api/v1/tus/ works too) over tus, resuming where an
+earlier run stopped. The API token is read from
 PORTAL_TOKEN. Prints each upload object (JSON) on stdout once the server's
 sha256 matched the file's.
 
@@ -38,8 +39,8 @@ environment:
   PORTAL_TOKEN              the API token (required)
   PORTAL_PUSH_CHUNK_BYTES   bytes per PATCH (default 8388608, 64 KiB to 1 GiB)
   XDG_STATE_HOME            unfinished uploads are remembered in
-                            $XDG_STATE_HOME/upload-portal (default
-                            ~/.local/state/upload-portal)
+                            $XDG_STATE_HOME/upload-portal/push/ (default
+                            ~/.local/state/upload-portal/push/)
 )";
 
 constexpr uint64_t default_chunk_bytes = uint64_t{8} << 20;

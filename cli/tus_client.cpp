@@ -73,6 +73,14 @@ tus_client::tus_client(http_client& http, boost::urls::url_view base, std::strin
   // Directory semantics for resolve(): "https://h/portal" means "/portal/".
   if (base_.path().empty() || base_.path().back() != '/')
     base_.set_path(std::string(base_.path()) + "/");
+  // The tus endpoint itself, as a tus client would be given it, names the
+  // same server: its base is what comes before it.
+  constexpr std::string_view endpoint = "api/v1/tus/";
+  std::string path{base_.path()};
+  if (path.size() >= endpoint.size() + 1 &&
+      path.compare(path.size() - endpoint.size(), endpoint.size(), endpoint) == 0 &&
+      path[path.size() - endpoint.size() - 1] == '/')
+    base_.set_path(path.substr(0, path.size() - endpoint.size()));
   base_.remove_query().remove_fragment();
 }
 

@@ -30,6 +30,7 @@ const query delete_completed_tus_upload{"delete_completed_tus_upload",
 const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
   delete from tus_uploads where id in (select id from tus_uploads
     where expires_at <= now() and machine_id is not distinct from nullif($1, '')
+      and not (id = any($3::text[]))
     order by expires_at limit $2 for update skip locked)
   returning id)"};
 
@@ -100,9 +101,26 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
 }
 
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
-                                                    const std::string& machine_id, unsigned limit) {
+                                                    const std::string& machine_id, unsigned limit,
+                                                    const std::vector<std::string>& keep) {
+  // A text[] literal, sent as one parameter; each element double-quoted,
+  // with backslash and double quote escaped (PostgreSQL's array syntax).
+  std::string kept = "{";
+  for (const auto& id : keep) {
+    if (kept.size() > 1)
+      kept += ',';
+    kept += '"';
+    for (char c : id) {
+      if (c == '"' || c == '\\')
+        kept += '\\';
+      kept += c;
+    }
+    kept += '"';
+  }
+  kept += "}";
   std::vector<std::string> ids;
-  for (auto row : exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit)))
+  for (auto row :
+       exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit), kept))
     ids.push_back(row["id"].as<std::string>());
   return ids;
 }

@@ -76,9 +76,12 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const std::string& request_id);
 
 // Deletes up to `limit` expired rows of this machine (`machine_id` empty:
-// rows without one) and returns their ids, whose files go next.
+// rows without one), except the ids in `keep` (uploads with a live session:
+// a PATCH may be streaming into it), and returns their ids, whose files go
+// next.
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
-                                                    const std::string& machine_id, unsigned limit);
+                                                    const std::string& machine_id, unsigned limit,
+                                                    const std::vector<std::string>& keep);
 
 // Ids of this machine's rows (start-up reconciliation).
 std::vector<std::string> tus_ids_of_machine(pqxx::transaction_base& tx,

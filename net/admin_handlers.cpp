@@ -10,6 +10,7 @@
 #include <boost/url/parse.hpp>
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace portal::handlers {
@@ -42,6 +43,7 @@ boost::json::object actor_json(const actor_entry& e) {
 
 boost::json::object upload_json(const upload_progress& u) {
   auto bytes = u.bytes_received.load(std::memory_order_relaxed);
+  auto fresh = bytes - std::min(bytes, u.bytes_before.load(std::memory_order_relaxed));
   auto elapsed = seconds_since(u.started);
   boost::json::object o{
     {"id", u.id},
@@ -49,7 +51,7 @@ boost::json::object upload_json(const upload_progress& u) {
     {"filename", u.filename},
     {"bytes_received", bytes},
     {"bytes_expected", nullptr}, // unknown for a chunked body
-    {"bytes_per_second", elapsed > 0 ? static_cast<double>(bytes) / elapsed : 0.0},
+    {"bytes_per_second", elapsed > 0 ? static_cast<double>(fresh) / elapsed : 0.0},
     {"seconds", elapsed}};
   if (u.bytes_expected)
     o["bytes_expected"] = *u.bytes_expected;

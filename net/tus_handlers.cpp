@@ -107,6 +107,13 @@ bool resumable(const exchange_ptr& ex) {
 // Upload-Metadata: "key base64value" pairs, comma-separated, keys unique
 // (tus 1.0.0); the filename.
 std::variant<std::string, failure> metadata_filename(std::string_view metadata) {
+  // Keys are ASCII and values base64 (tus 1.0.0): anything else in the
+  // header is no metadata; and the header is stored as text, which must be
+  // UTF-8 in PostgreSQL (a raw 0xE9 failed the INSERT: 500).
+  for (unsigned char c : metadata)
+    if (c < 0x20 || c > 0x7e)
+      return failure{error_code::bad_request,
+                     "Upload-Metadata must be ASCII: keys and base64 values"};
   std::optional<std::string> filename;
   std::set<std::string_view> keys;
   while (!metadata.empty()) {
@@ -388,7 +395,19 @@ void tus_create(const services& svc, exchange_ptr ex) {
         return failure{error_code::storage_unavailable, "storage is unavailable, retry later"};
       }
     }
-    auto row = db::insert_tus_upload(tx, up);
+    // A refusal (quota) or a failed statement: the file goes with the row
+    // that will never exist, now rather than at the next start.
+    std::variant<db::tus_row, failure> row;
+    try {
+      row = db::insert_tus_upload(tx, up);
+    } catch (...) {
+      try {
+        storage::remove_partial(layout, up.id);
+      } catch (const storage::storage_error&) {
+        // left for the next start's reconciliation; the statement's error wins
+      }
+      throw;
+    }
     if (std::holds_alternative<failure>(row))
       storage::remove_partial(layout, up.id);
     return row;

@@ -82,11 +82,11 @@ class PushTest(PortalTestCase, UploadChecks):
         env.update(extra)
         return env
 
-    def push(self, *files, portal=None, env=None, timeout=120):
+    def push(self, *files, portal=None, env=None, timeout=120, url=None):
         portal = portal or self.portal
         merged = self.push_env()
         merged.update(env or {})
-        return subprocess.run([portal.binary, "push", *files, "--url", portal.base_url],
+        return subprocess.run([portal.binary, "push", *files, "--url", url or portal.base_url],
                               capture_output=True, text=True, env=merged, timeout=timeout,
                               stdin=subprocess.DEVNULL, cwd=self.tmp)
 
@@ -164,6 +164,14 @@ class PushTest(PortalTestCase, UploadChecks):
                    and e.get("method") == "PATCH" and e.get("path", "").endswith("/" + obj["id"])]
         self.assertEqual(len(patches), (len(archive) + CHUNK - 1) // CHUNK)
         self.assertNotIn(self.token, result.stdout + result.stderr)
+
+    def test_the_tus_endpoint_url_names_the_same_server(self):
+        archive = archive_of(100_000, seed=3)
+        path = self.write("via-endpoint.tar.gz", archive)
+        for url in (self.portal.base_url + "/api/v1/tus/", self.portal.base_url + "/api/v1/tus"):
+            with self.subTest(url=url):
+                os.utime(path)  # a new state key: a fresh upload each time
+                self.assert_pushed(self.push(path, url=url), archive, "via-endpoint.tar.gz")
 
     def test_several_files_one_object_each(self):
         archives = [archive_of(100_000 + i, seed=10 + i) for i in range(2)]

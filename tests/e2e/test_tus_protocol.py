@@ -383,12 +383,16 @@ class TusProtocolTest(PortalTestCase, TusChecks):
             ({"Upload-Defer-Length": "1"}, "bad_request"),
             ({"Upload-Metadata": f"filename {b64('x.tar.gz')},filename {b64('y.tar.gz')}"},
              "bad_request"),
+            # keys are ASCII: a raw 0xE9 once reached the INSERT (500, a file left behind)
+            ({"Upload-Metadata": f"f\xe9 {b64('a')},filename {b64('x.tar.gz')}"}, "bad_request"),
         ]
         rows = self.tus_rows()
+        partials = set(os.listdir(os.path.dirname(self.partial_path("x"))))
         for extra, code in cases:
             status, headers, body = self.create(self.alice, 1000, headers=extra)
             self.assert_tus_error(status, headers, body, 400, code, str(extra))
         self.assertEqual(self.tus_rows(), rows)
+        self.assertEqual(set(os.listdir(os.path.dirname(self.partial_path("x")))), partials)
 
     def test_repeated_tus_fields_are_refused(self):
         # Which of two values a reader believes is a guess (as with two

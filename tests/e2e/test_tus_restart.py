@@ -17,7 +17,7 @@ import archives as A
 from portal_harness import PortalTestCase, wait_until
 
 from test_tus_protocol import OFFSET_STREAM, TUS, TusChecks
-from upload_checks import NO_RATE_LIMITS, wait_ready
+from upload_checks import NO_RATE_LIMITS, read_response, wait_ready
 
 MiB = 1 << 20
 
@@ -122,7 +122,9 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(obj["sha256"], hashlib.sha256(self.archive).hexdigest())
 
     def test_expired_partials_are_reaped(self):
-        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1")
+        # reaped once its session has retired (a live session holds it)
+        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1",
+                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
         self.assertEqual(self.patch(self.token, upload_id, 0, self.archive[:1000], portal=server)[0], 204)
         self.pg.psql(f"update tus_uploads set expires_at = now() - interval '1 second' where id = '{upload_id}'")
@@ -131,6 +133,40 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(self.tus_rows(upload_id), 0)
         status, _, _ = self.head(self.token, upload_id, portal=server)
         self.assertEqual(status, 404)
+
+    def test_a_running_patch_outlives_its_expiry(self):
+        # The reaper leaves an upload with a live session alone: a PATCH that
+        # streams past Upload-Expires keeps every byte and completes.
+        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        other = self.created_id(self.token, len(self.archive), portal=server)  # no session
+        sent = len(self.archive) // 2
+        sock = self.stalled_patch(server, upload_id, sent)
+        self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second' "
+                     f"where id in ('{upload_id}', '{other}')")
+        # a reaper round has run once the sessionless one is gone
+        wait_until(lambda: not os.path.exists(self.partial_path(other, portal=server)), 20,
+                   message="the reaper to expire the upload without a session")
+        self.assertTrue(os.path.exists(self.partial_path(upload_id, portal=server)))
+        self.assertEqual(self.tus_rows(upload_id), 1)
+        sock.sendall(self.archive[sent:])
+        status, _, body, _ = read_response(sock, 30)
+        self.assertEqual(status, 204, body)
+        status, _, obj = server.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+        self.assertEqual((status, obj["sha256"]), (200, hashlib.sha256(self.archive).hexdigest()))
+
+    def test_a_stopped_patch_moves_the_expiry(self):
+        server = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.pg.psql("update tus_uploads set expires_at = now() + interval '2 minutes' "
+                     f"where id = '{upload_id}'")
+        sent = len(self.archive) // 2
+        self.stalled_patch(server, upload_id, sent).close()  # the client goes away
+        # the PATCH kept its bytes, and the upload is again good for the whole expiry
+        wait_until(lambda: int(self.pg.psql(
+            "select count(*) from tus_uploads where expires_at > now() + interval '1 hour' "
+            f"and id = '{upload_id}'")) == 1, 20, message="Upload-Expires to move")
+        self.check_resumes(server, upload_id, sent)
 
 
 if __name__ == "__main__":
