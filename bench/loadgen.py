@@ -151,6 +151,15 @@ class Result:
         return self.end - self.start
 
 
+def check_upload_object(obj, size, digest, result):
+    """The server's upload object (SPEC §6) against the file that was sent."""
+    result.upload_id = obj.get("id")
+    if obj.get("sha256") != digest:
+        result.error = f"sha256 mismatch: server {obj.get('sha256')!r}, file {digest}"
+    elif obj.get("size") != size:
+        result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
+
+
 def upload(args, index, size, digest, barrier, result):
     name = f"{args.name_prefix}-{index:04d}.tar.gz"
     barrier.wait()
@@ -190,11 +199,7 @@ def upload(args, index, size, digest, barrier, result):
         except ValueError:
             result.error = f"201 with a body that is not JSON: {body[:200]!r}"
             return
-        result.upload_id = obj.get("id")
-        if obj.get("sha256") != digest:
-            result.error = f"sha256 mismatch: server {obj.get('sha256')!r}, file {digest}"
-        elif obj.get("size") != size:
-            result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
+        check_upload_object(obj, size, digest, result)
     except Exception as exc:  # connection refused, timeout, ...
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -275,11 +280,7 @@ def tus_upload(args, index, size, digest, barrier, result):
             result.error = f"GET upload: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
             return
         obj = json.loads(body)
-        result.upload_id = obj.get("id")
-        if obj.get("sha256") != digest:
-            result.error = f"sha256 mismatch: server {obj.get('sha256')!r}, file {digest}"
-        elif obj.get("size") != size:
-            result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
+        check_upload_object(obj, size, digest, result)
     except Exception as exc:  # connection refused, timeout, ...
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
