@@ -7,45 +7,16 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_listener_recovery        (from tests/e2e)
 """
 
-import atexit
 import os
 import resource
 import socket
-import tempfile
 import unittest
 
 from portal_harness import PortalTestCase, wait_until
 from test_uploads import wait_ready
 
 
-def ubsan_options_without_vptr_checks():
-    """UBSAN_OPTIONS for a server that runs out of file descriptors on purpose.
-
-    UBSan checks an object's vptr only after probing that its memory is
-    readable, and the probe needs a pipe(): out of descriptors, the probe
-    fails and every valid polymorphic object touched then (a connection being
-    destroyed, a CAF message being dispatched) is reported as "invalid vptr
-    ... memory cannot be printed". The vptr check means nothing in that
-    state, so this server runs with it suppressed everywhere, on top of the
-    suite's suppressions; every other UBSan check stays on. Without a
-    sanitizer build the variable is ignored."""
-    options = os.environ.get("UBSAN_OPTIONS")
-    if not options:
-        return {}
-    parts = [p for p in options.split(":") if p and not p.startswith("suppressions=")]
-    base = next((p.split("=", 1)[1] for p in options.split(":")
-                 if p.startswith("suppressions=")), None)
-    lines = open(base).read() if base else ""
-    fd, path = tempfile.mkstemp(prefix="ubsan-no-fds-", suffix=".supp")
-    with os.fdopen(fd, "w") as f:
-        f.write(lines + "\nvptr:*\n")
-    atexit.register(os.remove, path)
-    return {"UBSAN_OPTIONS": ":".join(parts + [f"suppressions={path}"])}
-
-
 class AcceptErrorTest(PortalTestCase):
-
-    PORTAL_ENV = ubsan_options_without_vptr_checks()
 
     def open_fds(self):
         return len(os.listdir(f"/proc/{self.portal.proc.pid}/fd"))
@@ -58,6 +29,7 @@ class AcceptErrorTest(PortalTestCase):
         pid = self.portal.proc.pid
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         self.addCleanup(resource.prlimit, pid, resource.RLIMIT_NOFILE, (soft, hard))
+        self.portal.fds_exhausted = True
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (self.open_fds() + 4, hard))
 
         clients = []

@@ -64,6 +64,28 @@ def sanitizer_lines(text_lines):
     return [l for l in text_lines if any(m in l for m in SANITIZER_MARKERS)]
 
 
+def _without_unprobed_vptr_reports(lines):
+    """lines without UBSan's vptr reports on memory it could not read.
+
+    UBSan reads an object's vptr only after probing that the memory is
+    readable, and the probe needs a pipe(); a server out of file descriptors
+    fails the probe, and every valid polymorphic object touched then is
+    reported as "object has invalid vptr" / "<memory cannot be printed>".
+    A suppression file cannot help: libubsan reads it at its first report,
+    which then cannot open it. Every other report (and a vptr report on
+    memory that could be read, which prints the memory) still counts."""
+    kept, i = [], 0
+    while i < len(lines):
+        if ("runtime error:" in lines[i] and i + 2 < len(lines)
+                and lines[i + 1].endswith("note: object has invalid vptr")
+                and lines[i + 2] == "<memory cannot be printed>"):
+            i += 3
+            continue
+        kept.append(lines[i])
+        i += 1
+    return kept
+
+
 def parse_http_response(data):
     """Parses raw response bytes into (status, headers, body).
 
@@ -118,6 +140,9 @@ class Portal:
         self.data_dir = self.env.get("PORTAL_DATA_DIR", self.data_dir)
         self.proc = None
         self.port = None
+        # Set by a test that runs the server out of file descriptors on
+        # purpose: UBSan's vptr check cannot work then (sanitizer_reports).
+        self.fds_exhausted = False
         self.returncode = None
         # Who answers for the exit status: None while the harness does (it
         # must be 0), "killed" after kill(), "test" after the test collected
@@ -257,7 +282,10 @@ class Portal:
 
     def sanitizer_reports(self):
         with self._lock:
-            return sanitizer_lines(self.stderr_lines)
+            lines = list(self.stderr_lines)
+        if self.fds_exhausted:
+            lines = _without_unprobed_vptr_reports(lines)
+        return sanitizer_lines(lines)
 
     def wait_exit(self, timeout):
         """Waits for the process to exit; returns its exit code or None on
