@@ -27,27 +27,43 @@ enum class db_failure {
 
 const char* to_string(db_failure f);
 
+// How a request's statements run on the worker's connection.
+enum class db_mode {
+  // BEGIN, the statements, COMMIT: all or nothing, one snapshot. Three
+  // round trips for a single statement.
+  transaction,
+  // Each statement commits on its own (pqxx::nontransaction): one round trip
+  // for a single statement. For a request of one statement (a statement is
+  // atomic by itself) or of reads that need no common snapshot. The worker
+  // runs it again on a fresh connection when the first one turns out to be
+  // broken, so it must be safe to run twice: a read, or an idempotent write.
+  autocommit,
+};
+
 class db_request {
 public:
-  // `run` executes inside a transaction on a worker thread and returns the
+  // `run` executes on a worker thread, as `mode` says, and returns the
   // continuation that delivers its result; the worker calls that only after
-  // COMMIT succeeded.
-  using run_fn = std::function<std::function<void()>(pqxx::work&)>;
+  // COMMIT succeeded (transaction) or the statements ran (autocommit).
+  using run_fn = std::function<std::function<void()>(pqxx::transaction_base&)>;
   using fail_fn = std::function<void(db_failure)>;
 
   db_request(std::string what, std::chrono::steady_clock::time_point deadline, run_fn run,
-             fail_fn fail)
-    : what_(std::move(what)), deadline_(deadline), run_(std::move(run)), fail_(std::move(fail)) {}
+             fail_fn fail, db_mode mode = db_mode::transaction)
+    : what_(std::move(what)), deadline_(deadline), run_(std::move(run)), fail_(std::move(fail)),
+      mode_(mode) {}
   db_request(const db_request&) = delete;
   db_request& operator=(const db_request&) = delete;
   ~db_request() { fail(db_failure::unavailable); }
 
   const std::string& what() const { return what_; }
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  db_mode mode() const { return mode_; }
   bool finished() const { return finished_.load(); }
 
-  // Worker side: runs the body; the returned continuation delivers.
-  std::function<void()> run(pqxx::work& tx) { return run_(tx); }
+  // Worker side: runs the body (in a pqxx::work for db_mode::transaction, a
+  // pqxx::nontransaction for autocommit); the returned continuation delivers.
+  std::function<void()> run(pqxx::transaction_base& tx) { return run_(tx); }
   void deliver(const std::function<void()>& continuation) {
     if (!finished_.exchange(true))
       continuation();
@@ -62,6 +78,7 @@ private:
   std::chrono::steady_clock::time_point deadline_;
   run_fn run_;
   fail_fn fail_;
+  db_mode mode_;
   std::atomic<bool> finished_{false};
 };
 
@@ -72,16 +89,35 @@ using db_request_ptr = std::shared_ptr<db_request>;
 template <class R>
 using db_outcome = std::variant<R, db_failure>;
 
+template <class R, class Tx>
+db_request_ptr make_db_request(std::string what, std::chrono::steady_clock::time_point deadline,
+                               std::function<R(Tx&)> query,
+                               std::function<void(db_outcome<R>)> done, db_mode mode) {
+  auto run = [query = std::move(query), done](pqxx::transaction_base& tx) -> std::function<void()> {
+    // Tx is pqxx::work only for db_mode::transaction (make_db_request below).
+    auto value = std::make_shared<R>(query(static_cast<Tx&>(tx)));
+    return [done, value] { done(db_outcome<R>{std::move(*value)}); };
+  };
+  auto fail = [done](db_failure f) { done(db_outcome<R>{f}); };
+  return std::make_shared<db_request>(std::move(what), deadline, std::move(run), std::move(fail),
+                                      mode);
+}
+
 template <class R>
 db_request_ptr make_db_request(std::string what, std::chrono::steady_clock::time_point deadline,
                                std::function<R(pqxx::work&)> query,
                                std::function<void(db_outcome<R>)> done) {
-  auto run = [query = std::move(query), done](pqxx::work& tx) -> std::function<void()> {
-    auto value = std::make_shared<R>(query(tx));
-    return [done, value] { done(db_outcome<R>{std::move(*value)}); };
-  };
-  auto fail = [done](db_failure f) { done(db_outcome<R>{f}); };
-  return std::make_shared<db_request>(std::move(what), deadline, std::move(run), std::move(fail));
+  return make_db_request<R, pqxx::work>(std::move(what), deadline, std::move(query),
+                                        std::move(done), db_mode::transaction);
+}
+
+// The same for a request in db_mode::autocommit (its rules there).
+template <class R>
+db_request_ptr make_db_autocommit(std::string what, std::chrono::steady_clock::time_point deadline,
+                                  std::function<R(pqxx::transaction_base&)> query,
+                                  std::function<void(db_outcome<R>)> done) {
+  return make_db_request<R, pqxx::transaction_base>(std::move(what), deadline, std::move(query),
+                                                    std::move(done), db_mode::autocommit);
 }
 
 } // namespace portal

@@ -63,6 +63,21 @@ std::unique_ptr<pqxx::work> begin(worker_ptr self) {
   }
 }
 
+// Without a BEGIN, an idle connection that died (the database restarted) is
+// found by the first statement; the request is safe to run twice
+// (db_mode::autocommit), so it runs again on one fresh connection.
+std::function<void()> run_autocommit(worker_ptr self, db_request& req) {
+  auto& st = self->state;
+  try {
+    pqxx::nontransaction tx{*st.conn};
+    return req.run(tx);
+  } catch (const pqxx::broken_connection&) {
+    st.conn = std::make_unique<pqxx::connection>(st.opts.conninfo);
+    pqxx::nontransaction tx{*st.conn};
+    return req.run(tx);
+  }
+}
+
 void run_request(worker_ptr self, db_request& req) {
   auto& st = self->state;
   if (req.finished())
@@ -72,6 +87,8 @@ void run_request(worker_ptr self, db_request& req) {
     return;
   }
   try {
+    if (req.mode() == db_mode::autocommit)
+      return req.deliver(run_autocommit(self, req));
     auto tx = begin(self);
     auto deliver = req.run(*tx);
     tx->commit();

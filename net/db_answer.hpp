@@ -30,12 +30,28 @@ void with_db(const services& svc, const exchange_ptr& ex, const db::query& state
                                             std::move(query), std::move(done)));
 }
 
+// with_db for a query of one statement, or of reads that need no common
+// snapshot (db_mode::autocommit: one round trip, may run twice); `query`
+// takes a pqxx::transaction_base&.
+template <class R, class Query, class Then>
+void with_db_autocommit(const services& svc, const exchange_ptr& ex, const db::query& statement,
+                        Query query, Then then) {
+  auto done = [ex, then = std::move(then)](db_outcome<R> outcome) {
+    if (auto* failure = std::get_if<db_failure>(&outcome))
+      return ex->reply(db_failure_response(*failure));
+    then(std::get<R>(outcome));
+  };
+  submit(*svc.directory,
+         make_db_autocommit<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
+                               std::move(query), std::move(done)));
+}
+
 // The upload {id} of the route, if the caller may see it (else 404), then
 // `then(row)`.
 template <class Then>
 void with_upload(const services& svc, const exchange_ptr& ex, Then then) {
   using found = std::optional<db::upload_row>;
-  auto query = [id = ex->params.at(0), viewer = *ex->user](pqxx::work& tx) {
+  auto query = [id = ex->params.at(0), viewer = *ex->user](pqxx::transaction_base& tx) {
     return db::find_upload(tx, id, viewer);
   };
   auto answer = [ex, then = std::move(then)](const found& row) {
@@ -43,7 +59,7 @@ void with_upload(const services& svc, const exchange_ptr& ex, Then then) {
       return ex->reply(no_such_upload());
     then(*row);
   };
-  with_db<found>(svc, ex, db::sql::find_upload, std::move(query), std::move(answer));
+  with_db_autocommit<found>(svc, ex, db::sql::find_upload, std::move(query), std::move(answer));
 }
 
 } // namespace portal

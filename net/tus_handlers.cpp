@@ -219,7 +219,9 @@ void with_tus_upload(const services& svc, const exchange_ptr& ex, Then then) {
   if (!valid_upload_id(id))
     return ex->reply(tus_error({error_code::not_found, "no such upload"}));
   auto viewer = *ex->user;
-  auto query = [id, viewer](pqxx::work& tx) {
+  // Reads that need no common snapshot: an upload that completes between
+  // the two is found by the second.
+  auto query = [id, viewer](pqxx::transaction_base& tx) {
     lookup found;
     found.partial = db::find_tus_upload(tx, id, viewer.user_id);
     if (!found.partial) {
@@ -229,7 +231,7 @@ void with_tus_upload(const services& svc, const exchange_ptr& ex, Then then) {
     }
     return found;
   };
-  with_db<lookup>(svc, ex, db::sql::find_tus_upload, query,
+  with_db_autocommit<lookup>(svc, ex, db::sql::find_tus_upload, query,
                   [ex, then = std::move(then)](const lookup& found) { then(found); });
 }
 

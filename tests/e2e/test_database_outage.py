@@ -81,6 +81,24 @@ class DatabaseGoneTest(PortalTestCase, UploadChecks):
         self.assertEqual(self.dir_files("tmp"), [])
         self.assertIn(obj["id"], self.dir_files("archives"))
 
+    def test_connections_dropped_while_idle(self):
+        # Idle connections the database dropped (a restart, an admin's
+        # pg_terminate_backend, a proxy's idle timeout) are replaced on the
+        # spot: the next upload is served, not refused. Its authentication
+        # is one statement without BEGIN (db_mode::autocommit), its record a
+        # transaction: both find their connection dead at the first statement.
+        for attempt in range(3):
+            dropped = int(self.pg.psql(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where datname = current_database() and pid <> pg_backend_pid() "
+                "and backend_type = 'client backend'"))
+            self.assertGreater(dropped, 0, "the server holds database connections")
+            status, _, body = self.put(self.token, f"idle{attempt}.tar.gz", self.small)
+            self.assertEqual(status, 201, f"attempt {attempt}: {body[:300]!r}")
+            status, _, body = self.portal.request(
+                "GET", "/api/v1/uploads", headers={"Authorization": f"Bearer {self.token}"})
+            self.assertEqual(status, 200, f"attempt {attempt}: {body[:300]!r}")
+
     def test_database_lost_mid_upload(self):
         before = self.snapshot()
         with self.portal.connect(timeout=REQUEST_TIMEOUT) as sock:
