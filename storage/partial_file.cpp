@@ -39,7 +39,7 @@ partial_file::partial_file(fs::path path, int fd, uint64_t size)
 
 partial_file::partial_file(partial_file&& other) noexcept
   : path_(std::move(other.path_)), id_(std::move(other.id_)), fd_(std::exchange(other.fd_, -1)),
-    size_(other.size_) {}
+    size_(other.size_), dirty_(other.dirty_) {}
 
 partial_file& partial_file::operator=(partial_file&& other) noexcept {
   if (this != &other) {
@@ -49,6 +49,7 @@ partial_file& partial_file::operator=(partial_file&& other) noexcept {
     id_ = std::move(other.id_);
     fd_ = std::exchange(other.fd_, -1);
     size_ = other.size_;
+    dirty_ = other.dirty_;
   }
   return *this;
 }
@@ -74,15 +75,20 @@ partial_file partial_file::open(const data_dir_layout& layout, const std::string
   if (fd < 0)
     throw_errno(errno, "open " + path.string());
   partial_file file{path, fd, 0};
-  file.sync(); // what a crash left in the page cache is durable before it counts
   struct stat st {};
   if (::fstat(fd, &st) != 0)
     throw_errno(errno, "stat " + path.string());
   file.size_ = static_cast<uint64_t>(st.st_size);
+  // What a killed process left in the page cache is durable before it
+  // counts. An empty file has no byte to make durable (its name is, since
+  // create()): the common case of a session opening a partial just made.
+  file.dirty_ = file.size_ > 0;
+  file.sync();
   return file;
 }
 
 void partial_file::append(const char* data, std::size_t size) {
+  dirty_ = true; // also when the write fails: a cut-back tail is synced away
   try {
     write_all(fd_, data, size, "write " + path_.string());
   } catch (const storage_error&) {
@@ -97,9 +103,12 @@ void partial_file::append(const char* data, std::size_t size) {
 }
 
 void partial_file::sync() {
+  if (!dirty_)
+    return;
   // fsync, not fdatasync: the size (inode metadata) is the offset.
   if (::fsync(fd_) != 0)
     throw_errno(errno, "fsync " + path_.string());
+  dirty_ = false;
 }
 
 uint64_t partial_file::size() const {
@@ -110,6 +119,7 @@ void partial_file::cut_to(uint64_t n) {
   if (::ftruncate(fd_, static_cast<off_t>(n)) != 0)
     throw_errno(errno, "truncate " + path_.string());
   size_ = n;
+  dirty_ = true;
   sync();
 }
 

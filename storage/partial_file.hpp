@@ -36,7 +36,9 @@ public:
   ~partial_file();
 
   void append(const char* data, std::size_t size);
-  void sync();             // fsync: everything appended so far is durable
+  // fsync: everything appended so far is durable (nothing to do, and no
+  // system call, when nothing was appended or cut since the last sync).
+  void sync();
   uint64_t size() const;   // bytes appended so far (durable only after sync())
   void cut_to(uint64_t n); // ftruncate to n (<= size()) and fsync
   // Reads up to `size` bytes at `offset`; returns how many (0 at the end).
@@ -53,6 +55,7 @@ private:
   std::string id_;
   int fd_ = -1;
   uint64_t size_ = 0;
+  bool dirty_ = false; // appended to or cut since the last fsync
 };
 
 // Removes the partial of `id` (missing is not an error) and fsyncs partials/.
