@@ -82,10 +82,12 @@ def busy_processes(limit=5):
 
 
 class Scenario:
-    """"NxSIZE[+tus[=PATCH]][+cwu][+sync=BYTES]": N concurrent uploads of a
-    SIZE archive, by plain PUT, or by tus with one PATCH (+tus) or PATCH-byte
-    PATCHes (+tus=8M); +cwu sends the first PATCH's bytes in the creation POST
-    (creation-with-upload); +sync sets the server's PORTAL_TUS_SYNC_BYTES."""
+    """"NxSIZE[+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R]": N concurrent
+    uploads of a SIZE archive, by plain PUT, or by tus with one PATCH (+tus)
+    or PATCH-byte PATCHes (+tus=8M); +cwu sends the first PATCH's bytes in the
+    creation POST (creation-with-upload); +sync sets the server's
+    PORTAL_TUS_SYNC_BYTES; +rounds=R has each of the N clients upload R times
+    in a row (a steady state for small uploads)."""
 
     def __init__(self, text):
         head, *options = text.split("+")
@@ -93,6 +95,7 @@ class Scenario:
         self.n, self.size = int(n), make_archive.parse_size(size)
         self.tus, self.patch_bytes, self.env = False, 0, {}
         self.creation_with_upload = False
+        self.rounds = 1
         for option in options:
             key, _, value = option.partition("=")
             if key == "tus":
@@ -100,6 +103,8 @@ class Scenario:
                 self.patch_bytes = make_archive.parse_size(value) if value else 0
             elif key == "cwu":
                 self.creation_with_upload = True
+            elif key == "rounds":
+                self.rounds = int(value)
             elif key == "sync":
                 self.env["PORTAL_TUS_SYNC_BYTES"] = str(make_archive.parse_size(value))
             else:
@@ -107,9 +112,10 @@ class Scenario:
         self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}"] + options)
 
     def loadgen_args(self):
+        rounds = ["--rounds", str(self.rounds)] if self.rounds > 1 else []
         if not self.tus:
-            return []
-        return (["--tus", "--patch-bytes", str(self.patch_bytes)]
+            return rounds
+        return (rounds + ["--tus", "--patch-bytes", str(self.patch_bytes)]
                 + (["--creation-with-upload"] if self.creation_with_upload else []))
 
 

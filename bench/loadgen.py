@@ -162,7 +162,8 @@ def check_upload_object(obj, size, digest, result):
 
 def upload(args, index, size, digest, barrier, result):
     name = f"{args.name_prefix}-{index:04d}.tar.gz"
-    barrier.wait()
+    if barrier:
+        barrier.wait()
     result.start = time.monotonic()
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
     try:
@@ -218,7 +219,8 @@ def send_file_part(conn, path, offset, count):
 def tus_upload(args, index, size, digest, barrier, result):
     name = f"{args.name_prefix}-{index:04d}.tar.gz"
     tus_headers = {"Authorization": f"Bearer {args.token}", "Tus-Resumable": "1.0.0"}
-    barrier.wait()
+    if barrier:
+        barrier.wait()
     result.start = time.monotonic()
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
     try:
@@ -272,20 +274,35 @@ def tus_upload(args, index, size, digest, barrier, result):
                 return
             offset += count
         result.end = time.monotonic()
-        conn.request("GET", f"/api/v1/uploads/{upload_id}", headers={
-            "Authorization": f"Bearer {args.token}"})
-        resp = conn.getresponse()
-        body = resp.read()
-        if resp.status != 200:
-            result.error = f"GET upload: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
-            return
-        obj = json.loads(body)
-        check_upload_object(obj, size, digest, result)
+        # Checked after the run (verify_tus_uploads): a GET here would load
+        # the server and the client inside the measured window, which a PUT,
+        # whose 201 carries the upload object, does not.
+        result.upload_id = upload_id
     except Exception as exc:  # connection refused, timeout, ...
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         if result.end is None:
             result.end = time.monotonic()
+        conn.close()
+
+
+def verify_tus_uploads(args, results, size, digest):
+    """Each finished tus upload's object (GET /api/v1/uploads/{id}, SPEC §6)
+    against the file: its sha256 and size, as a PUT's 201 is checked."""
+    conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
+    try:
+        for result in results:
+            if not result.ok or result.upload_id is None:
+                continue
+            conn.request("GET", f"/api/v1/uploads/{result.upload_id}",
+                         headers={"Authorization": f"Bearer {args.token}"})
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                result.error = f"GET upload: HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
+                continue
+            check_upload_object(json.loads(body), size, digest, result)
+    finally:
         conn.close()
 
 
@@ -319,12 +336,20 @@ def run(args):
         sampler.start()
     own_before = os.times()
 
-    results = [Result(i) for i in range(args.concurrency)]
-    barrier = threading.Barrier(args.concurrency)
-    threads = [
-        threading.Thread(target=tus_upload if args.tus else upload, args=(args, i, size, digest, barrier, results[i]), daemon=True)
-        for i in range(args.concurrency)
-    ]
+    # Each of the N clients uploads `rounds` times, one after the other: a
+    # round of small uploads is over in a fraction of a second, too short a
+    # window to measure a rate in; several rounds measure it in steady state.
+    n, rounds = args.concurrency, args.rounds
+    results = [Result(i) for i in range(n * rounds)]
+    barrier = threading.Barrier(n)
+    one = tus_upload if args.tus else upload
+
+    def client(i):
+        for r in range(rounds):
+            k = r * n + i
+            one(args, k, size, digest, barrier if r == 0 else None, results[k])
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
@@ -338,6 +363,8 @@ def run(args):
         sampler.join()
     hwm_kib = proc_status_kib(pid, "VmHWM") if pid else None
     load_after = loadavg()
+    if args.tus:
+        verify_tus_uploads(args, results, size, digest)
 
     started = [r for r in results if r.start is not None]
     first = min(r.start for r in started)
@@ -353,7 +380,7 @@ def run(args):
         ((name, after - threads_before.get(tid, (name, 0.0))[1], tid)
          for tid, (name, after) in threads_after.items()),
         key=lambda t: -t[1])[:6]
-    attempted_gib = size * args.concurrency / GiB
+    attempted_gib = size * len(results) / GiB
 
     report = {
         "label": args.label,
@@ -364,6 +391,7 @@ def run(args):
         "file_bytes": size,
         "sha256": digest,
         "concurrency": args.concurrency,
+        "rounds": args.rounds,
         "ok": len(good),
         "failures": len(bad),
         "failure_details": [{"index": r.index, "status": r.status, "error": r.error} for r in bad],
@@ -402,7 +430,7 @@ def print_table(rep, out=sys.stdout):
     rows = [
         ("scenario", rep["label"] or "-"),
         ("archive", f"{rep['file']} ({rep['file_bytes'] / MiB:.2f} MiB)"),
-        ("concurrency", rep["concurrency"]),
+        ("concurrency x rounds", f"{rep['concurrency']} x {rep['rounds']}"),
         ("ok / failed", f"{rep['ok']} / {rep['failures']}"),
         ("wall time", f"{rep['wall_seconds']:.2f} s"),
         ("aggregate", f"{rep['mib_per_s']} MiB/s" if rep["mib_per_s"] is not None else "-"),
@@ -435,6 +463,8 @@ def main():
                     help="API token (default: $PORTAL_BENCH_TOKEN)")
     ap.add_argument("--file", required=True, help="the archive to upload")
     ap.add_argument("-n", "--concurrency", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="uploads per client, one after the other (default 1)")
     ap.add_argument("--server-pid", type=int, help="read the server's RSS and CPU from /proc")
     ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz")
     ap.add_argument("--label", default="", help="scenario name for the report")
