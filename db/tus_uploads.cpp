@@ -6,9 +6,13 @@ namespace portal::db {
 
 namespace sql {
 
+// RETURNING the row as find_tus_upload reads it: no second round trip.
 const query insert_tus_upload{"insert_tus_upload", R"(
   insert into tus_uploads (id, owner_id, filename, format, length, metadata, expires_at, machine_id)
-  values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8))"};
+  values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
+  returning id, owner_id, filename, format, length, metadata,
+            extract(epoch from expires_at)::bigint as expires_at,
+            expires_at <= now() as expired, machine_id)"};
 
 const query find_tus_upload{"find_tus_upload", R"(
   select id, owner_id, filename, format, length, metadata,
@@ -66,9 +70,9 @@ std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
     if (stored_bytes(tx, up.owner_id) + up.length > up.quota)
       return failure{error_code::quota_exceeded, "the upload would exceed your storage quota"};
   }
-  exec0(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
-        static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds, up.machine_id);
-  return *find_tus_upload(tx, up.id, up.owner_id);
+  return row_from(exec1(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
+                       static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
+                       up.machine_id));
 }
 
 std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,
