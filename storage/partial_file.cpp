@@ -138,8 +138,11 @@ fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
   auto target = layout.archives / id_;
   rename_no_replace(path_, target);
   ::close(std::exchange(fd_, -1));
+  // archives/ only: the new name is what must survive a crash. Should the
+  // old name in partials/ come back (a filesystem that lost half of the
+  // rename), it is a partial without a row, removed at the next start
+  // (storage/partial_reconcile.hpp), the archive's link untouched.
   fsync_directory(layout.archives);
-  fsync_directory(layout.partials);
   return target;
 }
 
