@@ -30,6 +30,16 @@ void tus_registry::with_session(const std::string& id,
   });
 }
 
+bool tus_registry::with_live_session(const std::string& id,
+                                     const std::function<void(const tus_session_actor&)>& use) {
+  std::lock_guard lock{mutex_};
+  auto i = live_.find(id);
+  if (i == live_.end())
+    return false;
+  use(i->second);
+  return true;
+}
+
 std::vector<std::string> tus_registry::live_ids() const {
   std::lock_guard lock{mutex_};
   std::vector<std::string> ids;

@@ -24,6 +24,10 @@ public:
   // included, so that no request is ever sent to a dead session.
   void with_session(const std::string& id, const std::function<tus_session_actor()>& make,
                     const std::function<void(const tus_session_actor&)>& use);
+  // Calls `use` (under the lock: it must only send) with the live session of
+  // `id` and returns true; false, without calling it, when there is none.
+  bool with_live_session(const std::string& id,
+                         const std::function<void(const tus_session_actor&)>& use);
   // The ids with a live session (the retention reaper leaves them alone).
   std::vector<std::string> live_ids() const;
   // The session `who` of `id` stops if `idle()` still holds under the lock.

@@ -368,6 +368,11 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
 void on_begin(session_ptr self, tus_begin& head) {
   auto& st = self->state;
   arm_idle(self);
+  if (head.caller != st.info.owner.user_id)
+    return head.reply(failure{error_code::not_found, "no such upload"});
+  // The session's expiry is the row's: only this session moves it.
+  if (st.info.expires_at <= now_seconds())
+    return head.reply(failure{error_code::gone, "the upload expired"});
   if (st.at != phase::open)
     return head.reply(failure{error_code::locked, "the upload is completing"});
   stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});

@@ -83,6 +83,10 @@ struct tus_begin {
   std::optional<uint64_t> body_length;
   std::optional<tus_checksum> checksum;
   bool creation = false; // a POST with a body (creation-with-upload)
+  // The caller's user id: a PATCH sent to a live session without the
+  // database lookup is judged here as the lookup would judge it (404 for
+  // another user's upload, 410 once expired).
+  int64_t caller = 0;
   upload_admission::ticket_ptr ticket;
   std::string ip;
   std::string request_id;

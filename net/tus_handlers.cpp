@@ -180,21 +180,6 @@ tus_upload_info info_of(const db::tus_row& row, const db::identity& owner) {
   return {row.id, owner, row.filename, format, row.length, row.expires_at};
 }
 
-// Sends `message` to the upload's live session, spawning it if needed.
-template <class... Ts>
-void to_session(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
-                Ts&&... message) {
-  auto owner = *ex->user;
-  svc.tus->with_session(
-    row.id,
-    [&] {
-      return spawn_tus_session(svc.sys, svc.directory, svc.tus, limits_of(svc, owner),
-                               info_of(row, owner));
-    },
-    [&](const tus_session_actor& session) {
-      caf::anon_send(session, std::forward<Ts>(message)...);
-    });
-}
 
 // A partial of another machine (SPEC §5.2): Fly replays a bodiless request
 // there; a client not behind Fly sees 409 wrong_instance.
@@ -246,21 +231,22 @@ response head_answer(const db::tus_row& row, uint64_t offset) {
   return res;
 }
 
-// The PATCH's (or creation's) body goes to the session: begin (offset
-// check, before any byte is read), then the stream.
-void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
-                  uint64_t offset, std::optional<tus_checksum> checksum, bool creation,
-                  upload_admission::ticket_ptr ticket) {
+// The head of a PATCH's (or creation's) body for the session: begin (offset
+// check, before any byte is read), then the stream into the feed of
+// `*session` (set when the head is sent).
+tus_begin begin_of(const services& svc, const exchange_ptr& ex, uint64_t offset,
+                   std::optional<tus_checksum> checksum, bool creation,
+                   upload_admission::ticket_ptr ticket,
+                   const std::shared_ptr<tus_session_actor>& session) {
   tus_begin head;
   head.offset = offset;
   head.body_length = number(std::string_view{ex->head[http::field::content_length]});
   head.checksum = std::move(checksum);
   head.creation = creation;
+  head.caller = ex->user->user_id;
   head.ticket = std::move(ticket);
   head.ip = ex->client_ip;
   head.request_id = ex->request_id;
-  auto id = row.id;
-  auto session = std::make_shared<tus_session_actor>();
   head.reply = [ex, session, sys = &svc.sys](std::variant<uint64_t, failure> begun) {
     if (auto* refused = std::get_if<failure>(&begun))
       return ex->reply(tus_error(*refused));
@@ -271,17 +257,40 @@ void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row
       return feed;
     });
   };
+  return head;
+}
+
+// The live session of `row`, spawned when there is none, gets `use`.
+void with_session_of(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
+                     const std::function<void(const tus_session_actor&)>& use) {
   auto owner = *ex->user;
   svc.tus->with_session(
-    id,
+    row.id,
     [&] {
       return spawn_tus_session(svc.sys, svc.directory, svc.tus, limits_of(svc, owner),
                                info_of(row, owner));
     },
-    [&](const tus_session_actor& s) {
-      *session = s;
-      caf::anon_send(s, tus_begin_atom::value, std::move(head));
-    });
+    use);
+}
+
+// Sends `message` to the upload's live session, spawning it if needed.
+template <class... Ts>
+void to_session(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
+                Ts&&... message) {
+  with_session_of(svc, ex, row, [&](const tus_session_actor& session) {
+    caf::anon_send(session, std::forward<Ts>(message)...);
+  });
+}
+
+void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
+                  uint64_t offset, std::optional<tus_checksum> checksum, bool creation,
+                  upload_admission::ticket_ptr ticket) {
+  auto session = std::make_shared<tus_session_actor>();
+  auto head = begin_of(svc, ex, offset, std::move(checksum), creation, std::move(ticket), session);
+  with_session_of(svc, ex, row, [&](const tus_session_actor& s) {
+    *session = s;
+    caf::anon_send(s, tus_begin_atom::value, std::move(head));
+  });
 }
 
 } // namespace
@@ -422,6 +431,9 @@ void tus_create(const services& svc, exchange_ptr ex) {
                      if (with_body)
                        return stream_patch(svc, ex, row, 0, checksum, true, ticket);
                      ticket->release();
+                     // The session starts now: the PATCH that follows finds
+                     // it live and needs no lookup (tus_patch).
+                     with_session_of(svc, ex, row, [](const tus_session_actor&) {});
                      auto res = with_tus(response{http::status::created, 11});
                      res.set(http::field::location, "/api/v1/tus/" + row.id);
                      res.set("Upload-Expires", http_date(row.expires_at));
@@ -473,7 +485,23 @@ void tus_patch(const services& svc, exchange_ptr ex) {
   if (auto* refused = std::get_if<failure>(&checked))
     return ex->reply(tus_error(*refused));
   auto checksum = std::get<std::optional<tus_checksum>>(std::move(checked));
-  with_tus_upload(svc, ex, [&svc, ex, offset = *offset, checksum](const lookup& found) {
+  auto admitted = svc.admission->admit_resumed(ex->user->user_id);
+  if (auto* refusal = std::get_if<admission_refusal>(&admitted))
+    return ex->reply(with_tus(error_response({error_code::too_many_uploads, refusal->message},
+                                             refusal->retry_after_seconds)));
+  auto ticket = std::get<upload_admission::ticket_ptr>(std::move(admitted));
+  // A live session is this machine's and knows its upload (owner, expiry,
+  // offset): the PATCH goes straight to it. Only an upload without one
+  // costs the lookup's database round trip.
+  auto session = std::make_shared<tus_session_actor>();
+  auto head = begin_of(svc, ex, *offset, checksum, false, std::move(ticket), session);
+  if (svc.tus->with_live_session(ex->params.at(0), [&](const tus_session_actor& s) {
+        *session = s;
+        caf::anon_send(s, tus_begin_atom::value, std::move(head));
+      }))
+    return;
+  ticket = std::move(head.ticket);
+  with_tus_upload(svc, ex, [&svc, ex, offset = *offset, checksum, ticket](const lookup& found) {
     if (!found.partial)
       return ex->reply(tus_error({error_code::not_found, "no such upload"}));
     auto& row = *found.partial;
@@ -483,12 +511,7 @@ void tus_patch(const services& svc, exchange_ptr ex) {
         tus_error({error_code::wrong_instance, "this upload is held by another machine"}));
     if (row.expired)
       return ex->reply(tus_error({error_code::gone, "the upload expired"}));
-    auto admitted = svc.admission->admit_resumed(ex->user->user_id);
-    if (auto* refusal = std::get_if<admission_refusal>(&admitted))
-      return ex->reply(with_tus(error_response({error_code::too_many_uploads, refusal->message},
-                                               refusal->retry_after_seconds)));
-    stream_patch(svc, ex, row, offset, checksum, false,
-                 std::get<upload_admission::ticket_ptr>(std::move(admitted)));
+    stream_patch(svc, ex, row, offset, checksum, false, ticket);
   });
 }
 

@@ -82,6 +82,14 @@ class TusChecks(UploadChecks):
         return (portal or self.portal).request("DELETE", TUS + upload_id,
                                                self.tus_headers(token))
 
+    def wait_session_stopped(self, upload_id, portal):
+        """Waits for the upload's session to stop idle (a server with a short
+        PORTAL_TUS_SESSION_IDLE_SECONDS): its next request is judged by the
+        database row, which a test may have changed, and not by the session."""
+        wait_until(lambda: any(line.get("msg") == "tus session idle, stopped"
+                               and line.get("upload_id") == upload_id for line in portal.logs),
+                   20, message=f"the session of {upload_id} to stop idle")
+
     def partial_path(self, upload_id, portal=None):
         return self.data_path("partials", upload_id + ".part", portal=portal)
 
@@ -348,13 +356,19 @@ class TusProtocolTest(PortalTestCase, TusChecks):
         self.assertEqual(self.offset(self.alice, upload_id), 5000)
 
     def test_expired_is_410(self):
-        upload_id = self.created_id(self.alice, len(self.archive))
+        # Expiry is simulated by moving the row's Upload-Expires back, so the
+        # upload's session (started by the creation, and the only one to move
+        # the expiry while it lives) must have stopped first.
+        server = self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_TUS_SESSION_IDLE_SECONDS="1"))
+        upload_id = self.created_id(self.alice, len(self.archive), portal=server)
+        self.wait_session_stopped(upload_id, server)
         self.pg.psql(f"update tus_uploads set expires_at = now() - interval '1 minute' where id = '{upload_id}'")
-        status, _, _ = self.head(self.alice, upload_id)
+        status, _, _ = self.head(self.alice, upload_id, portal=server)
         self.assertEqual(status, 410)
-        status, headers, body = self.patch(self.alice, upload_id, 0, self.archive[:100])
+        status, headers, body = self.patch(self.alice, upload_id, 0, self.archive[:100],
+                                           portal=server)
         self.assert_tus_error(status, headers, body, 410, "gone", "PATCH expired")
-        self.assertEqual(os.path.getsize(self.partial_path(upload_id)), 0)
+        self.assertEqual(os.path.getsize(self.partial_path(upload_id, portal=server)), 0)
 
     # -- creation refusals
 

@@ -112,9 +112,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
         half = len(self.archive) // 2
         self.assertEqual(self.patch(self.token, upload_id, 0, self.archive[:half], portal=server)[0], 204)
-        wait_until(lambda: any(line.get("msg") == "tus session idle, stopped"
-                               and line.get("upload_id") == upload_id for line in server.logs),
-                   20, message="the idle session to stop")
+        self.wait_session_stopped(upload_id, server)
         # a new session replays the durable prefix: the digest covers it all
         status, _, body = self.patch(self.token, upload_id, half, self.archive[half:], portal=server)
         self.assertEqual(status, 204, body)
@@ -137,11 +135,15 @@ class TusRestartTest(PortalTestCase, TusChecks):
     def test_a_running_patch_outlives_its_expiry(self):
         # The reaper leaves an upload with a live session alone: a PATCH that
         # streams past Upload-Expires keeps every byte and completes.
-        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1")
+        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1",
+                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        other = self.created_id(self.token, len(self.archive), portal=server)  # no session
+        other = self.created_id(self.token, len(self.archive), portal=server)
         sent = len(self.archive) // 2
         sock = self.stalled_patch(server, upload_id, sent)
+        # the creation's session of `other` stops idle; the stalled PATCH
+        # keeps the session of `upload_id` alive
+        self.wait_session_stopped(other, server)
         self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second' "
                      f"where id in ('{upload_id}', '{other}')")
         # a reaper round has run once the sessionless one is gone
