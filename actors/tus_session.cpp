@@ -472,6 +472,12 @@ void on_eof(session_ptr self, uint64_t n) {
                                          {},
                                          progress_of(self, p.head.creation)});
   }
+  // The last byte: the commit syncs it and moves the file into archives/,
+  // so the partials/ name need not be made durable first.
+  if (st.file->size() == st.info.length) {
+    st.durable = st.file->size();
+    return complete(self);
+  }
   try {
     st.file->sync();
   } catch (const storage::storage_error& e) {
@@ -479,8 +485,6 @@ void on_eof(session_ptr self, uint64_t n) {
   }
   st.durable = st.file->size();
   st.unsynced = 0;
-  if (st.durable == st.info.length)
-    return complete(self);
   move_expiry(self);
   end_patch(self, upload_answer{{}, {}, progress_of(self, p.head.creation)});
 }

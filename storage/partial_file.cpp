@@ -39,7 +39,7 @@ partial_file::partial_file(fs::path path, int fd, uint64_t size)
 
 partial_file::partial_file(partial_file&& other) noexcept
   : path_(std::move(other.path_)), id_(std::move(other.id_)), fd_(std::exchange(other.fd_, -1)),
-    size_(other.size_), dirty_(other.dirty_) {}
+    size_(other.size_), dirty_(other.dirty_), name_durable_(other.name_durable_) {}
 
 partial_file& partial_file::operator=(partial_file&& other) noexcept {
   if (this != &other) {
@@ -50,6 +50,7 @@ partial_file& partial_file::operator=(partial_file&& other) noexcept {
     fd_ = std::exchange(other.fd_, -1);
     size_ = other.size_;
     dirty_ = other.dirty_;
+    name_durable_ = other.name_durable_;
   }
   return *this;
 }
@@ -64,9 +65,9 @@ partial_file partial_file::create(const data_dir_layout& layout, const std::stri
   int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0)
     throw_errno(errno, "create " + path.string());
-  partial_file file{path, fd, 0};
-  fsync_directory(layout.partials);
-  return file;
+  // No fsync of partials/ here: the name becomes durable with the first
+  // bytes (sync()). Until then a crash can only lose an empty file.
+  return partial_file{path, fd, 0};
 }
 
 partial_file partial_file::open(const data_dir_layout& layout, const std::string& id) {
@@ -103,6 +104,14 @@ void partial_file::append(const char* data, std::size_t size) {
 }
 
 void partial_file::sync() {
+  sync_data();
+  if (!name_durable_ && size_ > 0) {
+    fsync_directory(path_.parent_path());
+    name_durable_ = true;
+  }
+}
+
+void partial_file::sync_data() {
   if (!dirty_)
     return;
   // fsync, not fdatasync: the size (inode metadata) is the offset.
@@ -134,7 +143,7 @@ std::size_t partial_file::read_at(uint64_t offset, char* data, std::size_t size)
 }
 
 fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
-  sync();
+  sync_data(); // the name that must be durable is the new one
   auto target = layout.archives / id_;
   rename_no_replace(path_, target);
   ::close(std::exchange(fd_, -1));

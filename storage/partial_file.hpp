@@ -22,10 +22,14 @@ namespace portal::storage {
 
 class partial_file {
 public:
-  // Creates the empty file exclusively (mode 0640) and makes its name
-  // durable (fsync of partials/), so a 201 never names a file a crash loses.
+  // Creates the empty file exclusively (mode 0640). Its name is made
+  // durable (fsync of partials/) with its first bytes, by sync(): a crash
+  // before that can lose only an empty file, whose row the next start
+  // deletes (HEAD then answers 404; no byte was acknowledged). Creation
+  // thus costs no fsync, which matters because it runs in a database
+  // worker, inside the creation's transaction.
   static partial_file create(const data_dir_layout& layout, const std::string& id);
-  // Opens an existing partial (ENOENT when there is none) and fsyncs it, so
+  // Opens an existing partial (ENOENT when there is none) and syncs it, so
   // its size can be believed as the durable offset.
   static partial_file open(const data_dir_layout& layout, const std::string& id);
 
@@ -36,15 +40,16 @@ public:
   ~partial_file();
 
   void append(const char* data, std::size_t size);
-  // fsync: everything appended so far is durable (nothing to do, and no
-  // system call, when nothing was appended or cut since the last sync).
+  // Everything appended so far is durable, the file's name included: fsync
+  // of the file (none when nothing was appended or cut since the last one),
+  // and of partials/ once, the first time the file holds bytes.
   void sync();
   uint64_t size() const;   // bytes appended so far (durable only after sync())
   void cut_to(uint64_t n); // ftruncate to n (<= size()) and fsync
   // Reads up to `size` bytes at `offset`; returns how many (0 at the end).
   std::size_t read_at(uint64_t offset, char* data, std::size_t size) const;
-  // Moves the synced file to archives/<id> (never replacing) and fsyncs
-  // archives/; the partial is then closed.
+  // Syncs the file's bytes, moves it to archives/<id> (never replacing) and
+  // fsyncs archives/; the partial is then closed.
   std::filesystem::path commit_to_archive(const data_dir_layout& layout);
 
   const std::filesystem::path& path() const { return path_; }
@@ -55,7 +60,9 @@ private:
   std::string id_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  bool dirty_ = false; // appended to or cut since the last fsync
+  void sync_data();          // the file's fsync alone
+  bool dirty_ = false;        // appended to or cut since the last fsync
+  bool name_durable_ = false; // partials/ fsynced since the file held bytes
 };
 
 // Removes the partial of `id` (missing is not an error) and fsyncs partials/.
