@@ -169,6 +169,11 @@ def stop_server(portal, outdir, label, timeout=60):
     return code, problems
 
 
+# PostgreSQL's postmaster (main() sets it): the database's CPU is measured
+# beside the server's.
+DB_PID = None
+
+
 def run_loadgen(portal, token, archive, n, label, outdir, pid=None, extra=()):
     cmd = [
         sys.executable, os.path.join(HERE, "loadgen.py"),
@@ -181,6 +186,8 @@ def run_loadgen(portal, token, archive, n, label, outdir, pid=None, extra=()):
     ]
     if pid:
         cmd += ["--server-pid", str(pid)]
+    if DB_PID:
+        cmd += ["--db-pid", str(DB_PID)]
     env = dict(os.environ, PORTAL_BENCH_TOKEN=token)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     sys.stdout.write(proc.stdout.rsplit("\n", 2)[0] + "\n")
@@ -368,15 +375,18 @@ def machine():
 
 def summary_table(reports):
     head = ("| scenario | ok/fail | wall s | MiB/s | latency min / med / p95 / max s | "
-            "server VmHWM MiB | server CPU s | CPU s/GiB | client CPU s | loadavg before -> after |")
-    lines = [head, "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+            "server VmHWM MiB | server CPU s | CPU s/GiB | database CPU s | client CPU s | "
+            "loadavg before -> after |")
+    lines = [head, "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in reports:
         lat = r["latency_seconds"]
         lat_s = " / ".join(f"{lat[k]:.2f}" for k in ("min", "median", "p95", "max")) if lat else "-"
         lines.append(
             f"| {r['label']} | {r['ok']}/{r['failures']} | {r['wall_seconds']:.2f} | {r['mib_per_s']} | "
             f"{lat_s} | {r['server_vmhwm_mib']} | {r['server_cpu_seconds']:.2f} | "
-            f"{r['server_cpu_seconds_per_gib']:.2f} | {r['client_cpu_seconds']:.2f} | "
+            f"{r['server_cpu_seconds_per_gib']:.2f} | "
+            f"{r['db_cpu_seconds'] if r.get('db_cpu_seconds') is not None else '-'} | "
+            f"{r['client_cpu_seconds']:.2f} | "
             f"{' '.join(f'{x:.2f}' for x in r['loadavg_before'])} -> "
             f"{' '.join(f'{x:.2f}' for x in r['loadavg_after'])} |")
     return "\n".join(lines) + "\n"
@@ -416,6 +426,9 @@ def main():
     log(f"results in {outdir}")
 
     pg = PostgresCluster()
+    global DB_PID
+    with open(os.path.join(pg.data, "postmaster.pid")) as f:
+        DB_PID = int(f.readline())
     reports = []
     profiles = []
     syscalls = None

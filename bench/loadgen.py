@@ -67,6 +67,26 @@ def proc_cpu_seconds(pid):
     return (utime + stime) / CLK_TCK
 
 
+def children_cpu_seconds(ppid):
+    """utime+stime of the live children of `ppid`, in seconds: PostgreSQL's
+    backends and background processes under its postmaster. The server's
+    connections (its backends) live from its start to its stop, so a
+    difference across the run is the database work the uploads cost."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue  # it ended
+        fields = data[data.rindex(")") + 2:].split()
+        if int(fields[1]) == ppid:  # field 4 of stat(5)
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 def thread_cpu_seconds(pid):
     """{tid: (name, utime+stime seconds)} for every thread of a process."""
     out = {}
@@ -330,6 +350,7 @@ def run(args):
     pid = args.server_pid
     load_before = loadavg()
     cpu_before = proc_cpu_seconds(pid) if pid else None
+    db_before = children_cpu_seconds(args.db_pid) if args.db_pid else None
     threads_before = thread_cpu_seconds(pid) if pid else {}
     sampler = RssSampler(pid) if pid else None
     if sampler:
@@ -357,6 +378,7 @@ def run(args):
 
     own_after = os.times()
     cpu_after = proc_cpu_seconds(pid) if pid else None
+    db_after = children_cpu_seconds(args.db_pid) if args.db_pid else None
     threads_after = thread_cpu_seconds(pid) if pid else {}
     if sampler:
         sampler.stop.set()
@@ -408,6 +430,7 @@ def run(args):
         "server_vmhwm_mib": round(hwm_kib / 1024, 1) if hwm_kib is not None else None,
         "server_max_sampled_rss_mib": round(sampler.max_kib / 1024, 1) if sampler else None,
         "server_cpu_seconds": round(server_cpu, 3) if server_cpu is not None else None,
+        "db_cpu_seconds": round(db_after - db_before, 3) if args.db_pid else None,
         # CPU per GiB of the bytes the server was sent (failures included).
         "server_cpu_seconds_per_gib": round(server_cpu / attempted_gib, 3) if server_cpu is not None else None,
         "server_busiest_threads": [
@@ -466,6 +489,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="uploads per client, one after the other (default 1)")
     ap.add_argument("--server-pid", type=int, help="read the server's RSS and CPU from /proc")
+    ap.add_argument("--db-pid", type=int,
+                    help="PostgreSQL's postmaster: read its children's CPU from /proc")
     ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz")
     ap.add_argument("--label", default="", help="scenario name for the report")
     ap.add_argument("--tus", action="store_true", help="upload with tus 1.0 (POST, then PATCHes)")
