@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace portal::handlers {
 
@@ -39,6 +40,11 @@ response upload_response(const upload_answer& answer);
 std::optional<storage::archive_format> archive_name_format(const std::string& name);
 
 // net/tus_handlers.cpp: tus 1.0.0 (SPEC §5.2, docs/TUS.md)
+// tus 1.0.0: every response to a request under /api/v1/tus says
+// Tus-Resumable, the router's and authentication's refusals (401, 404, 405,
+// 503) included; dispatch() calls this before routing such a request.
+bool is_tus_path(std::string_view path);
+void announce_tus(exchange& ex);
 void tus_options(const services& svc, exchange_ptr ex); // OPTIONS /api/v1/tus/[{id}], no auth
 void tus_create(const services& svc, exchange_ptr ex);  // POST /api/v1/tus/
 void tus_head(const services& svc, exchange_ptr ex);    // HEAD (and GET) /api/v1/tus/{id}

@@ -129,6 +129,8 @@ route_match match_route(http::verb method, std::string_view path) {
 }
 
 void dispatch(const services& svc, exchange_ptr ex) {
+  if (handlers::is_tus_path(ex->path))
+    handlers::announce_tus(*ex);
   auto method = ex->head.method();
   if (method == http::verb::unknown)
     return ex->reply(error_response({error_code::not_implemented, "unknown HTTP method"}));

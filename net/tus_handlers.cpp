@@ -75,8 +75,7 @@ response tus_error(const failure& f) {
 }
 
 // Every tus request but OPTIONS names the protocol version (412 otherwise).
-// Every answer to it says Tus-Resumable, also those given elsewhere (a 503
-// of the database, the error table's refusals).
+// Every answer says Tus-Resumable (announce_tus).
 // A tus field given twice is refused, as a repeated Content-Length is
 // (docs/SECURITY.md, HTTP framing): which one a proxy or another reader
 // believes is anyone's guess.
@@ -89,11 +88,6 @@ bool repeated_tus_field(const http::request_header<>& head) {
 }
 
 bool resumable(const exchange_ptr& ex) {
-  ex->sink = [sink = std::move(ex->sink)](any_response res) {
-    if (auto* plain = std::get_if<response>(&res))
-      plain->set("Tus-Resumable", tus_version);
-    sink(std::move(res));
-  };
   if (repeated_tus_field(ex->head)) {
     ex->reply(tus_error({error_code::bad_request, "a tus header field is given more than once"}));
     return false;
@@ -294,6 +288,20 @@ void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row
 }
 
 } // namespace
+
+bool is_tus_path(std::string_view path) {
+  constexpr std::string_view prefix = "/api/v1/tus";
+  return path.substr(0, prefix.size()) == prefix &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+void announce_tus(exchange& ex) {
+  ex.sink = [sink = std::move(ex.sink)](any_response res) {
+    if (auto* plain = std::get_if<response>(&res))
+      plain->set("Tus-Resumable", tus_version);
+    sink(std::move(res));
+  };
+}
 
 response tus_response(const upload_answer& answer) {
   const auto& tus = *answer.tus;

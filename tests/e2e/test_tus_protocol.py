@@ -216,6 +216,27 @@ class TusProtocolTest(PortalTestCase, TusChecks):
 
     # -- refusals of the protocol
 
+    def test_refusals_before_the_handlers_say_tus_resumable(self):
+        # tus 1.0.0: every response says Tus-Resumable, also the router's and
+        # the authentication's refusals, which come before any tus handler.
+        upload_id = self.created_id(self.alice, len(self.small))
+        tus = {"Tus-Resumable": "1.0.0"}
+        cases = (
+            ("HEAD", TUS + upload_id, tus, 401),                          # no credential
+            ("POST", TUS, dict(tus, Authorization="Bearer upt_nope_" + "x" * 20), 401),
+            ("PUT", TUS + upload_id, dict(tus, **self.auth(self.alice)), 405),
+            ("GET", TUS + upload_id + "/extra", dict(tus, **self.auth(self.alice)), 404),
+            ("GET", "/api/v1/tus", dict(tus, **self.auth(self.alice)), 404),
+        )
+        for method, path, headers, want in cases:
+            status, got, _ = self.portal.request(method, path, headers)
+            self.assertEqual(status, want, f"{method} {path}")
+            self.assertEqual(got.get("Tus-Resumable"), "1.0.0", f"{method} {path} ({status})")
+        # and nothing else under /api/ says it
+        status, got, _ = self.portal.request("GET", "/api/v1/uploads", self.auth(self.alice))
+        self.assertEqual(status, 200)
+        self.assertIsNone(got.get("Tus-Resumable"))
+
     def test_412_without_tus_resumable(self):
         upload_id = self.created_id(self.alice, len(self.small))
         for method, path, extra, body in (
