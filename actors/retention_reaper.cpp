@@ -11,13 +11,24 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
+
 namespace portal {
 
 namespace {
 
 struct reaper_state {
+  unsigned failures = 0; // rounds in a row that could not reach the database
   const char* name = "retention_reaper";
 };
+
+// After a round that could not reach the database, the next comes soon (the
+// first round runs while the db workers are still connecting at start):
+// 1 s doubling to 60 s, never later than the interval.
+std::chrono::seconds retry_delay(unsigned failures, std::chrono::seconds interval) {
+  auto backoff = std::chrono::seconds{int64_t{1} << std::min(failures - 1, 6U)};
+  return std::min({backoff, std::chrono::seconds{60}, interval});
+}
 
 using reaper_ptr = caf::stateful_actor<reaper_state>*;
 
@@ -55,8 +66,17 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
                      std::move(done)));
     },
     [=](reaped_atom, const std::vector<std::string>& ids, bool ok) {
-      if (!ok)
-        log::warn("retention reaper could not reach the database; retrying later");
+      auto& failures = self->state.failures;
+      if (!ok) {
+        // One miss is the start-up race or a blip; two in a row are news.
+        if (++failures >= 2)
+          log::warn("retention reaper could not reach the database; retrying later",
+                    {{"attempts", failures}});
+        return self->delayed_send(self, retry_delay(failures, opts.interval), reap_atom::value);
+      }
+      if (failures >= 2)
+        log::info("retention reaper reached the database again", {{"attempts", failures}});
+      failures = 0;
       for (auto& id : ids) {
         // The row is gone (committed): the file follows.
         caf::anon_send(
@@ -64,7 +84,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
           remove_atom::value, id);
         log::info("upload expired", {{"upload_id", id}});
       }
-      if (ok && ids.size() == opts.batch)
+      if (ids.size() == opts.batch)
         return self->send(self, reap_atom::value); // more are waiting
       self->delayed_send(self, opts.interval, reap_atom::value);
     });
