@@ -91,8 +91,8 @@ using db_outcome = std::variant<R, db_failure>;
 
 template <class R, class Tx>
 db_request_ptr make_db_request(std::string what, std::chrono::steady_clock::time_point deadline,
-                               std::function<R(Tx&)> query,
-                               std::function<void(db_outcome<R>)> done, db_mode mode) {
+                               std::function<R(Tx&)> query, std::function<void(db_outcome<R>)> done,
+                               db_mode mode) {
   auto run = [query = std::move(query), done](pqxx::transaction_base& tx) -> std::function<void()> {
     // Tx is pqxx::work only for db_mode::transaction (make_db_request below).
     auto value = std::make_shared<R>(query(static_cast<Tx&>(tx)));

@@ -71,8 +71,8 @@ std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
       return failure{error_code::quota_exceeded, "the upload would exceed your storage quota"};
   }
   return row_from(exec1(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
-                       static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
-                       up.machine_id));
+                        static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
+                        up.machine_id));
 }
 
 std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,

@@ -80,10 +80,8 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
   std::function<found(pqxx::transaction_base&)> query;
   if (cred.type == credential::kind::bearer) {
     if (auto parts = crypto::parse_token(cred.value))
-      query = [id = parts->id,
-               hash = crypto::hash_token_secret(parts->secret)](pqxx::transaction_base& tx) {
-        return db::identity_for_token(tx, id, hash);
-      };
+      query = [id = parts->id, hash = crypto::hash_token_secret(parts->secret)](
+                pqxx::transaction_base& tx) { return db::identity_for_token(tx, id, hash); };
   } else if (cred.type == credential::kind::session) {
     if (auto key = crypto::session_key(svc.cfg.secret_key_base, cred.value))
       query = [key = std::move(*key), idle = svc.cfg.session_idle](pqxx::transaction_base& tx) {
@@ -105,8 +103,8 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
                      "this request needs the X-CSRF-Token header of the session"});
     if ((who == access::admin || who == access::admin_page) && caller->role != "admin")
       return refuse(ex, who,
-                    {error_code::forbidden, is_page(who) ? "This page is for administrators."
-                                                         : "admin role required"});
+                    {error_code::forbidden,
+                     is_page(who) ? "This page is for administrators." : "admin role required"});
     ex->user = std::move(caller);
     next(ex);
   };

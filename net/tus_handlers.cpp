@@ -174,7 +174,6 @@ tus_upload_info info_of(const db::tus_row& row, const db::identity& owner) {
   return {row.id, owner, row.filename, format, row.length, row.expires_at};
 }
 
-
 // A partial of another machine (SPEC §5.2): Fly replays a bodiless request
 // there; a client not behind Fly sees 409 wrong_instance.
 std::optional<response> elsewhere(const services& svc, const db::tus_row& row) {
@@ -211,7 +210,7 @@ void with_tus_upload(const services& svc, const exchange_ptr& ex, Then then) {
     return found;
   };
   with_db_autocommit<lookup>(svc, ex, db::sql::find_tus_upload, query,
-                  [ex, then = std::move(then)](const lookup& found) { then(found); });
+                             [ex, then = std::move(then)](const lookup& found) { then(found); });
 }
 
 response head_answer(const db::tus_row& row, uint64_t offset) {

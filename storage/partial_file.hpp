@@ -60,7 +60,7 @@ private:
   std::string id_;
   int fd_ = -1;
   uint64_t size_ = 0;
-  void sync_data();          // the file's fsync alone
+  void sync_data();           // the file's fsync alone
   bool dirty_ = false;        // appended to or cut since the last fsync
   bool name_durable_ = false; // partials/ fsynced since the file held bytes
 };
