@@ -255,11 +255,18 @@ async function myUploads(context, page) {
   const row = (name) => page.locator("#rows tr.upload", { has: page.locator("td.file", { hasText: name }) });
   await row(config.entries_filename).locator("button", { hasText: "Contents" }).click();
   await page.waitForSelector(".entries .tree");
-  // Open every folder (each is drawn when opened).
-  for (let round = 0; round < 5; round++) {
+  // Open every folder. A folder draws its children on its toggle event,
+  // which comes in a later task than the click (or the page's own open):
+  // wait until every open folder has drawn them before looking for the
+  // folders they hold, or a slow machine sees none and stops early.
+  const drawn = () => page.waitForFunction(() =>
+    [...document.querySelectorAll(".entries details[open]")].every((d) => d.children.length > 1));
+  await drawn();
+  for (let round = 0; round < 10; round++) {
     const closed = page.locator(".entries details:not([open]) > summary");
     if ((await closed.count()) === 0) break;
     for (const s of await closed.all()) await s.click();
+    await drawn();
   }
   r.entries_head = (await page.locator(".entries-head").textContent()).trim();
   r.tree = await page.$$eval(".entries .node", (nodes) =>
