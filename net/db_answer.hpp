@@ -18,16 +18,21 @@ namespace portal {
 // Runs `query` (on a db worker, in a transaction) and calls `then(result)`;
 // a failure is answered here. The request is labelled with the name of the
 // named statement it is about (db/query.hpp).
-template <class R, class Query, class Then>
-void with_db(const services& svc, const exchange_ptr& ex, const db::query& statement, Query query,
-             Then then) {
-  auto done = [ex, then = std::move(then)](db_outcome<R> outcome) {
+// The outcome's failure answered the one way, or the result to `then`.
+template <class R, class Then>
+auto answering(const exchange_ptr& ex, Then then) {
+  return [ex, then = std::move(then)](db_outcome<R> outcome) {
     if (auto* failure = std::get_if<db_failure>(&outcome))
       return ex->reply(db_failure_response(*failure));
     then(std::get<R>(outcome));
   };
+}
+
+template <class R, class Query, class Then>
+void with_db(const services& svc, const exchange_ptr& ex, const db::query& statement, Query query,
+             Then then) {
   submit(*svc.directory, make_db_request<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
-                                            std::move(query), std::move(done)));
+                                            std::move(query), answering<R>(ex, std::move(then))));
 }
 
 // with_db for a query of one statement, or of reads that need no common
@@ -36,14 +41,9 @@ void with_db(const services& svc, const exchange_ptr& ex, const db::query& state
 template <class R, class Query, class Then>
 void with_db_autocommit(const services& svc, const exchange_ptr& ex, const db::query& statement,
                         Query query, Then then) {
-  auto done = [ex, then = std::move(then)](db_outcome<R> outcome) {
-    if (auto* failure = std::get_if<db_failure>(&outcome))
-      return ex->reply(db_failure_response(*failure));
-    then(std::get<R>(outcome));
-  };
   submit(*svc.directory,
          make_db_autocommit<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
-                               std::move(query), std::move(done)));
+                               std::move(query), answering<R>(ex, std::move(then))));
 }
 
 // The upload {id} of the route, if the caller may see it (else 404), then

@@ -275,11 +275,10 @@ void to_session(const services& svc, const exchange_ptr& ex, const db::tus_row& 
   });
 }
 
-void stream_patch(const services& svc, const exchange_ptr& ex, const db::tus_row& row,
-                  uint64_t offset, std::optional<tus_checksum> checksum, bool creation,
-                  upload_admission::ticket_ptr ticket) {
-  auto session = std::make_shared<tus_session_actor>();
-  auto head = begin_of(svc, ex, offset, std::move(checksum), creation, std::move(ticket), session);
+// `head` (begin_of, with `session`) goes to the session of `row`, spawned
+// when there is none.
+void send_begin(const services& svc, const exchange_ptr& ex, const db::tus_row& row, tus_begin head,
+                const std::shared_ptr<tus_session_actor>& session) {
   with_session_of(svc, ex, row, [&](const tus_session_actor& s) {
     *session = s;
     caf::anon_send(s, tus_begin_atom::value, std::move(head));
@@ -435,8 +434,12 @@ void tus_create(const services& svc, exchange_ptr ex) {
                      if (auto* refused = std::get_if<failure>(&outcome))
                        return ex->reply(tus_error(*refused));
                      auto& row = std::get<db::tus_row>(outcome);
-                     if (with_body)
-                       return stream_patch(svc, ex, row, 0, checksum, true, ticket);
+                     if (with_body) {
+                       auto session = std::make_shared<tus_session_actor>();
+                       return send_begin(svc, ex, row,
+                                         begin_of(svc, ex, 0, checksum, true, ticket, session),
+                                         session);
+                     }
                      ticket->release();
                      // The session starts now: the PATCH that follows finds
                      // it live and needs no lookup (tus_patch).
@@ -507,8 +510,7 @@ void tus_patch(const services& svc, exchange_ptr ex) {
         caf::anon_send(s, tus_begin_atom::value, std::move(head));
       }))
     return;
-  ticket = std::move(head.ticket);
-  with_tus_upload(svc, ex, [&svc, ex, offset = *offset, checksum, ticket](const lookup& found) {
+  with_tus_upload(svc, ex, [&svc, ex, head, session](const lookup& found) {
     if (!found.partial)
       return ex->reply(tus_error({error_code::not_found, "no such upload"}));
     auto& row = *found.partial;
@@ -518,7 +520,7 @@ void tus_patch(const services& svc, exchange_ptr ex) {
         tus_error({error_code::wrong_instance, "this upload is held by another machine"}));
     if (row.expired)
       return ex->reply(tus_error({error_code::gone, "the upload expired"}));
-    stream_patch(svc, ex, row, offset, checksum, false, ticket);
+    send_begin(svc, ex, row, head, session);
   });
 }
 

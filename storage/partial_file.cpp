@@ -81,8 +81,9 @@ partial_file partial_file::open(const data_dir_layout& layout, const std::string
     throw_errno(errno, "stat " + path.string());
   file.size_ = static_cast<uint64_t>(st.st_size);
   // What a killed process left in the page cache is durable before it
-  // counts. An empty file has no byte to make durable (its name is, since
-  // create()): the common case of a session opening a partial just made.
+  // counts, name included. An empty file has nothing to make durable (a
+  // crash may lose it, as create() says): the common case of a session
+  // opening a partial just made.
   file.dirty_ = file.size_ > 0;
   file.sync();
   return file;

@@ -16,7 +16,9 @@ from portal_harness import PortalTestCase, wait_until
 from test_uploads import NO_RATE_LIMITS, UploadChecks, wait_ready
 
 
-class RetentionTest(PortalTestCase, UploadChecks):
+class RetentionCase(PortalTestCase, UploadChecks):
+    """A server with retention on (2 days) and an uploader, "keeper"."""
+
     PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_RETENTION_DAYS="2",
                       PORTAL_REAPER_INTERVAL_SECONDS="1")
 
@@ -24,11 +26,18 @@ class RetentionTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("keeper", "uploader")
-        cls.admin = cls.portal.create_user_and_token("boss", "admin")
         wait_ready(cls.portal)
 
     def archive(self, seed):
         return A.gzip_bytes(A.tar_bytes(A.sample_members(seed=seed)))
+
+
+class RetentionTest(RetentionCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.admin = cls.portal.create_user_and_token("boss", "admin")
 
     def status_of(self, upload_id):
         return self.portal.request("GET", "/api/v1/uploads/" + upload_id, self.auth(self.token))[0]
@@ -71,25 +80,17 @@ class RetentionTest(PortalTestCase, UploadChecks):
                          reaper["restarts"] + 1)
 
 
-class ReaperRetryTest(PortalTestCase, UploadChecks):
+class ReaperRetryTest(RetentionCase):
     """The reaper's rounds are an hour apart here: only a retry can reap
     within the test (the class's own server did its one round at start)."""
 
-    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_RETENTION_DAYS="2",
-                      PORTAL_REAPER_INTERVAL_SECONDS="3600")
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.token = cls.portal.create_user_and_token("keeper", "uploader")
-        wait_ready(cls.portal)
+    PORTAL_ENV = dict(RetentionCase.PORTAL_ENV, PORTAL_REAPER_INTERVAL_SECONDS="3600")
 
     def test_a_round_that_missed_the_database_is_retried_soon(self):
         # A server that starts while the database is down misses its first
         # round; the next comes within seconds of the database's return,
         # not an interval (an hour here) later.
-        archive = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=73)))
-        up = self.upload_ok(self.token, "late.tar.gz", archive, "keeper")
+        up = self.upload_ok(self.token, "late.tar.gz", self.archive(73), "keeper")
         self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
                      f" where id = '{up['id']}'")
         self.addCleanup(self.pg.start)
