@@ -28,11 +28,22 @@ Reports
   - this process's own CPU seconds and the load average before and after
     (the client shares the machine with the server).
 
+With --target nginx or tus-node the same load goes to a store-only peer
+that bench/peers.py started (issue 14): nginx's WebDAV location
+(`PUT /uploads/<name>`, 201 or 204 with no body) or @tus/server (tus on
+`/files/`, as --tus does), neither with an Authorization header. A peer
+answers no sha256, so nothing is checked here: `upload_ids` holds the
+uploads' names (nginx) or tus ids, and the driver checks the stored files.
+--server-pids takes all of a peer's processes (nginx: master and workers):
+CPU, VmHWM and sampled RSS are then summed over them.
+
 The last stdout line is one JSON object with every figure (ids of the
 created uploads included, so a driver can delete them).
 
     python3 bench/loadgen.py --port 8080 --token upt_... --file a.tar.gz -n 4 \
         --server-pid 1234 [--tus [--patch-bytes 8388608]]
+    python3 bench/loadgen.py --target nginx --port 8081 --file a.tar.gz -n 4 \
+        --server-pids 2345,2346,2347
 """
 
 import argparse
@@ -53,6 +64,14 @@ MiB = 1 << 20
 GiB = 1 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+# Where each target takes a PUT and a tus creation, and whether it wants the
+# API token. nginx has no tus; tus-node has no plain PUT.
+TARGETS = {
+    "portal": {"put": "/api/v1/uploads/", "tus": "/api/v1/tus/", "auth": True},
+    "nginx": {"put": "/uploads/", "tus": None, "auth": False},
+    "tus-node": {"put": None, "tus": "/files/", "auth": False},
+}
+
 
 # --------------------------------------------------------------------------
 # /proc
@@ -67,12 +86,10 @@ def proc_cpu_seconds(pid):
     return (utime + stime) / CLK_TCK
 
 
-def children_cpu_seconds(ppid):
-    """utime+stime of the live children of `ppid`, in seconds: PostgreSQL's
-    backends and background processes under its postmaster. The server's
-    connections (its backends) live from its start to its stop, so a
-    difference across the run is the database work the uploads cost."""
-    total = 0.0
+def children_pids(ppid):
+    """The live children of `ppid` (nginx's workers under its master,
+    PostgreSQL's backends under its postmaster)."""
+    out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -81,9 +98,22 @@ def children_cpu_seconds(ppid):
                 data = f.read()
         except OSError:
             continue  # it ended
-        fields = data[data.rindex(")") + 2:].split()
-        if int(fields[1]) == ppid:  # field 4 of stat(5)
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        if int(data[data.rindex(")") + 2:].split()[1]) == ppid:  # field 4 of stat(5)
+            out.append(int(entry))
+    return out
+
+
+def children_cpu_seconds(ppid):
+    """utime+stime of the live children of `ppid`, in seconds: PostgreSQL's
+    backends and background processes under its postmaster. The server's
+    connections (its backends) live from its start to its stop, so a
+    difference across the run is the database work the uploads cost."""
+    total = 0.0
+    for pid in children_pids(ppid):
+        try:
+            total += proc_cpu_seconds(pid)
+        except OSError:
+            continue  # it ended
     return total
 
 
@@ -106,6 +136,22 @@ def thread_cpu_seconds(pid):
     return out
 
 
+def server_cpu_seconds(pids):
+    """utime+stime summed over the server's processes, or None without any.
+    Unlike children_cpu_seconds, a server process that ended is an error:
+    its CPU would silently drop out of the difference."""
+    return sum(proc_cpu_seconds(pid) for pid in pids) if pids else None
+
+
+def server_thread_cpu_seconds(pids):
+    """thread_cpu_seconds over all the server's processes (tids are unique
+    system-wide)."""
+    out = {}
+    for pid in pids:
+        out.update(thread_cpu_seconds(pid))
+    return out
+
+
 def proc_status_kib(pid, key):
     """A 'kB' field of /proc/PID/status (VmHWM, VmRSS), in KiB."""
     with open(f"/proc/{pid}/status") as f:
@@ -121,25 +167,33 @@ def loadavg():
 
 
 class RssSampler(threading.Thread):
-    """Samples the server's VmRSS every `interval` seconds (max kept)."""
+    """Samples the server's VmRSS (summed over its processes) every
+    `interval` seconds (max kept)."""
 
-    def __init__(self, pid, interval=0.1):
+    def __init__(self, pids, interval=0.1):
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pids, self.interval = pids, interval
         self.max_kib = 0
         self.stop = threading.Event()
 
     def run(self):
         while not self.stop.is_set():
             try:
-                self.max_kib = max(self.max_kib, proc_status_kib(self.pid, "VmRSS") or 0)
+                rss = sum(proc_status_kib(pid, "VmRSS") or 0 for pid in self.pids)
             except OSError:
                 return
+            self.max_kib = max(self.max_kib, rss)
             self.stop.wait(self.interval)
 
 
 # --------------------------------------------------------------------------
 # one upload
+
+
+def archive_suffix(path):
+    """The upload's name ends as the file's: the server checks a name's
+    suffix against the compression it finds (SPEC §5.3: 415 otherwise)."""
+    return ".tar.zst" if path.endswith(".tar.zst") else ".tar.gz"
 
 
 def sha256_of(path):
@@ -180,15 +234,21 @@ def check_upload_object(obj, size, digest, result):
         result.error = f"size mismatch: server {obj.get('size')!r}, file {size}"
 
 
+def auth_headers(args):
+    return {"Authorization": f"Bearer {args.token}"} if TARGETS[args.target]["auth"] else {}
+
+
 def upload(args, index, size, digest, barrier, result):
-    name = f"{args.name_prefix}-{index:04d}.tar.gz"
+    name = f"{args.name_prefix}-{index:04d}{archive_suffix(args.file)}"
+    portal = args.target == "portal"
     if barrier:
         barrier.wait()
     result.start = time.monotonic()
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
     try:
-        conn.putrequest("PUT", f"/api/v1/uploads/{name}", skip_accept_encoding=True)
-        conn.putheader("Authorization", f"Bearer {args.token}")
+        conn.putrequest("PUT", TARGETS[args.target]["put"] + name, skip_accept_encoding=True)
+        for key, value in auth_headers(args).items():
+            conn.putheader(key, value)
         conn.putheader("Content-Type", "application/gzip")
         conn.putheader("Content-Length", str(size))
         conn.endheaders()
@@ -209,11 +269,15 @@ def upload(args, index, size, digest, barrier, result):
             return
         result.status = resp.status
         result.body = body[:500]
-        if resp.status != 201:
+        # WebDAV answers 204 when the PUT replaced a file (RFC 4918 §9.7.1).
+        if resp.status not in ((201,) if portal else (201, 204)):
             result.error = f"HTTP {resp.status}: {body[:300].decode('utf-8', 'replace')}"
             return
         if send_error:
-            result.error = f"201 but {send_error}"
+            result.error = f"{resp.status} but {send_error}"
+            return
+        if not portal:
+            result.upload_id = name  # the driver checks the stored file
             return
         try:
             obj = json.loads(body)
@@ -237,8 +301,8 @@ def send_file_part(conn, path, offset, count):
 
 
 def tus_upload(args, index, size, digest, barrier, result):
-    name = f"{args.name_prefix}-{index:04d}.tar.gz"
-    tus_headers = {"Authorization": f"Bearer {args.token}", "Tus-Resumable": "1.0.0"}
+    name = f"{args.name_prefix}-{index:04d}{archive_suffix(args.file)}"
+    tus_headers = {**auth_headers(args), "Tus-Resumable": "1.0.0"}
     if barrier:
         barrier.wait()
     result.start = time.monotonic()
@@ -248,7 +312,7 @@ def tus_upload(args, index, size, digest, barrier, result):
         step = args.patch_bytes or size
         # With --creation-with-upload the first PATCH's bytes ride in the POST.
         first = min(step, size) if args.creation_with_upload else 0
-        conn.putrequest("POST", "/api/v1/tus/", skip_accept_encoding=True)
+        conn.putrequest("POST", TARGETS[args.target]["tus"], skip_accept_encoding=True)
         for key, value in tus_headers.items():
             conn.putheader(key, value)
         conn.putheader("Upload-Length", str(size))
@@ -268,7 +332,8 @@ def tus_upload(args, index, size, digest, barrier, result):
         if int(resp.getheader("Upload-Offset", "0")) != first:
             result.error = f"creation: Upload-Offset {resp.getheader('Upload-Offset')}, expected {first}"
             return
-        path = urllib.parse.urlsplit(resp.getheader("Location")).path
+        # The path, whether Location is absolute or relative (RFC 9110 §10.2.2).
+        path = urllib.parse.urlsplit(resp.getheader("Location", "")).path
         upload_id = path.rstrip("/").rsplit("/", 1)[-1]
         offset = first
         while offset < size:
@@ -347,12 +412,12 @@ def run(args):
         while f.read(8 * MiB):
             pass
 
-    pid = args.server_pid
+    pids = args.server_pids
     load_before = loadavg()
-    cpu_before = proc_cpu_seconds(pid) if pid else None
+    cpu_before = server_cpu_seconds(pids)
     db_before = children_cpu_seconds(args.db_pid) if args.db_pid else None
-    threads_before = thread_cpu_seconds(pid) if pid else {}
-    sampler = RssSampler(pid) if pid else None
+    threads_before = server_thread_cpu_seconds(pids)
+    sampler = RssSampler(pids) if pids else None
     if sampler:
         sampler.start()
     own_before = os.times()
@@ -377,15 +442,15 @@ def run(args):
         t.join()
 
     own_after = os.times()
-    cpu_after = proc_cpu_seconds(pid) if pid else None
+    cpu_after = server_cpu_seconds(pids)
     db_after = children_cpu_seconds(args.db_pid) if args.db_pid else None
-    threads_after = thread_cpu_seconds(pid) if pid else {}
+    threads_after = server_thread_cpu_seconds(pids)
     if sampler:
         sampler.stop.set()
         sampler.join()
-    hwm_kib = proc_status_kib(pid, "VmHWM") if pid else None
+    hwm_kib = sum(proc_status_kib(pid, "VmHWM") or 0 for pid in pids) if pids else None
     load_after = loadavg()
-    if args.tus:
+    if args.tus and args.target == "portal":
         verify_tus_uploads(args, results, size, digest)
 
     started = [r for r in results if r.start is not None]
@@ -396,7 +461,7 @@ def run(args):
     bad = [r for r in results if not r.ok]
     total_bytes = size * len(good)
     lat = [r.latency for r in good]
-    server_cpu = (cpu_after - cpu_before) if pid else None
+    server_cpu = (cpu_after - cpu_before) if pids else None
     # The busiest server threads: is one thread the bottleneck (busy ~ 1.0)?
     busiest = sorted(
         ((name, after - threads_before.get(tid, (name, 0.0))[1], tid)
@@ -406,6 +471,7 @@ def run(args):
 
     report = {
         "label": args.label,
+        "target": args.target,
         "protocol": "tus" if args.tus else "put",
         "patch_bytes": (args.patch_bytes or size) if args.tus else None,
         "creation_with_upload": bool(args.tus and args.creation_with_upload),
@@ -416,6 +482,8 @@ def run(args):
         "rounds": args.rounds,
         "ok": len(good),
         "failures": len(bad),
+        "verified": ("sha256 and size from the server's upload object" if args.target == "portal"
+                     else "by the driver from stored files"),
         "failure_details": [{"index": r.index, "status": r.status, "error": r.error} for r in bad],
         "total_bytes": total_bytes,
         "wall_seconds": round(wall, 4),
@@ -426,7 +494,8 @@ def run(args):
             "p95": round(percentile(lat, 95), 4),
             "max": round(max(lat), 4),
         } if lat else None,
-        "server_pid": pid,
+        "server_pid": pids[0] if pids else None,
+        "server_pids": pids,
         "server_vmhwm_mib": round(hwm_kib / 1024, 1) if hwm_kib is not None else None,
         "server_max_sampled_rss_mib": round(sampler.max_kib / 1024, 1) if sampler else None,
         "server_cpu_seconds": round(server_cpu, 3) if server_cpu is not None else None,
@@ -452,6 +521,7 @@ def print_table(rep, out=sys.stdout):
     lat = rep["latency_seconds"] or {}
     rows = [
         ("scenario", rep["label"] or "-"),
+        ("target", rep["target"]),
         ("archive", f"{rep['file']} ({rep['file_bytes'] / MiB:.2f} MiB)"),
         ("concurrency x rounds", f"{rep['concurrency']} x {rep['rounds']}"),
         ("ok / failed", f"{rep['ok']} / {rep['failures']}"),
@@ -459,10 +529,10 @@ def print_table(rep, out=sys.stdout):
         ("aggregate", f"{rep['mib_per_s']} MiB/s" if rep["mib_per_s"] is not None else "-"),
         ("latency min/med/p95/max",
          " / ".join(f"{lat[k]:.2f}" for k in ("min", "median", "p95", "max")) + " s" if lat else "-"),
-        ("server peak RSS (VmHWM)", f"{rep['server_vmhwm_mib']} MiB" if rep["server_pid"] else "-"),
-        ("server max sampled RSS", f"{rep['server_max_sampled_rss_mib']} MiB" if rep["server_pid"] else "-"),
+        ("server peak RSS (VmHWM)", f"{rep['server_vmhwm_mib']} MiB" if rep["server_pids"] else "-"),
+        ("server max sampled RSS", f"{rep['server_max_sampled_rss_mib']} MiB" if rep["server_pids"] else "-"),
         ("server CPU", f"{rep['server_cpu_seconds']} s ({rep['server_cpu_seconds_per_gib']} s/GiB)"
-         if rep["server_pid"] else "-"),
+         if rep["server_pids"] else "-"),
         ("server busiest threads", ", ".join(
             f"{t['name']}:{t['cpu_seconds']}s ({t['busy']:.0%})" for t in rep["server_busiest_threads"][:4]) or "-"),
         ("client CPU", f"{rep['client_cpu_seconds']} s"),
@@ -488,10 +558,14 @@ def main():
     ap.add_argument("-n", "--concurrency", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=1,
                     help="uploads per client, one after the other (default 1)")
+    ap.add_argument("--target", choices=sorted(TARGETS), default="portal",
+                    help="portal (default), or a store-only peer of bench/peers.py")
     ap.add_argument("--server-pid", type=int, help="read the server's RSS and CPU from /proc")
+    ap.add_argument("--server-pids", default="",
+                    help="PID,PID,...: the server's processes, RSS and CPU summed over them")
     ap.add_argument("--db-pid", type=int,
                     help="PostgreSQL's postmaster: read its children's CPU from /proc")
-    ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz")
+    ap.add_argument("--name-prefix", default="bench", help="uploads are named PREFIX-NNNN.tar.gz (or .tar.zst, as the file)")
     ap.add_argument("--label", default="", help="scenario name for the report")
     ap.add_argument("--tus", action="store_true", help="upload with tus 1.0 (POST, then PATCHes)")
     ap.add_argument("--patch-bytes", type=int, default=0,
@@ -500,8 +574,18 @@ def main():
                     help="with --tus: the first PATCH's bytes go in the creation POST")
     ap.add_argument("--timeout", type=float, default=600, help="socket timeout, seconds")
     args = ap.parse_args()
-    if not args.token:
+    if TARGETS[args.target]["auth"] and not args.token:
         ap.error("--token or $PORTAL_BENCH_TOKEN is required")
+    if args.target == "tus-node":
+        args.tus = True  # @tus/server speaks nothing else
+    if not TARGETS[args.target]["tus" if args.tus else "put"]:
+        ap.error(f"--target {args.target} does not take {'tus' if args.tus else 'a plain PUT'}")
+    try:
+        listed = [int(p) for p in args.server_pids.split(",") if p.strip()]
+    except ValueError:
+        ap.error(f"--server-pids {args.server_pids!r}: not a comma list of PIDs")
+    # Either option, or both: each process counted once, in the order given.
+    args.server_pids = list(dict.fromkeys(([args.server_pid] if args.server_pid else []) + listed))
     rep = run(args)
     print_table(rep)
     print(json.dumps(rep, separators=(",", ":")))

@@ -15,14 +15,24 @@ Archives are cached by size under bench/.cache/ (bench/.gitignore), and
 written under a temporary name then renamed, so an interrupted run never
 leaves a truncated archive that a later run would trust.
 
+--format zst gives a .tar.zst of the very same tar (the .tar.gz of that size
+is made first and its tar stream is recompressed by the `zstd` CLI at its
+default level 3, single-threaded, so the output is deterministic for a given
+zstd version). Its compressed size differs from the target: the tar is the
+same, so .tar.gz and .tar.zst runs move the same files.
+
     python3 bench/make_archive.py 256M      # prints the archive's path
     python3 bench/make_archive.py 1M --force
+    python3 bench/make_archive.py 256M --format zst
 """
 
 import argparse
+import contextlib
 import gzip
 import os
 import random
+import shutil
+import subprocess
 import sys
 import tarfile
 import time
@@ -98,6 +108,23 @@ class _Source:
         return self.produce(n)
 
 
+@contextlib.contextmanager
+def written_atomically(path):
+    """A temporary name to write `path` under: renamed to `path` when the
+    block succeeds, removed when it fails, so no truncated archive is ever
+    trusted by a later run."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def build(path, target):
     rng = random.Random(SEED ^ target)
     # Member size scales with the archive: ~64 rounds, 16 KiB .. 4 MiB.
@@ -115,10 +142,9 @@ def build(path, target):
             out += pool[off:off + take]
         return bytes(out)
 
-    tmp = f"{path}.tmp.{os.getpid()}"
     entries = 0
     uncompressed = 0
-    try:
+    with written_atomically(path) as tmp:
         with open(tmp, "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=6, mtime=MTIME) as gz:
                 with tarfile.open(fileobj=gz, mode="w|", format=tarfile.GNU_FORMAT) as tar:
@@ -156,27 +182,51 @@ def build(path, target):
                         round_no += 1
             raw.flush()
             os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return entries, uncompressed
 
 
-def archive_path(target):
-    return os.path.join(CACHE, f"archive-{size_label(target)}.tar.gz")
+FORMATS = ("gz", "zst")
 
 
-def ensure(target, force=False, quiet=False):
-    """The cached archive of `target` compressed bytes, built if missing."""
+def archive_path(target, fmt="gz"):
+    return os.path.join(CACHE, f"archive-{size_label(target)}.tar.{fmt}")
+
+
+def recompress_zst(gz_path, path):
+    """The tar inside `gz_path` as a .tar.zst at `path` (zstd CLI, level 3)."""
+    if shutil.which("zstd") is None:
+        raise RuntimeError("the zstd CLI is not installed (Debian package zstd)")
+    with written_atomically(path) as tmp:
+        with open(tmp, "wb") as out:
+            zstd = subprocess.Popen(["zstd", "-q", "-3", "--single-thread", "-c"],
+                                    stdin=subprocess.PIPE, stdout=out)
+            try:
+                with gzip.open(gz_path, "rb") as tar:
+                    shutil.copyfileobj(tar, zstd.stdin, 1 << 20)
+            finally:
+                zstd.stdin.close()
+                rc = zstd.wait()
+            if rc != 0:
+                raise RuntimeError(f"zstd exited with {rc}")
+            out.flush()
+            os.fsync(out.fileno())
+
+
+def ensure(target, force=False, quiet=False, fmt="gz"):
+    """The cached archive of `target` compressed bytes, built if missing.
+
+    fmt "zst": the same tar as the "gz" one, compressed with zstd."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown archive format {fmt!r}, expected one of {FORMATS}")
     os.makedirs(CACHE, exist_ok=True)
-    path = archive_path(target)
+    path = archive_path(target, fmt)
     if force or not os.path.exists(path):
         t0 = time.monotonic()
-        entries, _ = build(path, target)
+        if fmt == "zst":
+            recompress_zst(ensure(target, quiet=quiet), path)
+            entries = "(the .tar.gz's)"
+        else:
+            entries, _ = build(path, target)
         if not quiet:
             size = os.path.getsize(path)
             print(
@@ -191,8 +241,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("size", help="target compressed size: 256M, 1M, 32M, 1G, or bytes")
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ap.add_argument("--format", choices=FORMATS, default="gz", help="compression (default gz)")
     args = ap.parse_args()
-    print(ensure(parse_size(args.size), force=args.force))
+    print(ensure(parse_size(args.size), force=args.force, fmt=args.format))
 
 
 if __name__ == "__main__":

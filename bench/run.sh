@@ -3,6 +3,10 @@
 #
 #   bench/run.sh                      # build, then every scenario + profiles
 #   bench/run.sh --scenarios 4x32M --profile none   # extra args go to bench.py
+#   bench/run.sh --targets            # issues 12 and 14's targets: their
+#                                     # scenarios, the peers, the stages alone,
+#                                     # a verdict per target (bench/targets.py)
+#   bench/run.sh --smoke              # every part at a tiny size (CI's check)
 #
 # Builds build/upload-portal (RelWithDebInfo, Ninja), then bench/bench.py:
 # a throwaway PostgreSQL (tests/support/portal_harness.py), `migrate`, user

@@ -21,6 +21,10 @@ PACKAGES=(
   # browser end-to-end tests: Debian's Chromium, driven by playwright-core
   # (tests/browser, installed by `dev.sh test`; never a downloaded browser)
   chromium
+  # the benchmark: its store-only peer (bench/peers.py, a WebDAV PUT
+  # location) and the command-line tools among its stages alone
+  # (bench/stages.py: igzip is ISA-L's inflate, bsdtar libarchive's)
+  nginx isal libarchive-tools
 )
 
 # Node.js and npm for the build (it installs web/package-lock.json: the
@@ -51,6 +55,17 @@ if ((${#missing[@]} > 0)); then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Installing nginx or postgresql would start their system services (nginx
+  # on port 80, Debian's own cluster): nothing here uses them (the tests,
+  # `dev.sh serve` and the benchmark start their own), and a container has
+  # no init to run them. So invoke-rc.d is refused for the install only
+  # (policy-rc.d exit 101, "action forbidden").
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get update
   apt-get install -y --no-install-recommends "${PACKAGES[@]}"
 fi

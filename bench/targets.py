@@ -1,0 +1,146 @@
+"""The speed and memory targets of issues 12 (tus) and 14 (performance) as
+data, the scenarios that measure them, and their verdicts.
+
+Every target is a ratio or a bound between figures of ONE run of
+bench/bench.py (this machine is shared and noisy: absolute figures move by
+30 % between runs, ratios within a run much less). A target whose scenarios
+did not run (a peer unavailable, a scenario failed) gets "n/a" and the
+reason, never a pass.
+
+    bench/run.sh --targets          # every scenario below, then the table
+
+Scenario names follow bench.py's Scenario grammar: `NxSIZE` plain PUT to
+upload-portal, `@nginx` / `@tus-node` the same load against a peer, `+tus`
+tus 1.0 (one PATCH, or `=8M` PATCHes), `+zst` a .tar.zst of the same
+content, `+rounds=R` R uploads in a row per client, `+idle=S` watches the
+server's RSS for S seconds after the load (memory after a burst).
+"""
+
+# Small uploads run in rounds, so a scenario lasts seconds, not a fraction
+# of one (bench/RESULTS.md, run 7).
+SMALL = "64x1M+rounds=10"
+
+# In the order they run: each comparison's two sides next to each other, so
+# the machine's state drifts as little as possible between them.
+SCENARIOS = [
+    "16x256M", "16x256M@tus-node", "16x256M@nginx",
+    "16x256M+zst",
+    "16x256M+tus", "16x256M+tus=8M",
+    SMALL, SMALL + "@tus-node", SMALL + "@nginx",
+    SMALL + "+tus",
+    "4x64M", "4x1G",
+    "16x1M+rounds=16", "256x1M+idle=60",
+]
+
+
+class Figures:
+    """Lookup of one run's scenario reports by label."""
+
+    def __init__(self, reports, stages):
+        self.by_label = {r["label"]: r for r in reports}
+        self.stages = stages or {}
+
+    def report(self, label, allow_failures=False):
+        r = self.by_label.get(label)
+        if r is None:
+            raise LookupError(f"scenario {label} did not run")
+        if r.get("skipped"):
+            raise LookupError(f"scenario {label} skipped: {r['skipped']}")
+        if r["failures"] and not allow_failures:
+            raise LookupError(f"scenario {label} had {r['failures']} failed uploads")
+        return r
+
+    def mib_per_s(self, label):
+        return self.report(label)["mib_per_s"]
+
+    def uploads_per_s(self, label):
+        r = self.report(label)
+        return r["ok"] / r["wall_seconds"]
+
+    def cpu_per_gib(self, label, with_db=False):
+        r = self.report(label)
+        cpu = r["server_cpu_seconds"] + ((r.get("db_cpu_seconds") or 0) if with_db else 0)
+        return cpu / (r["file_bytes"] * r["concurrency"] * r["rounds"] / (1 << 30))
+
+    def peak_mib(self, label):
+        return self.report(label)["server_vmhwm_mib"]
+
+    def stage_sum(self, key):
+        value = self.stages.get(key)
+        if value is None:
+            raise LookupError(f"stage sum {key} not measured")
+        return value
+
+
+def _ratio(a, b):
+    return a / b if b else float("inf")
+
+
+# (issue, name, how it is computed, bound, kind): kind ">=" means the value
+# must be at least the bound, "<=" at most.
+TARGETS = [
+    ("14", "16x256M: throughput vs @tus/server",
+     lambda f: _ratio(f.mib_per_s("16x256M"), f.mib_per_s("16x256M@tus-node")), 1.2, ">="),
+    ("14", "16x256M: throughput vs nginx",
+     lambda f: _ratio(f.mib_per_s("16x256M"), f.mib_per_s("16x256M@nginx")), 0.75, ">="),
+    ("14", "16x256M: CPU-s/GiB vs sum of stages alone",
+     lambda f: _ratio(f.cpu_per_gib("16x256M"), f.stage_sum("unavoidable_sum")), 1.15, "<="),
+    ("14", "16x256M: peak RSS MiB",
+     lambda f: f.peak_mib("16x256M"), 48, "<="),
+    ("14", "peak RSS 4x1G / 4x64M",
+     lambda f: _ratio(f.peak_mib("4x1G"), f.peak_mib("4x64M")), 1.10, "<="),
+    ("14", "256x1M: peak RSS MiB",
+     lambda f: f.peak_mib("256x1M+idle=60"), 128, "<="),
+    ("14", "256x1M: RSS 60 s after the burst / idle RSS",
+     lambda f: f.report("256x1M+idle=60")["rss_after_idle_ratio"], 1.20, "<="),
+    ("14", f"{SMALL}: uploads/s vs @tus/server",
+     lambda f: _ratio(f.uploads_per_s(SMALL), f.uploads_per_s(SMALL + "@tus-node")), 2.0, ">="),
+    ("14", f"{SMALL}: uploads/s vs nginx",
+     lambda f: _ratio(f.uploads_per_s(SMALL), f.uploads_per_s(SMALL + "@nginx")), 0.6, ">="),
+    ("14", "256x1M: 0 failed uploads",
+     lambda f: f.report("256x1M+idle=60", allow_failures=True)["failures"], 0, "<="),
+    ("14", "CPU-s/GiB 256x1M / 16x1M",
+     lambda f: _ratio(f.cpu_per_gib("256x1M+idle=60"), f.cpu_per_gib("16x1M+rounds=16")), 1.2, "<="),
+    ("14", "16x256M: .tar.zst / .tar.gz throughput",
+     lambda f: _ratio(f.mib_per_s("16x256M+zst"), f.mib_per_s("16x256M")), 1.5, ">="),
+    ("12", "16x256M: tus (1 PATCH) / PUT throughput",
+     lambda f: _ratio(f.mib_per_s("16x256M+tus"), f.mib_per_s("16x256M")), 0.9, ">="),
+    ("12", "16x256M: PUT / tus (1 PATCH) CPU-s/GiB",
+     lambda f: _ratio(f.cpu_per_gib("16x256M"), f.cpu_per_gib("16x256M+tus")), 0.9, ">="),
+    ("12", "16x256M: tus (8 MiB PATCHes) / PUT throughput",
+     lambda f: _ratio(f.mib_per_s("16x256M+tus=8M"), f.mib_per_s("16x256M")), 0.9, ">="),
+    ("12", "16x256M: PUT / tus (8 MiB PATCHes) CPU-s/GiB",
+     lambda f: _ratio(f.cpu_per_gib("16x256M"), f.cpu_per_gib("16x256M+tus=8M")), 0.9, ">="),
+    ("12", f"{SMALL}: tus / PUT throughput",
+     lambda f: _ratio(f.mib_per_s(SMALL + "+tus"), f.mib_per_s(SMALL)), 0.9, ">="),
+    ("12", f"{SMALL}: PUT / tus CPU-s/GiB",
+     lambda f: _ratio(f.cpu_per_gib(SMALL), f.cpu_per_gib(SMALL + "+tus")), 0.9, ">="),
+]
+
+
+def verdicts(reports, stages):
+    """[(issue, name, value or None, bound, kind, verdict, note)]."""
+    figures = Figures(reports, stages)
+    out = []
+    for issue, name, compute, bound, kind in TARGETS:
+        try:
+            value = compute(figures)
+        except (LookupError, KeyError, TypeError, ZeroDivisionError) as exc:
+            out.append((issue, name, None, bound, kind, "n/a", str(exc)))
+            continue
+        ok = value >= bound if kind == ">=" else value <= bound
+        out.append((issue, name, value, bound, kind, "PASS" if ok else "FAIL", ""))
+    return out
+
+
+def format_verdicts(rows):
+    lines = ["| issue | target | value | bound | verdict |",
+             "| --- | --- | ---: | ---: | --- |"]
+    for issue, name, value, bound, kind, verdict, note in rows:
+        shown = "-" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value))
+        lines.append(f"| {issue} | {name} | {shown} | {kind} {bound} | "
+                     f"{verdict}{' (' + note + ')' if note else ''} |")
+    passed = sum(1 for r in rows if r[5] == "PASS")
+    lines.append("")
+    lines.append(f"targets: {passed} of {len(rows)} hold")
+    return "\n".join(lines) + "\n"
