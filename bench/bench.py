@@ -41,6 +41,7 @@ profiles, reports) and prints a summary table.
 
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -109,8 +110,8 @@ class Scenario:
 
     def __init__(self, text):
         head, *options = text.split("+")
-        head, _, self.target = head.partition("@")
-        self.target = self.target or "portal"
+        head, at_sign, self.target = head.partition("@")
+        self.target = self.target or ("" if at_sign else "portal")
         if self.target not in ("portal", "nginx", "tus-node"):
             raise ValueError(f"scenario {text!r}: unknown target {self.target!r}")
         n, _, size = head.partition("x")
@@ -137,6 +138,12 @@ class Scenario:
                 self.idle_seconds = int(value)
             else:
                 raise ValueError(f"scenario {text!r}: unknown option {option!r}")
+        if self.n < 1 or self.rounds < 1 or self.size < 1:
+            raise ValueError(f"scenario {text!r}: N, SIZE and rounds must be at least 1")
+        if self.target == "nginx" and self.tus:
+            raise ValueError(f"scenario {text!r}: nginx takes plain PUTs only")
+        if self.target != "portal" and (self.env or self.idle_seconds):
+            raise ValueError(f"scenario {text!r}: +sync and +idle are the portal's")
         at = "" if self.target == "portal" else "@" + self.target
         self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}{at}"] + options)
 
@@ -155,14 +162,15 @@ class Scenario:
 
 # --------------------------------------------------------------------------
 # ext4 without a journal (this VM's root file system) skips every inode
-# deleted in the last ~40 s when it allocates a new one (recently_deleted()
-# in fs/ext4/ialloc.c, checked only when there is no journal), one inode
-# table lookup each: after a scenario deleted 640 files, each file the next
-# one created cost up to 0.7 ms more (perf: 49 % of a tus creation's server
-# CPU in find_inode_bit/recently_deleted). So before a scenario the driver
-# waits that window out when many files went recently.
+# deleted in the last 60 s when it allocates a new one (recently_deleted()
+# in fs/ext4/ialloc.c, checked only when there is no journal; 300 s more
+# while the inode table block is dirty, hence the sync), one inode table
+# lookup each: after a scenario deleted hundreds of files, every file the
+# next one creates pays for them (bench/RESULTS.md, "ext4 without a
+# journal"). So before a scenario the driver waits that window out when
+# many files went recently.
 
-RECENTLY_DELETED_SECONDS = 41
+RECENTLY_DELETED_SECONDS = 61
 RECENTLY_DELETED_MANY = 100
 _deleted = {"at": 0.0, "count": 0}
 
@@ -175,33 +183,32 @@ def note_deleted(count):
 
 
 def ext4_without_journal(path):
-    """True when `path` is on ext4 and its device has no jbd2 journal."""
-    best = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            mount_point = left.split()[4]
-            fstype, source = right.split()[:2]
-            if (path + "/").startswith(mount_point.rstrip("/") + "/") and (
-                    best is None or len(mount_point) > len(best[0])):
-                best = (mount_point, fstype, source)
-    if not best or best[1] != "ext4":
+    """True when `path` is on ext4 and its block device has no jbd2 journal
+    (/proc/fs/jbd2/<dev>-<inode> exists for each journal). The device's
+    kernel name comes from st_dev, as /proc/fs/ext4/<dev> uses it."""
+    st = os.stat(path)
+    sys_dev = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    if not os.path.exists(sys_dev):
+        return False  # no block device (tmpfs, overlay)
+    device = os.path.basename(os.path.realpath(sys_dev))
+    if not os.path.isdir(f"/proc/fs/ext4/{device}"):
         return False
-    device = os.path.basename(best[2])
     journals = os.listdir("/proc/fs/jbd2") if os.path.isdir("/proc/fs/jbd2") else []
     return not any(j.startswith(device + "-") for j in journals)
 
 
 def settle_deletions():
-    wait = _deleted["at"] + RECENTLY_DELETED_SECONDS - time.monotonic()
-    if _deleted["count"] < RECENTLY_DELETED_MANY or wait <= 0:
+    if _deleted["count"] < RECENTLY_DELETED_MANY:
         return
     os.makedirs(CACHE, exist_ok=True)
     if not ext4_without_journal(os.path.realpath(CACHE)):
         return
-    log(f"waiting {wait:.0f} s: {_deleted['count']} files were deleted, and ext4 without a "
-        "journal makes each new file skip them for ~40 s")
-    time.sleep(wait)
+    os.sync()  # a dirty inode table block would stretch the window to 360 s
+    wait = _deleted["at"] + RECENTLY_DELETED_SECONDS - time.monotonic()
+    if wait > 0:
+        log(f"waiting {wait:.0f} s: {_deleted['count']} files were deleted, and ext4 without a "
+            "journal makes each new file skip them for 60 s")
+        time.sleep(wait)  # the kernel's window, not a synchronisation
 
 
 def wipe_data_dir():
@@ -384,6 +391,13 @@ def peer_scenario(sc, outdir):
         return {"label": sc.label, "skipped": str(exc), "ok": 0, "failures": 0,
                 "failure_details": [], "problems": [],
                 "skip_is_machine_limit": isinstance(exc, peers.NodeTooOld)}
+    except (peers.PeerExited, TimeoutError, OSError) as exc:
+        # A peer that should run and does not: the run goes on, its targets
+        # get "n/a", and the run ends with this as a problem.
+        log(f"PROBLEM in {sc.label}: {sc.target} did not start: {exc}")
+        return {"label": sc.label, "skipped": f"{sc.target} did not start", "ok": 0,
+                "failures": 0, "failure_details": [],
+                "problems": [f"{sc.target} did not start: {exc}"]}
     problems = []
     try:
         rep = run_loadgen_on(peer.port, None, archive, sc.n, sc.label, outdir,
@@ -610,6 +624,29 @@ def main():
     if args.smoke:
         args.scenarios = "2x1M,2x1M+tus,2x1M+zst,2x1M@nginx,2x1M@tus-node"
         args.stages, args.stage_repeats = "1M", 1
+    # Every scenario parses before anything starts (and the smoke checks the
+    # target table's, which it does not run).
+    specs = list(filter(None, args.scenarios.split(",")))
+    for spec in specs + (targets.SCENARIOS if args.smoke else []):
+        Scenario(spec)
+    if args.smoke:
+        missing = targets.unmeasured([Scenario(spec).label for spec in targets.SCENARIOS])
+        if missing:
+            print("targets that no scenario of targets.SCENARIOS measures:", *missing, sep="\n  ")
+            return 1
+    # The peers live in their own sessions: a SIGTERM or SIGHUP must unwind
+    # through the finally blocks that stop them, as Ctrl-C does.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
+    # One run per checkout at a time: the data dir, the peers' directories
+    # and the archives are shared (ctest's bench.smoke beside a --targets run).
+    os.makedirs(CACHE, exist_ok=True)
+    lock = open(os.path.join(CACHE, "run.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("another benchmark run holds bench/.cache/run.lock; waiting for it")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     args.binary = os.path.abspath(args.binary)  # the harness runs it from a temp cwd
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -628,7 +665,8 @@ def main():
     log(f"machine: {json.dumps(info)}")
     log(f"results in {outdir}")
 
-    pg = PostgresCluster()
+    # Durable for the targets: "each durable with its row committed".
+    pg = PostgresCluster(durable=args.targets)
     global DB_PID
     with open(os.path.join(pg.data, "postmaster.pid")) as f:
         DB_PID = int(f.readline())
@@ -643,7 +681,7 @@ def main():
         token = admin.create_user_and_token("bench")
         admin.cleanup()
 
-        for spec in filter(None, args.scenarios.split(",")):
+        for spec in specs:
             reports.append(scenario(pg.url, args.binary, token, spec, outdir))
         stage_results = measure_stages(args.stages, args.stage_repeats) if args.stages else {}
 

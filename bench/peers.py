@@ -27,7 +27,7 @@ import string
 import subprocess
 import time
 
-from loadgen import children_pids, proc_cpu_seconds, proc_status_kib, sha256_of
+from loadgen import children_pids, sha256_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEERS_DIR = os.path.join(HERE, "peers")
@@ -117,26 +117,6 @@ class Peer:
         if self.proc.poll() is not None:
             return []
         return [self.proc.pid] + children_pids(self.proc.pid)
-
-    def cpu_seconds(self):
-        """utime+stime summed over pids(), live processes only."""
-        return sum(self._each(proc_cpu_seconds))
-
-    def peak_rss_kib(self):
-        """VmHWM summed over pids(): the issue compares whole servers, and a
-        peer's memory is all its processes' (pages nginx's master shares
-        with its workers are counted once per process, so this is an upper
-        bound)."""
-        return sum(self._each(lambda pid: proc_status_kib(pid, "VmHWM") or 0))
-
-    def _each(self, read):
-        values = []
-        for pid in self.pids():
-            try:
-                values.append(read(pid))
-            except OSError:
-                pass  # it ended meanwhile
-        return values
 
     def stored_files(self):
         """[(path, size)] of the uploads' stored bytes, sorted by path."""

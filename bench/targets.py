@@ -14,11 +14,25 @@ upload-portal, `@nginx` / `@tus-node` the same load against a peer, `+tus`
 tus 1.0 (one PATCH, or `=8M` PATCHes), `+zst` a .tar.zst of the same
 content, `+rounds=R` R uploads in a row per client, `+idle=S` watches the
 server's RSS for S seconds after the load (memory after a burst).
+
+Choices where the issues leave room:
+- "counting PostgreSQL's CPU as ours" (small uploads): the database runs on
+  the same 2 cores as the server and the client, so the uploads/s of a run
+  already pay for its CPU; the database's CPU is also shown per scenario.
+  The database is durable for --targets (fsync and synchronous_commit on).
+- "the sum of the unavoidable stages": zlib's inflate (what the server uses
+  today; ISA-L's is shown beside it) and the cheaper of the two writes.
+- .tar.zst against .tar.gz is compared per upload: the same tar, fewer bytes.
 """
 
 # Small uploads run in rounds, so a scenario lasts seconds, not a fraction
-# of one (bench/RESULTS.md, run 7).
+# of one (bench/RESULTS.md, run 7). A peer's name comes right after SIZE.
 SMALL = "64x1M+rounds=10"
+
+
+def small(peer=None, *options):
+    return "+".join(["64x1M" + (f"@{peer}" if peer else ""), "rounds=10", *options])
+
 
 # In the order they run: each comparison's two sides next to each other, so
 # the machine's state drifts as little as possible between them.
@@ -26,8 +40,8 @@ SCENARIOS = [
     "16x256M", "16x256M@tus-node", "16x256M@nginx",
     "16x256M+zst",
     "16x256M+tus", "16x256M+tus=8M",
-    SMALL, SMALL + "@tus-node", SMALL + "@nginx",
-    SMALL + "+tus",
+    small(), small("tus-node"), small("nginx"),
+    small(None, "tus"),
     "4x64M", "4x1G",
     "16x1M+rounds=16", "256x1M+idle=60",
 ]
@@ -57,10 +71,9 @@ class Figures:
         r = self.report(label)
         return r["ok"] / r["wall_seconds"]
 
-    def cpu_per_gib(self, label, with_db=False):
+    def cpu_per_gib(self, label):
         r = self.report(label)
-        cpu = r["server_cpu_seconds"] + ((r.get("db_cpu_seconds") or 0) if with_db else 0)
-        return cpu / (r["file_bytes"] * r["concurrency"] * r["rounds"] / (1 << 30))
+        return r["server_cpu_seconds"] / (r["file_bytes"] * r["concurrency"] * r["rounds"] / (1 << 30))
 
     def peak_mib(self, label):
         return self.report(label)["server_vmhwm_mib"]
@@ -73,7 +86,9 @@ class Figures:
 
 
 def _ratio(a, b):
-    return a / b if b else float("inf")
+    if not b:
+        raise LookupError("a zero denominator (a figure rounded to 0)")
+    return a / b
 
 
 # (issue, name, how it is computed, bound, kind): kind ">=" means the value
@@ -94,15 +109,17 @@ TARGETS = [
     ("14", "256x1M: RSS 60 s after the burst / idle RSS",
      lambda f: f.report("256x1M+idle=60")["rss_after_idle_ratio"], 1.20, "<="),
     ("14", f"{SMALL}: uploads/s vs @tus/server",
-     lambda f: _ratio(f.uploads_per_s(SMALL), f.uploads_per_s(SMALL + "@tus-node")), 2.0, ">="),
+     lambda f: _ratio(f.uploads_per_s(small()), f.uploads_per_s(small("tus-node"))), 2.0, ">="),
     ("14", f"{SMALL}: uploads/s vs nginx",
-     lambda f: _ratio(f.uploads_per_s(SMALL), f.uploads_per_s(SMALL + "@nginx")), 0.6, ">="),
+     lambda f: _ratio(f.uploads_per_s(small()), f.uploads_per_s(small("nginx"))), 0.6, ">="),
     ("14", "256x1M: 0 failed uploads",
      lambda f: f.report("256x1M+idle=60", allow_failures=True)["failures"], 0, "<="),
     ("14", "CPU-s/GiB 256x1M / 16x1M",
      lambda f: _ratio(f.cpu_per_gib("256x1M+idle=60"), f.cpu_per_gib("16x1M+rounds=16")), 1.2, "<="),
-    ("14", "16x256M: .tar.zst / .tar.gz throughput",
-     lambda f: _ratio(f.mib_per_s("16x256M+zst"), f.mib_per_s("16x256M")), 1.5, ">="),
+    # Per upload, not per compressed MiB: the .tar.zst holds the same tar in
+    # 10 % fewer bytes.
+    ("14", "16x256M: .tar.zst / .tar.gz uploads/s",
+     lambda f: _ratio(f.uploads_per_s("16x256M+zst"), f.uploads_per_s("16x256M")), 1.5, ">="),
     ("12", "16x256M: tus (1 PATCH) / PUT throughput",
      lambda f: _ratio(f.mib_per_s("16x256M+tus"), f.mib_per_s("16x256M")), 0.9, ">="),
     ("12", "16x256M: PUT / tus (1 PATCH) CPU-s/GiB",
@@ -112,9 +129,9 @@ TARGETS = [
     ("12", "16x256M: PUT / tus (8 MiB PATCHes) CPU-s/GiB",
      lambda f: _ratio(f.cpu_per_gib("16x256M"), f.cpu_per_gib("16x256M+tus=8M")), 0.9, ">="),
     ("12", f"{SMALL}: tus / PUT throughput",
-     lambda f: _ratio(f.mib_per_s(SMALL + "+tus"), f.mib_per_s(SMALL)), 0.9, ">="),
+     lambda f: _ratio(f.mib_per_s(small(None, "tus")), f.mib_per_s(small())), 0.9, ">="),
     ("12", f"{SMALL}: PUT / tus CPU-s/GiB",
-     lambda f: _ratio(f.cpu_per_gib(SMALL), f.cpu_per_gib(SMALL + "+tus")), 0.9, ">="),
+     lambda f: _ratio(f.cpu_per_gib(small()), f.cpu_per_gib(small(None, "tus"))), 0.9, ">="),
 ]
 
 
@@ -144,3 +161,14 @@ def format_verdicts(rows):
     lines.append("")
     lines.append(f"targets: {passed} of {len(rows)} hold")
     return "\n".join(lines) + "\n"
+
+
+def unmeasured(labels):
+    """The targets that could not get a verdict even if every scenario in
+    `labels` ran: a target naming a scenario SCENARIOS lacks (the smoke's
+    check that this table and the list agree)."""
+    fake = [{"label": label, "ok": 1, "failures": 0, "wall_seconds": 1.0, "mib_per_s": 1.0,
+             "server_cpu_seconds": 1.0, "file_bytes": 1 << 20, "concurrency": 1, "rounds": 1,
+             "server_vmhwm_mib": 1.0, "rss_after_idle_ratio": 1.0} for label in labels]
+    return [f"{name}: {note}" for _, name, _, _, _, verdict, note in
+            verdicts(fake, {"unavoidable_sum": 1.0}) if verdict == "n/a"]

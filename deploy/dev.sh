@@ -46,8 +46,8 @@ build() {
 
 # The npm packages of the end-to-end tests, each pinned by its
 # package-lock.json: tests/browser (playwright-core, driving Debian's
-# /usr/bin/chromium: never a browser download) and tests/tus-client (the
-# official tus-js-client under node). `npm ci` only when node_modules is
+# /usr/bin/chromium: never a browser download), tests/tus-client (the
+# official tus-js-client under node) and bench/peers (@tus/server). `npm ci` only when node_modules is
 # missing or the lock changed since the last one.
 prepare_npm_tests() {
   local dir=$1 stamp want
@@ -65,6 +65,9 @@ prepare_npm_tests() {
 prepare_browser_tests() {
   prepare_npm_tests tests/browser
   prepare_npm_tests tests/tus-client
+  # the benchmark's @tus/server peer (ctest bench.smoke; bench/peers.py runs
+  # the same npm ci when it finds the stamp stale)
+  prepare_npm_tests bench/peers
 }
 
 # --- local PostgreSQL for `serve` ---------------------------------------------
@@ -274,7 +277,7 @@ cmd_test() {
   TEST_STARTED=$SECONDS
   trap print_wall_time EXIT # also when a build fails
   timed "install deps" install_deps
-  timed "npm ci (tests/browser, tests/tus-client)" prepare_browser_tests
+  timed "npm ci (tests, bench/peers)" prepare_browser_tests
 
   # Test builds compile in the failpoints (storage delay / ENOSPC) that the
   # backpressure tests drive; build/ (what `serve` runs) never has them.
