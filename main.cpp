@@ -143,10 +143,14 @@ int serve(const config& cfg) {
     caf_cfg.add_thread_hook<openssl_thread_hook>();
     caf::actor_system sys{caf_cfg};
     auto tus = std::make_shared<tus_registry>();
-    auto tree = start_actor_tree(sys, cfg, [tus] { return tus->live_ids(); });
-    auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
     auto admission = std::make_shared<upload_admission>(
       admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
+    auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
+    heap_trim_options trim;
+    trim.idle = [admission] { return admission->active() == 0; };
+    trim.release_caches = [chunks] { chunks->release_free(); };
+    auto tree = start_actor_tree(
+      sys, cfg, [tus] { return tus->live_ids(); }, trim);
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
     auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));

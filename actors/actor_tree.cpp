@@ -69,7 +69,8 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
 } // namespace
 
 actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
-                            std::function<std::vector<std::string>()> live_tus) {
+                            std::function<std::vector<std::string>()> live_tus,
+                            heap_trim_options trim) {
   actor_tree tree;
   tree.directory = std::make_shared<actor_directory>();
   tree.db_counts = std::make_shared<db_pool_counts>();
@@ -92,6 +93,11 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
     child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,
                [dir = tree.directory, opts](caf::event_based_actor* sup, probe_ptr p) {
                  return spawn_retention_reaper(sup, p, dir, opts);
+               }});
+  root.children.push_back(
+    child_spec{"heap_trimmer", "heap_trimmer", restart_policy::permanent,
+               [trim = std::move(trim)](caf::event_based_actor* sup, probe_ptr p) {
+                 return spawn_heap_trimmer(sup, p, trim);
                }});
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
   return tree;

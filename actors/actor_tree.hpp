@@ -14,6 +14,7 @@
 
 #include "actors/actor_directory.hpp"
 #include "actors/db_pool.hpp"
+#include "actors/heap_trimmer.hpp"
 #include "config/config.hpp"
 
 #include <caf/actor.hpp>
@@ -33,8 +34,10 @@ struct actor_tree {
 };
 
 // live_tus: the ids of this machine's live tus sessions (tus_registry), which
-// the retention reaper must not expire under a running PATCH.
+// the retention reaper must not expire under a running PATCH. trim: when the
+// heap_trimmer gives freed memory back (its idle() and release_caches()).
 actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
-                            std::function<std::vector<std::string>()> live_tus = {});
+                            std::function<std::vector<std::string>()> live_tus = {},
+                            heap_trim_options trim = {});
 
 } // namespace portal

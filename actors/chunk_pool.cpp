@@ -46,6 +46,15 @@ void chunk_pool::release(chunk* c) {
     wake();
 }
 
+std::size_t chunk_pool::release_free() {
+  std::vector<std::unique_ptr<char[]>> dropped;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    dropped.swap(free_);
+  }
+  return dropped.size() * chunk_bytes_; // freed here, outside the lock
+}
+
 std::size_t chunk_pool::in_use_bytes() const {
   std::lock_guard<std::mutex> guard{mutex_};
   return in_use_ * chunk_bytes_;

@@ -40,6 +40,11 @@ public:
 
   std::size_t in_use_bytes() const;
 
+  // Frees the recycled buffers no upload holds now (the heap_trimmer, once
+  // the server is idle: a burst's pool would otherwise stay resident up to
+  // the budget). Returns the bytes freed.
+  std::size_t release_free();
+
 private:
   void release(chunk* c);
 
