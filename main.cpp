@@ -147,7 +147,7 @@ int serve(const config& cfg) {
       admission_limits{cfg.uploads_per_user, cfg.uploads_total, cfg.upload_starts_per_minute});
     auto chunks = std::make_shared<chunk_pool>(cfg.chunk_bytes, cfg.buffer_budget_bytes);
     heap_trim_options trim;
-    trim.idle = [admission] { return admission->active() == 0; };
+    trim.idle_after = [admission] { return admission->idle_after(); };
     trim.release_caches = [chunks] { chunks->release_free(); };
     auto tree = start_actor_tree(
       sys, cfg, [tus] { return tus->live_ids(); }, trim);

@@ -94,11 +94,12 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
                [dir = tree.directory, opts](caf::event_based_actor* sup, probe_ptr p) {
                  return spawn_retention_reaper(sup, p, dir, opts);
                }});
-  root.children.push_back(
-    child_spec{"heap_trimmer", "heap_trimmer", restart_policy::permanent,
-               [trim = std::move(trim)](caf::event_based_actor* sup, probe_ptr p) {
-                 return spawn_heap_trimmer(sup, p, trim);
-               }});
+  if (trim.idle_after) // no measure of idleness (unit tests): nothing to trim by
+    root.children.push_back(
+      child_spec{"heap_trimmer", "heap_trimmer", restart_policy::permanent,
+                 [trim = std::move(trim)](caf::event_based_actor* sup, probe_ptr p) {
+                   return spawn_heap_trimmer(sup, p, trim);
+                 }});
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
   return tree;
 }

@@ -35,7 +35,7 @@ struct actor_tree {
 
 // live_tus: the ids of this machine's live tus sessions (tus_registry), which
 // the retention reaper must not expire under a running PATCH. trim: when the
-// heap_trimmer gives freed memory back (its idle() and release_caches()).
+// heap_trimmer gives freed memory back (without idle_after, no trimmer).
 actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
                             std::function<std::vector<std::string>()> live_tus = {},
                             heap_trim_options trim = {});

@@ -49,6 +49,7 @@ upload_admission::admit_locked(int64_t user_id, const clock::time_point* start) 
   }
   ++mine;
   ++total_;
+  ++admitted_;
   return std::make_shared<ticket>(shared_from_this(), user_id);
 }
 
@@ -58,6 +59,13 @@ void upload_admission::release(int64_t user_id) {
   auto it = per_user_.find(user_id);
   if (it != per_user_.end() && --it->second == 0)
     per_user_.erase(it);
+}
+
+std::optional<uint64_t> upload_admission::idle_after() const {
+  std::lock_guard lock{mutex_};
+  if (total_ > 0)
+    return std::nullopt;
+  return admitted_;
 }
 
 unsigned upload_admission::active() const {

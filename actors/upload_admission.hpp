@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -63,6 +64,10 @@ public:
 
   unsigned active() const;
   unsigned active(int64_t user_id) const;
+  // While no upload runs: how many were admitted since the start (a count
+  // that only grows, so a change means a burst came and went); nullopt while
+  // any runs. Read in one lock, for the heap_trimmer.
+  std::optional<uint64_t> idle_after() const;
 
 private:
   void release(int64_t user_id);
@@ -72,6 +77,7 @@ private:
   admission_limits limits_;
   mutable std::mutex mutex_;
   unsigned total_ = 0;
+  uint64_t admitted_ = 0;
   std::unordered_map<int64_t, unsigned> per_user_;
   token_buckets starts_;
 };
