@@ -57,7 +57,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 sys.path.insert(0, HERE)
 
 import make_archive  # noqa: E402
-from loadgen import sha256_of  # noqa: E402
+from ext4_settle import note_deleted, settle_deletions  # noqa: E402
+from scenario import Scenario  # noqa: E402
+from loadgen import proc_status_kib, sha256_of  # noqa: E402
 import peers  # noqa: E402
 import stages  # noqa: E402
 import targets  # noqa: E402
@@ -94,121 +96,6 @@ def busy_processes(limit=5):
     r = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
                        capture_output=True, text=True)
     return [" ".join(l.split()) for l in r.stdout.splitlines()[:limit]]
-
-
-class Scenario:
-    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+idle=S]":
-    N concurrent uploads of a SIZE archive, by plain PUT, or by tus with one
-    PATCH (+tus) or PATCH-byte PATCHes (+tus=8M); +cwu sends the first
-    PATCH's bytes in the creation POST (creation-with-upload); +sync sets the
-    server's PORTAL_TUS_SYNC_BYTES; +rounds=R has each of the N clients
-    upload R times in a row (a steady state for small uploads); +zst uploads
-    a .tar.zst of the same content instead of the .tar.gz; +idle=S watches
-    the server's RSS for up to S seconds after the load (memory after a
-    burst). @nginx or @tus-node sends the same load to a store-only peer
-    (bench/peers.py): a WebDAV PUT to nginx, or tus to @tus/server."""
-
-    def __init__(self, text):
-        head, *options = text.split("+")
-        head, at_sign, self.target = head.partition("@")
-        self.target = self.target or ("" if at_sign else "portal")
-        if self.target not in ("portal", "nginx", "tus-node"):
-            raise ValueError(f"scenario {text!r}: unknown target {self.target!r}")
-        n, _, size = head.partition("x")
-        self.n, self.size = int(n), make_archive.parse_size(size)
-        self.tus, self.patch_bytes, self.env = self.target == "tus-node", 0, {}
-        self.creation_with_upload = False
-        self.rounds = 1
-        self.fmt = "gz"
-        self.idle_seconds = 0
-        for option in options:
-            key, _, value = option.partition("=")
-            if key == "tus":
-                self.tus = True
-                self.patch_bytes = make_archive.parse_size(value) if value else 0
-            elif key == "cwu":
-                self.creation_with_upload = True
-            elif key == "rounds":
-                self.rounds = int(value)
-            elif key == "sync":
-                self.env["PORTAL_TUS_SYNC_BYTES"] = str(make_archive.parse_size(value))
-            elif key == "zst":
-                self.fmt = "zst"
-            elif key == "idle":
-                self.idle_seconds = int(value)
-            else:
-                raise ValueError(f"scenario {text!r}: unknown option {option!r}")
-        if self.n < 1 or self.rounds < 1 or self.size < 1:
-            raise ValueError(f"scenario {text!r}: N, SIZE and rounds must be at least 1")
-        if self.target == "nginx" and self.tus:
-            raise ValueError(f"scenario {text!r}: nginx takes plain PUTs only")
-        if self.target != "portal" and (self.env or self.idle_seconds):
-            raise ValueError(f"scenario {text!r}: +sync and +idle are the portal's")
-        at = "" if self.target == "portal" else "@" + self.target
-        self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}{at}"] + options)
-
-    def archive(self):
-        return make_archive.ensure(self.size, fmt=self.fmt)
-
-    def loadgen_args(self):
-        args = ["--rounds", str(self.rounds)] if self.rounds > 1 else []
-        if self.target != "portal":
-            args += ["--target", self.target]
-        if not self.tus:
-            return args
-        return (args + ["--tus", "--patch-bytes", str(self.patch_bytes)]
-                + (["--creation-with-upload"] if self.creation_with_upload else []))
-
-
-# --------------------------------------------------------------------------
-# ext4 without a journal (this VM's root file system) skips every inode
-# deleted in the last 60 s when it allocates a new one (recently_deleted()
-# in fs/ext4/ialloc.c, checked only when there is no journal; 300 s more
-# while the inode table block is dirty, hence the sync), one inode table
-# lookup each: after a scenario deleted hundreds of files, every file the
-# next one creates pays for them (bench/RESULTS.md, "ext4 without a
-# journal"). So before a scenario the driver waits that window out when
-# many files went recently.
-
-RECENTLY_DELETED_SECONDS = 61
-RECENTLY_DELETED_MANY = 100
-_deleted = {"at": 0.0, "count": 0}
-
-
-def note_deleted(count):
-    if count:
-        _deleted["count"] = (_deleted["count"] if time.monotonic() - _deleted["at"]
-                             < RECENTLY_DELETED_SECONDS else 0) + count
-        _deleted["at"] = time.monotonic()
-
-
-def ext4_without_journal(path):
-    """True when `path` is on ext4 and its block device has no jbd2 journal
-    (/proc/fs/jbd2/<dev>-<inode> exists for each journal). The device's
-    kernel name comes from st_dev, as /proc/fs/ext4/<dev> uses it."""
-    st = os.stat(path)
-    sys_dev = f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-    if not os.path.exists(sys_dev):
-        return False  # no block device (tmpfs, overlay)
-    device = os.path.basename(os.path.realpath(sys_dev))
-    if not os.path.isdir(f"/proc/fs/ext4/{device}"):
-        return False
-    journals = os.listdir("/proc/fs/jbd2") if os.path.isdir("/proc/fs/jbd2") else []
-    return not any(j.startswith(device + "-") for j in journals)
-
-
-def settle_deletions():
-    if _deleted["count"] < RECENTLY_DELETED_MANY:
-        return
-    os.makedirs(CACHE, exist_ok=True)
-    if not ext4_without_journal(os.path.realpath(CACHE)):
-        return
-    os.sync()  # a dirty inode table block would stretch the window to 360 s
-    wait = _deleted["at"] + RECENTLY_DELETED_SECONDS - time.monotonic()
-    if wait > 0:
-        log(f"waiting {wait:.0f} s: {_deleted['count']} files were deleted, and ext4 without a "
-            "journal makes each new file skip them for 60 s")
-        time.sleep(wait)  # the kernel's window, not a synchronisation
 
 
 def wipe_data_dir():
@@ -308,13 +195,13 @@ def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
     n = sc.n
     archive = sc.archive()
     label = sc.label + ("-perf" if perf_profile else "")
-    settle_deletions()
+    settle_deletions(CACHE, log)
     log(f"scenario {label}: load average {loadavg()}")
     busy = busy_processes()
     log(f"busiest processes: {busy}")
     portal = start_server(pg_url, binary, extra_env=sc.env)
     pid = portal.proc.pid
-    idle_rss = (rss_kib(pid, "RssAnon"), rss_kib(pid))
+    idle_rss = (proc_status_kib(pid, "RssAnon"), proc_status_kib(pid, "VmRSS"))
     perf = None
     if perf_profile:
         event, path = perf_profile
@@ -349,14 +236,6 @@ def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
     return rep
 
 
-def rss_kib(pid, key="VmRSS"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def watch_idle_rss(pid, idle, seconds):
     """After a burst: the server's RSS once a second for up to `seconds`,
     until it is within 20 % of what it was idle before the load (issue 14).
@@ -366,15 +245,15 @@ def watch_idle_rss(pid, idle, seconds):
     idle_anon, idle_total = idle
     bound = 1.2 * idle_total
     started = time.monotonic()
-    now = rss_kib(pid)
+    now = proc_status_kib(pid, "VmRSS")
     while now > bound and time.monotonic() - started < seconds:
         time.sleep(1.0)  # a sampling period, not a synchronisation
-        now = rss_kib(pid)
+        now = proc_status_kib(pid, "VmRSS")
     return {
         "idle_rss_mib": round(idle_total / 1024, 1),
         "idle_rss_anon_mib": round(idle_anon / 1024, 1),
         "rss_after_idle_mib": round(now / 1024, 1),
-        "rss_anon_after_idle_mib": round(rss_kib(pid, "RssAnon") / 1024, 1),
+        "rss_anon_after_idle_mib": round(proc_status_kib(pid, "RssAnon") / 1024, 1),
         "rss_after_idle_seconds": round(time.monotonic() - started, 1),
         "rss_after_idle_ratio": round(now / idle_total, 3) if idle_total else None,
     }
@@ -386,7 +265,7 @@ def peer_scenario(sc, outdir):
     archive's size and sha256 after the load: a peer that loses bytes
     fails like the portal would."""
     archive = sc.archive()
-    settle_deletions()
+    settle_deletions(CACHE, log)
     log(f"scenario {sc.label}: load average {loadavg()}")
     workdir = os.path.join(CACHE, "peers", sc.target)
     shutil.rmtree(workdir, ignore_errors=True)

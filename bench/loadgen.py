@@ -53,7 +53,6 @@ import http.client
 import json
 import math
 import os
-import socket
 import statistics
 import sys
 import threading

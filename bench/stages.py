@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The CPU cost of each stage of an upload, measured alone on one archive.
 
-Python 3 standard library only: ctypes reaches libz, libzstd and libarchive,
-the libraries the server links, so those stages run in-process with reused
-buffers like the server rather than through a CLI. Issue 14's target
+Python 3 standard library only: ctypes (bench/native_codecs.py) reaches
+libz, libzstd and libarchive, the libraries the server links, so those
+stages run in-process with reused buffers like the server rather than
+through a CLI. Issue 14's target
 compares the server's CPU-s/GiB with "the sum of the unavoidable stages
 (recv, inflate, tar walk, SHA-256, write), each measured alone in the same
 run": this module measures those stages on the benchmark's own archive, so
@@ -62,9 +63,8 @@ None, with the missing stages named, when a part was skipped.
 """
 
 import argparse
-import ctypes
-import ctypes.util
 import errno
+import gzip
 import hashlib
 import json
 import mmap
@@ -77,11 +77,12 @@ import struct
 import subprocess
 import sys
 import time
-import zlib
+
+import native_codecs
+from native_codecs import CHUNK, Skip, thread_cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SCRATCH = os.path.join(HERE, ".cache", "stage-scratch")
-CHUNK = 256 << 10  # the server's chunk size
 GiB = 1 << 30
 PAGE = mmap.PAGESIZE
 
@@ -108,17 +109,6 @@ DESCRIPTIONS = {
     "bsdtar_t_zstd": "`bsdtar --zstd -tf` (zstd + tar walk)",
     "read_cache": "`cat FILE` from page cache (not subtracted)",
 }
-
-
-class Skip(Exception):
-    """A stage that cannot run here; the message says why."""
-
-
-def _thread_cpu():
-    # CLOCK_THREAD_CPUTIME_ID: user + system of this thread, in ns. Not
-    # getrusage(RUSAGE_THREAD), whose user/system split is kept monotonic by
-    # the kernel and so can hide short intervals entirely.
-    return time.thread_time()
 
 
 def _wait_child(proc, deadline):
@@ -204,13 +194,13 @@ class _Run:
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", idle, 0))
                     buf = bytearray(CHUNK)
                     got = 0
-                    t0 = _thread_cpu()
+                    t0 = thread_cpu()
                     while True:
                         n = conn.recv_into(buf)
                         if not n:
                             break
                         got += n
-                    cpu = _thread_cpu() - t0
+                    cpu = thread_cpu() - t0
                 reaped = True
                 _wait_child(sender, deadline + 10)
             finally:
@@ -237,7 +227,7 @@ class _Run:
             # zero-padded copy, then ftruncate()d to the real size (one fd,
             # one mode; the server may instead write its tail buffered).
             end = (self.size + PAGE - 1) // PAGE * PAGE if direct else self.size
-            t0 = _thread_cpu()
+            t0 = thread_cpu()
             try:
                 off = 0
                 while off < end:
@@ -249,7 +239,7 @@ class _Run:
                 if direct and e.errno == errno.EINVAL:
                     raise Skip(f"O_DIRECT write refused on {self.scratch} (EINVAL)")
                 raise
-            cpu = _thread_cpu() - t0
+            cpu = thread_cpu() - t0
             view.release()
         finally:
             os.close(fd)
@@ -265,53 +255,37 @@ class _Run:
     def sha256(self):
         view = memoryview(self.data)
         h = hashlib.sha256()
-        t0 = _thread_cpu()
+        t0 = thread_cpu()
         for off in range(0, self.size, CHUNK):
             h.update(view[off:min(off + CHUNK, self.size)])
         h.digest()
-        cpu = _thread_cpu() - t0
+        cpu = thread_cpu() - t0
         view.release()
         return cpu
 
-    def _inflate_chunks(self):
-        """The tar bytes of a (multi-member) gzip, fed 256 KiB at a time."""
-        view = memoryview(self.data)
-        d = zlib.decompressobj(wbits=31)
-        fed = False  # has the current member seen any input?
-        for off in range(0, self.size, CHUNK):
-            piece = view[off:min(off + CHUNK, self.size)]
-            while piece:
-                fed = True
-                yield d.decompress(piece)
-                if not d.eof:
-                    break
-                piece = d.unused_data  # the next gzip member, if any
-                d, fed = zlib.decompressobj(wbits=31), False
-        view.release()
-        if fed and not d.eof:
-            raise RuntimeError(f"{self.path}: truncated gzip member")
-
     def inflate_zlib(self):
-        cpu, inflated = _zlib_inflate(self.data, self.size)
+        cpu, inflated = native_codecs.zlib_inflate(self.data, self.size)
         if self.tar_size is not None and inflated != self.tar_size:
-            raise RuntimeError(f"libz inflated {inflated} bytes, Python's zlib {self.tar_size}")
+            raise RuntimeError(f"libz inflated {inflated} bytes, Python's gzip {self.tar_size}")
         return cpu
 
     def inflate_zstd(self):
-        cpu, produced = _zstd_decompress(self.data, self.size)
+        cpu, produced = native_codecs.zstd_decompress(self.data, self.size)
         if self.tar_size is not None and produced != self.tar_size:
             raise RuntimeError(f"libzstd produced {produced} bytes, the zstd CLI {self.tar_size}")
         return cpu
 
+    def _tool(self, package, *argv):
+        """CPU of one command-line tool's run, or Skip when it is missing."""
+        if not shutil.which(argv[0]):
+            raise Skip(f"{argv[0]} not installed (Debian package {package})")
+        return _child_cpu(list(argv), self.deadline())
+
     def zstd_dc(self):
-        if not shutil.which("zstd"):
-            raise Skip("zstd not installed (Debian package zstd)")
-        return _child_cpu(["zstd", "-dcq", self.path], self.deadline())
+        return self._tool("zstd", "zstd", "-dcq", self.path)
 
     def inflate_isal(self):
-        if not shutil.which("igzip"):
-            raise Skip("igzip not installed (Debian package isal)")
-        return _child_cpu(["igzip", "-dc", self.path], self.deadline())
+        return self._tool("isal", "igzip", "-dc", self.path)
 
     def prepare_tar(self):
         """The raw tar in the scratch dir (outside the timing), synced so no
@@ -320,8 +294,9 @@ class _Run:
         self.tar_path = os.path.join(self.scratch, f"raw-{os.getpid()}.tar")
         with open(self.tar_path, "wb") as out:
             if self.fmt == "gz":
-                for piece in self._inflate_chunks():
-                    out.write(piece)
+                # Every member; EOFError for a truncated one.
+                with gzip.open(self.path, "rb") as tar:
+                    shutil.copyfileobj(tar, out, CHUNK)
             else:
                 if not shutil.which("zstd"):
                     raise Skip("zstd not installed (Debian package zstd)")
@@ -332,218 +307,19 @@ class _Run:
         self.tar_size = os.path.getsize(self.tar_path)
 
     def tar_walk(self):
-        return _libarchive_walk(self.tar_path, self.tar_size)
+        return native_codecs.libarchive_walk(self.tar_path, self.tar_size)
 
     def bsdtar_tf(self):
-        if not shutil.which("bsdtar"):
-            raise Skip("bsdtar not installed (Debian package libarchive-tools)")
-        return _child_cpu(["bsdtar", "-tf", self.tar_path], self.deadline())
+        return self._tool("libarchive-tools", "bsdtar", "-tf", self.tar_path)
 
     def bsdtar_tzf(self):
-        if not shutil.which("bsdtar"):
-            raise Skip("bsdtar not installed (Debian package libarchive-tools)")
-        return _child_cpu(["bsdtar", "-tzf", self.path], self.deadline())
+        return self._tool("libarchive-tools", "bsdtar", "-tzf", self.path)
 
     def bsdtar_t_zstd(self):
-        if not shutil.which("bsdtar"):
-            raise Skip("bsdtar not installed (Debian package libarchive-tools)")
-        return _child_cpu(["bsdtar", "--zstd", "-tf", self.path], self.deadline())
+        return self._tool("libarchive-tools", "bsdtar", "--zstd", "-tf", self.path)
 
     def read_cache(self):
-        return _child_cpu(["cat", self.path], self.deadline())
-
-
-# -- zlib through ctypes --------------------------------------------------------
-
-class _ZStream(ctypes.Structure):
-    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint),
-                ("total_in", ctypes.c_ulong), ("next_out", ctypes.c_void_p),
-                ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
-                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p),
-                ("zalloc", ctypes.c_void_p), ("zfree", ctypes.c_void_p),
-                ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
-                ("adler", ctypes.c_ulong), ("reserved", ctypes.c_ulong)]
-
-
-_Z_OK, _Z_STREAM_END, _Z_BUF_ERROR = 0, 1, -5
-
-
-def _zlib_inflate(data, size):
-    """CPU of zlib inflating every gzip member of data[:size] in 256 KiB
-    inputs into one reused 256 KiB output buffer, as the server does.
-
-    Not Python's zlib module: it allocates fresh output objects on every call
-    (page faults and a join copy), measured at ~15 % over libz itself here."""
-    z = ctypes.CDLL(ctypes.util.find_library("z") or "libz.so.1")
-    z.zlibVersion.restype = ctypes.c_char_p
-    z.inflateInit2_.argtypes = [ctypes.POINTER(_ZStream), ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    z.inflate.argtypes = [ctypes.POINTER(_ZStream), ctypes.c_int]
-    z.inflateReset.argtypes = [ctypes.POINTER(_ZStream)]
-    z.inflateEnd.argtypes = [ctypes.POINTER(_ZStream)]
-    strm = _ZStream()
-    if z.inflateInit2_(ctypes.byref(strm), 31, z.zlibVersion(), ctypes.sizeof(_ZStream)) != _Z_OK:
-        raise RuntimeError("inflateInit2 failed")
-    out = ctypes.create_string_buffer(CHUNK)
-    src = ctypes.c_char.from_buffer(data)
-    try:
-        base, out_addr = ctypes.addressof(src), ctypes.addressof(out)
-        inflated, member_open = 0, False
-        t0 = _thread_cpu()
-        for off in range(0, size, CHUNK):
-            strm.next_in, strm.avail_in = base + off, min(CHUNK, size - off)
-            while True:
-                strm.next_out, strm.avail_out = out_addr, CHUNK
-                r = z.inflate(ctypes.byref(strm), 0)
-                inflated += CHUNK - strm.avail_out
-                if r == _Z_STREAM_END:
-                    z.inflateReset(ctypes.byref(strm))  # the next member, if any
-                    member_open = False
-                elif r == _Z_OK:
-                    member_open = True
-                elif r == _Z_BUF_ERROR:
-                    break  # no progress without more input
-                else:
-                    raise RuntimeError(f"zlib inflate: {r} {strm.msg}")
-                if strm.avail_in == 0 and strm.avail_out != 0:
-                    break
-        cpu = _thread_cpu() - t0
-    finally:
-        z.inflateEnd(ctypes.byref(strm))
-        del src  # releases the export of `data`
-    if member_open:
-        raise RuntimeError("truncated gzip member")
-    return cpu, inflated
-
-
-class _ZstdBuffer(ctypes.Structure):
-    # ZSTD_inBuffer {const void* src; size_t size; size_t pos;} and
-    # ZSTD_outBuffer {void* dst; size_t size; size_t pos;} share this layout.
-    _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-def _zstd_decompress(data, size):
-    """CPU of libzstd (the library the server links) decompressing every
-    frame of data[:size] in 256 KiB inputs into one reused 256 KiB buffer."""
-    name = ctypes.util.find_library("zstd")
-    if not name:
-        raise Skip("libzstd not installed (Debian package libzstd1)")
-    zs = ctypes.CDLL(name)
-    zs.ZSTD_createDStream.restype = ctypes.c_void_p
-    zs.ZSTD_freeDStream.argtypes = [ctypes.c_void_p]
-    zs.ZSTD_decompressStream.restype = ctypes.c_size_t
-    zs.ZSTD_decompressStream.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ZstdBuffer),
-                                         ctypes.POINTER(_ZstdBuffer)]
-    zs.ZSTD_isError.argtypes = [ctypes.c_size_t]
-    zs.ZSTD_getErrorName.argtypes = [ctypes.c_size_t]
-    zs.ZSTD_getErrorName.restype = ctypes.c_char_p
-    ds = zs.ZSTD_createDStream()
-    out = ctypes.create_string_buffer(CHUNK)
-    src = ctypes.c_char.from_buffer(data)
-    try:
-        base = ctypes.addressof(src)
-        inb, outb = _ZstdBuffer(), _ZstdBuffer(ctypes.addressof(out), CHUNK, 0)
-        produced, hint = 0, 0
-        t0 = _thread_cpu()
-        for off in range(0, size, CHUNK):
-            inb.ptr, inb.size, inb.pos = base + off, min(CHUNK, size - off), 0
-            while inb.pos < inb.size or outb.pos == CHUNK:
-                outb.pos = 0
-                hint = zs.ZSTD_decompressStream(ds, ctypes.byref(outb), ctypes.byref(inb))
-                if zs.ZSTD_isError(hint):
-                    raise RuntimeError(f"zstd: {zs.ZSTD_getErrorName(hint).decode()}")
-                produced += outb.pos
-        cpu = _thread_cpu() - t0
-    finally:
-        zs.ZSTD_freeDStream(ds)
-        del src  # releases the export of `data`
-    if hint != 0:
-        raise RuntimeError("truncated zstd frame")
-    return cpu, produced
-
-
-# -- libarchive through ctypes ------------------------------------------------
-
-_READ_CB = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p,
-                            ctypes.POINTER(ctypes.c_void_p))
-_ARCHIVE_OK, _ARCHIVE_EOF = 0, 1
-_PROT_READ, _MAP_SHARED = 0x1, 0x01
-_lib = None
-
-
-def _libs():
-    """(libarchive, libc) through ctypes, or Skip."""
-    global _lib
-    if _lib is None:
-        name = ctypes.util.find_library("archive") or "libarchive.so.13"
-        try:
-            la = ctypes.CDLL(name)
-        except OSError:
-            raise Skip("libarchive not installed (Debian package libarchive13)")
-        la.archive_read_new.restype = ctypes.c_void_p
-        la.archive_read_support_format_tar.argtypes = [ctypes.c_void_p]
-        la.archive_read_open.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                         _READ_CB, ctypes.c_void_p]
-        la.archive_read_next_header.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
-        la.archive_read_data_skip.argtypes = [ctypes.c_void_p]
-        la.archive_error_string.argtypes = [ctypes.c_void_p]
-        la.archive_error_string.restype = ctypes.c_char_p
-        la.archive_read_free.argtypes = [ctypes.c_void_p]
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.mmap.restype = ctypes.c_void_p
-        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                              ctypes.c_int, ctypes.c_long]
-        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        _lib = (la, libc)
-    return _lib
-
-
-def _libarchive_walk(tar_path, tar_size):
-    """CPU of walking the tar as storage/archive_check.cpp does.
-
-    The tar is mapped read-only with MAP_POPULATE (its pages are in the page
-    cache: it was just written), so the callback hands out pointers, like the
-    server handing its inflate output to libarchive."""
-    la, libc = _libs()
-    fd = os.open(tar_path, os.O_RDONLY)
-    try:
-        base = libc.mmap(None, tar_size, _PROT_READ, _MAP_SHARED | mmap.MAP_POPULATE, fd, 0)
-        if base in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), "mmap of the tar failed")
-    finally:
-        os.close(fd)
-    offset = 0
-
-    @_READ_CB
-    def read_block(_a, _client, out):
-        nonlocal offset
-        n = min(CHUNK, tar_size - offset)
-        out[0] = base + offset
-        offset += n
-        return n
-
-    a = la.archive_read_new()
-    try:
-        la.archive_read_support_format_tar(a)
-        t0 = _thread_cpu()
-        if la.archive_read_open(a, None, None, read_block, None) != _ARCHIVE_OK:
-            raise RuntimeError(f"libarchive: {la.archive_error_string(a)}")
-        entry = ctypes.c_void_p()
-        entries = 0
-        while True:
-            r = la.archive_read_next_header(a, ctypes.byref(entry))
-            if r == _ARCHIVE_EOF:
-                break
-            if r != _ARCHIVE_OK or la.archive_read_data_skip(a) != _ARCHIVE_OK:
-                raise RuntimeError(f"libarchive after {entries} entries: "
-                                   f"{la.archive_error_string(a)}")
-            entries += 1
-        cpu = _thread_cpu() - t0
-    finally:
-        la.archive_read_free(a)
-        libc.munmap(base, tar_size)
-    if entries == 0:
-        raise RuntimeError("libarchive found no entries")
-    return cpu
+        return self._tool("coreutils", "cat", self.path)
 
 
 # -- measuring, summing, printing ---------------------------------------------

@@ -1,0 +1,220 @@
+"""The server's decoders, called in process through ctypes, for
+bench/stages.py: libz inflating gzip members, libzstd decompressing frames,
+libarchive walking a raw tar as storage/archive_check.cpp does. Each one
+reads 256 KiB inputs (the server's chunk size) into one reused output
+buffer, like the server, and returns the CPU of this thread alone.
+
+Python 3 standard library only.
+"""
+
+import ctypes
+import ctypes.util
+import mmap
+import os
+import time
+
+CHUNK = 256 << 10  # the server's chunk size
+
+
+class Skip(Exception):
+    """A stage that cannot run here; the message says why."""
+
+
+def thread_cpu():
+    # CLOCK_THREAD_CPUTIME_ID: user + system of this thread. Not
+    # getrusage(RUSAGE_THREAD), whose user/system split is kept monotonic by
+    # the kernel and so can hide short intervals entirely.
+    return time.thread_time()
+
+
+# -- zlib through ctypes --------------------------------------------------------
+
+class _ZStream(ctypes.Structure):
+    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint),
+                ("total_in", ctypes.c_ulong), ("next_out", ctypes.c_void_p),
+                ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
+                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p),
+                ("zalloc", ctypes.c_void_p), ("zfree", ctypes.c_void_p),
+                ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
+                ("adler", ctypes.c_ulong), ("reserved", ctypes.c_ulong)]
+
+
+_Z_OK, _Z_STREAM_END, _Z_BUF_ERROR = 0, 1, -5
+
+
+def zlib_inflate(data, size):
+    """CPU of zlib inflating every gzip member of data[:size] in 256 KiB
+    inputs into one reused 256 KiB output buffer, as the server does.
+
+    Not Python's zlib module: it allocates fresh output objects on every call
+    (page faults and a join copy), measured at ~15 % over libz itself here."""
+    z = ctypes.CDLL(ctypes.util.find_library("z") or "libz.so.1")
+    z.zlibVersion.restype = ctypes.c_char_p
+    z.inflateInit2_.argtypes = [ctypes.POINTER(_ZStream), ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    z.inflate.argtypes = [ctypes.POINTER(_ZStream), ctypes.c_int]
+    z.inflateReset.argtypes = [ctypes.POINTER(_ZStream)]
+    z.inflateEnd.argtypes = [ctypes.POINTER(_ZStream)]
+    strm = _ZStream()
+    if z.inflateInit2_(ctypes.byref(strm), 31, z.zlibVersion(), ctypes.sizeof(_ZStream)) != _Z_OK:
+        raise RuntimeError("inflateInit2 failed")
+    out = ctypes.create_string_buffer(CHUNK)
+    src = ctypes.c_char.from_buffer(data)
+    try:
+        base, out_addr = ctypes.addressof(src), ctypes.addressof(out)
+        inflated, member_open = 0, False
+        t0 = thread_cpu()
+        for off in range(0, size, CHUNK):
+            strm.next_in, strm.avail_in = base + off, min(CHUNK, size - off)
+            while True:
+                strm.next_out, strm.avail_out = out_addr, CHUNK
+                r = z.inflate(ctypes.byref(strm), 0)
+                inflated += CHUNK - strm.avail_out
+                if r == _Z_STREAM_END:
+                    z.inflateReset(ctypes.byref(strm))  # the next member, if any
+                    member_open = False
+                elif r == _Z_OK:
+                    member_open = True
+                elif r == _Z_BUF_ERROR:
+                    break  # no progress without more input
+                else:
+                    raise RuntimeError(f"zlib inflate: {r} {strm.msg}")
+                if strm.avail_in == 0 and strm.avail_out != 0:
+                    break
+        cpu = thread_cpu() - t0
+    finally:
+        z.inflateEnd(ctypes.byref(strm))
+        del src  # releases the export of `data`
+    if member_open:
+        raise RuntimeError("truncated gzip member")
+    return cpu, inflated
+
+
+class _ZstdBuffer(ctypes.Structure):
+    # ZSTD_inBuffer {const void* src; size_t size; size_t pos;} and
+    # ZSTD_outBuffer {void* dst; size_t size; size_t pos;} share this layout.
+    _fields_ = [("ptr", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
+
+
+def zstd_decompress(data, size):
+    """CPU of libzstd (the library the server links) decompressing every
+    frame of data[:size] in 256 KiB inputs into one reused 256 KiB buffer."""
+    name = ctypes.util.find_library("zstd")
+    if not name:
+        raise Skip("libzstd not installed (Debian package libzstd1)")
+    zs = ctypes.CDLL(name)
+    zs.ZSTD_createDStream.restype = ctypes.c_void_p
+    zs.ZSTD_freeDStream.argtypes = [ctypes.c_void_p]
+    zs.ZSTD_decompressStream.restype = ctypes.c_size_t
+    zs.ZSTD_decompressStream.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ZstdBuffer),
+                                         ctypes.POINTER(_ZstdBuffer)]
+    zs.ZSTD_isError.argtypes = [ctypes.c_size_t]
+    zs.ZSTD_getErrorName.argtypes = [ctypes.c_size_t]
+    zs.ZSTD_getErrorName.restype = ctypes.c_char_p
+    ds = zs.ZSTD_createDStream()
+    out = ctypes.create_string_buffer(CHUNK)
+    src = ctypes.c_char.from_buffer(data)
+    try:
+        base = ctypes.addressof(src)
+        inb, outb = _ZstdBuffer(), _ZstdBuffer(ctypes.addressof(out), CHUNK, 0)
+        produced, hint = 0, 0
+        t0 = thread_cpu()
+        for off in range(0, size, CHUNK):
+            inb.ptr, inb.size, inb.pos = base + off, min(CHUNK, size - off), 0
+            while inb.pos < inb.size or outb.pos == CHUNK:
+                outb.pos = 0
+                hint = zs.ZSTD_decompressStream(ds, ctypes.byref(outb), ctypes.byref(inb))
+                if zs.ZSTD_isError(hint):
+                    raise RuntimeError(f"zstd: {zs.ZSTD_getErrorName(hint).decode()}")
+                produced += outb.pos
+        cpu = thread_cpu() - t0
+    finally:
+        zs.ZSTD_freeDStream(ds)
+        del src  # releases the export of `data`
+    if hint != 0:
+        raise RuntimeError("truncated zstd frame")
+    return cpu, produced
+
+
+# -- libarchive through ctypes ------------------------------------------------
+
+_READ_CB = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p,
+                            ctypes.POINTER(ctypes.c_void_p))
+_ARCHIVE_OK, _ARCHIVE_EOF = 0, 1
+_PROT_READ, _MAP_SHARED = 0x1, 0x01
+_lib = None
+
+
+def _libs():
+    """(libarchive, libc) through ctypes, or Skip."""
+    global _lib
+    if _lib is None:
+        name = ctypes.util.find_library("archive") or "libarchive.so.13"
+        try:
+            la = ctypes.CDLL(name)
+        except OSError:
+            raise Skip("libarchive not installed (Debian package libarchive13)")
+        la.archive_read_new.restype = ctypes.c_void_p
+        la.archive_read_support_format_tar.argtypes = [ctypes.c_void_p]
+        la.archive_read_open.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                         _READ_CB, ctypes.c_void_p]
+        la.archive_read_next_header.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+        la.archive_read_data_skip.argtypes = [ctypes.c_void_p]
+        la.archive_error_string.argtypes = [ctypes.c_void_p]
+        la.archive_error_string.restype = ctypes.c_char_p
+        la.archive_read_free.argtypes = [ctypes.c_void_p]
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        _lib = (la, libc)
+    return _lib
+
+
+def libarchive_walk(tar_path, tar_size):
+    """CPU of walking the tar as storage/archive_check.cpp does.
+
+    The tar is mapped read-only with MAP_POPULATE (its pages are in the page
+    cache: it was just written), so the callback hands out pointers, like the
+    server handing its inflate output to libarchive."""
+    la, libc = _libs()
+    fd = os.open(tar_path, os.O_RDONLY)
+    try:
+        base = libc.mmap(None, tar_size, _PROT_READ, _MAP_SHARED | mmap.MAP_POPULATE, fd, 0)
+        if base in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap of the tar failed")
+    finally:
+        os.close(fd)
+    offset = 0
+
+    @_READ_CB
+    def read_block(_a, _client, out):
+        nonlocal offset
+        n = min(CHUNK, tar_size - offset)
+        out[0] = base + offset
+        offset += n
+        return n
+
+    a = la.archive_read_new()
+    try:
+        la.archive_read_support_format_tar(a)
+        t0 = thread_cpu()
+        if la.archive_read_open(a, None, None, read_block, None) != _ARCHIVE_OK:
+            raise RuntimeError(f"libarchive: {la.archive_error_string(a)}")
+        entry = ctypes.c_void_p()
+        entries = 0
+        while True:
+            r = la.archive_read_next_header(a, ctypes.byref(entry))
+            if r == _ARCHIVE_EOF:
+                break
+            if r != _ARCHIVE_OK or la.archive_read_data_skip(a) != _ARCHIVE_OK:
+                raise RuntimeError(f"libarchive after {entries} entries: "
+                                   f"{la.archive_error_string(a)}")
+            entries += 1
+        cpu = thread_cpu() - t0
+    finally:
+        la.archive_read_free(a)
+        libc.munmap(base, tar_size)
+    if entries == 0:
+        raise RuntimeError("libarchive found no entries")
+    return cpu
