@@ -4,6 +4,7 @@
 
 #define ZSTD_STATIC_LINKING_ONLY // ZSTD_getFrameHeader(), exported by libzstd.so
 #include <algorithm>
+#include <isa-l/igzip_lib.h>
 #include <new>
 #include <string>
 #include <zlib.h>
@@ -41,19 +42,13 @@ struct compressed_stream::decoder {
 
 namespace {
 
-// gzip through zlib's inflate, which checks each member's CRC-32 and ISIZE
-// before it reports the member's end (Z_STREAM_END).
-class gzip_decoder final : public compressed_stream::decoder {
+// The gzip stream around the members (RFC 1952 §2.2): any number of members,
+// then optionally NUL padding to the end (gzip -t ignores it); anything else
+// after a member is refused. One place for these rules, whichever inflater
+// decodes the members.
+class gzip_decoder : public compressed_stream::decoder {
 public:
-  gzip_decoder() : out_(new unsigned char[out_block]) {
-    if (inflateInit2(&z_, 15 + 16) != Z_OK) // gzip wrapper only
-      throw std::bad_alloc();
-  }
-  ~gzip_decoder() override { inflateEnd(&z_); }
-  gzip_decoder(const gzip_decoder&) = delete;
-  gzip_decoder& operator=(const gzip_decoder&) = delete;
-
-  failure push(const unsigned char* data, std::size_t size, const block_sink& out) override {
+  failure push(const unsigned char* data, std::size_t size, const block_sink& out) final {
     while (size > 0) {
       if (state_ == state::padding) {
         if (std::any_of(data, data + size, [](unsigned char c) { return c != 0; }))
@@ -61,61 +56,210 @@ public:
         return {};
       }
       if (state_ == state::between) {
-        // After a member: another member, or NUL padding to the end.
         if (data[0] == 0) {
           state_ = state::padding;
           continue;
         }
         if (data[0] != 0x1f)
           return trailing();
-        inflateReset(&z_);
+        next_member();
         state_ = state::member;
       }
-      z_.next_in = const_cast<unsigned char*>(data);
-      z_.avail_in = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
-      const uInt offered = z_.avail_in;
-      int r = Z_OK;
-      do {
-        z_.next_out = out_.get();
-        z_.avail_out = out_block;
-        r = inflate(&z_, Z_NO_FLUSH);
-        if (r == Z_MEM_ERROR)
-          throw std::bad_alloc();
-        if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
-          return invalid("corrupt gzip stream in member " + std::to_string(members_ + 1) + ": " +
-                         (z_.msg ? z_.msg : "inflate failed"));
-        std::size_t produced = out_block - z_.avail_out;
-        if (produced > 0 && !out(out_.get(), produced))
-          return {};
-      } while (r == Z_OK && (z_.avail_in > 0 || z_.avail_out == 0));
-      std::size_t used = offered - z_.avail_in;
-      data += used;
-      size -= used;
-      if (r == Z_STREAM_END) {
+      step s;
+      if (const char* why = inflate_member(data, size, out, s))
+        return invalid("corrupt gzip stream in member " + std::to_string(members_ + 1) + ": " +
+                       why);
+      if (s.stopped)
+        return {};
+      data += s.used;
+      size -= s.used;
+      if (s.member_ended) {
         ++members_;
         state_ = state::between;
-      } else if (used == 0 && r == Z_BUF_ERROR) {
-        break; // needs more input than there is (cannot happen with size > 0)
+      } else if (s.used == 0) {
+        break; // the inflater holds what it needs more input for
       }
     }
     return {};
   }
 
-  failure finish() override {
+  failure finish() final {
     if (state_ == state::member)
       return invalid("truncated gzip stream: member " + std::to_string(members_ + 1) +
                      " ends before its trailer");
     return {};
   }
 
+protected:
+  struct step {
+    std::size_t used = 0;      // input bytes consumed
+    bool member_ended = false; // the member's trailer was read and checked
+    bool stopped = false;      // `out` returned false
+  };
+  // Inflates the current member from `data` until the input is used up, the
+  // member ends (its CRC-32 and ISIZE checked), or `out` refuses. Returns
+  // why the member is corrupt, or nullptr.
+  virtual const char* inflate_member(const unsigned char* data, std::size_t size,
+                                     const block_sink& out, step& s) = 0;
+  // Prepares for a member that starts at the next byte.
+  virtual void next_member() = 0;
+
 private:
   static failure trailing() { return invalid("data after the end of the gzip stream"); }
 
   enum class state { member, between, padding };
-  z_stream z_{};
-  std::unique_ptr<unsigned char[]> out_;
   state state_ = state::member;
   uint64_t members_ = 0;
+};
+
+// zlib's inflate, the reference inflater (tests hold ISA-L's to it). It
+// checks each member's CRC-32 and ISIZE before it reports the member's end
+// (Z_STREAM_END).
+class zlib_gzip_decoder final : public gzip_decoder {
+public:
+  zlib_gzip_decoder() : out_(new unsigned char[out_block]) {
+    if (inflateInit2(&z_, 15 + 16) != Z_OK) // gzip wrapper only
+      throw std::bad_alloc();
+  }
+  ~zlib_gzip_decoder() override { inflateEnd(&z_); }
+  zlib_gzip_decoder(const zlib_gzip_decoder&) = delete;
+  zlib_gzip_decoder& operator=(const zlib_gzip_decoder&) = delete;
+
+private:
+  const char* inflate_member(const unsigned char* data, std::size_t size, const block_sink& out,
+                             step& s) override {
+    z_.next_in = const_cast<unsigned char*>(data);
+    z_.avail_in = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    const uInt offered = z_.avail_in;
+    int r = Z_OK;
+    do {
+      z_.next_out = out_.get();
+      z_.avail_out = out_block;
+      r = inflate(&z_, Z_NO_FLUSH);
+      if (r == Z_MEM_ERROR)
+        throw std::bad_alloc();
+      if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR)
+        return z_.msg ? z_.msg : "inflate failed";
+      std::size_t produced = out_block - z_.avail_out;
+      if (produced > 0 && !out(out_.get(), produced)) {
+        s.stopped = true;
+        return nullptr;
+      }
+    } while (r == Z_OK && (z_.avail_in > 0 || z_.avail_out == 0));
+    s.used = offered - z_.avail_in;
+    s.member_ended = r == Z_STREAM_END;
+    return nullptr;
+  }
+
+  void next_member() override { inflateReset(&z_); }
+
+  z_stream z_{};
+  std::unique_ptr<unsigned char[]> out_;
+};
+
+// ISA-L's inflate, the server's: about half zlib's CPU per byte on this
+// hardware (bench/RESULTS.md, issue 14). zlib still reads each member's
+// header, so every header rule (reserved flag bits, FHCRC's CRC-16, the
+// method) is the reference's own; ISA-L inflates the deflate data from the
+// byte after it and checks the trailer's CRC-32 and ISIZE
+// (ISAL_GZIP_NO_HDR_VER) before it reports the member finished.
+class isal_gzip_decoder final : public gzip_decoder {
+public:
+  isal_gzip_decoder() : s_(std::make_unique<inflate_state>()), out_(new unsigned char[out_block]) {
+    if (inflateInit2(&header_, 15 + 16) != Z_OK)
+      throw std::bad_alloc();
+    next_member();
+  }
+  ~isal_gzip_decoder() override { inflateEnd(&header_); }
+  isal_gzip_decoder(const isal_gzip_decoder&) = delete;
+  isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
+
+private:
+  const char* inflate_member(const unsigned char* data, std::size_t size, const block_sink& out,
+                             step& s) override {
+    if (in_header_) {
+      if (const char* why = read_header(data, size, s.used))
+        return why;
+      if (in_header_)
+        return nullptr;
+      data += s.used;
+      size -= s.used;
+    }
+    s_->next_in = const_cast<unsigned char*>(data);
+    s_->avail_in = static_cast<uint32_t>(std::min<std::size_t>(size, 1u << 30));
+    const uint32_t offered = s_->avail_in;
+    while (true) {
+      const uint32_t had = s_->avail_in;
+      s_->next_out = out_.get();
+      s_->avail_out = out_block;
+      int r = isal_inflate(s_.get());
+      if (r < 0)
+        return reason(r);
+      std::size_t produced = out_block - s_->avail_out;
+      if (produced > 0 && !out(out_.get(), produced)) {
+        s.stopped = true;
+        return nullptr;
+      }
+      if (s_->block_state == ISAL_BLOCK_FINISH)
+        break;
+      if (s_->avail_out != 0 && (s_->avail_in == 0 || (s_->avail_in == had && produced == 0)))
+        break; // everything offered is consumed, or held inside the state
+    }
+    s.used += offered - s_->avail_in;
+    s.member_ended = s_->block_state == ISAL_BLOCK_FINISH;
+    return nullptr;
+  }
+
+  // zlib's inflate with Z_BLOCK returns once the header is read, before the
+  // first byte of deflate data (zlib.h: data_type bit 128, no bits held).
+  const char* read_header(const unsigned char* data, std::size_t size, std::size_t& used) {
+    header_.next_in = const_cast<unsigned char*>(data);
+    header_.avail_in = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    unsigned char none[1];
+    header_.next_out = none;
+    header_.avail_out = sizeof none;
+    const uInt offered = header_.avail_in;
+    int r = inflate(&header_, Z_BLOCK);
+    if (r == Z_MEM_ERROR)
+      throw std::bad_alloc();
+    if (r != Z_OK && r != Z_BUF_ERROR)
+      return header_.msg ? header_.msg : "incorrect header";
+    used = offered - header_.avail_in;
+    if (header_.data_type & 128) {
+      if ((header_.data_type & 63) != 0 || header_.avail_out != sizeof none)
+        return "inflate failed"; // not where zlib.h says Z_BLOCK stops
+      in_header_ = false;
+    }
+    return nullptr;
+  }
+
+  void next_member() override {
+    inflateReset(&header_);
+    isal_inflate_init(s_.get());
+    s_->crc_flag = ISAL_GZIP_NO_HDR_VER;
+    in_header_ = true;
+  }
+
+  // zlib's wording, so a refusal reads the same whichever inflater found it.
+  static const char* reason(int r) {
+    switch (r) {
+    case ISAL_INVALID_BLOCK:
+      return "invalid block type or lengths";
+    case ISAL_INVALID_SYMBOL:
+      return "invalid code";
+    case ISAL_INVALID_LOOKBACK:
+      return "invalid distance too far back";
+    case ISAL_INCORRECT_CHECKSUM:
+      return "incorrect data check";
+    default:
+      return "inflate failed";
+    }
+  }
+
+  z_stream header_{};                // reads the member's header only
+  std::unique_ptr<inflate_state> s_; // 85 KiB: ISA-L's tables and its 32 KiB history
+  std::unique_ptr<unsigned char[]> out_;
+  bool in_header_ = true;
 };
 
 // zstd through libzstd's streaming decoder, which checks each frame's content
@@ -163,10 +307,12 @@ private:
 
 } // namespace
 
-compressed_stream::compressed_stream(archive_format f, uint64_t max_output)
+compressed_stream::compressed_stream(archive_format f, uint64_t max_output, gzip_inflater how)
   : format_(f), max_output_(max_output) {
-  if (f == archive_format::tar_gz)
-    decoder_ = std::make_unique<gzip_decoder>();
+  if (f == archive_format::tar_gz && how == gzip_inflater::isal)
+    decoder_ = std::make_unique<isal_gzip_decoder>();
+  else if (f == archive_format::tar_gz)
+    decoder_ = std::make_unique<zlib_gzip_decoder>();
   else
     decoder_ = std::make_unique<zstd_decoder>();
 }

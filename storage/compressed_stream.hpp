@@ -3,10 +3,12 @@
 // verifies what `gzip -t` / `zstd -t` verify, which are the reference: what
 // they call corrupt is refused, what they accept is accepted.
 //
-//   gzip (RFC 1952), through zlib: any number of members, each one's CRC-32
-//     and ISIZE checked when it ends; after the last member only NUL padding
-//     (what tape-blocked writers add; gzip -t ignores it), anything else is
-//     refused.
+//   gzip (RFC 1952): any number of members, each one's CRC-32 and ISIZE
+//     checked when it ends; after the last member only NUL padding (what
+//     tape-blocked writers add; gzip -t ignores it), anything else is
+//     refused. zlib reads each member's header, ISA-L inflates the data
+//     and checks the trailer; zlib alone is the reference that
+//     tests/unit/inflater_agreement_test.cpp holds ISA-L to.
 //   zstd (RFC 8878), through libzstd: any number of frames, each one's
 //     content checksum checked when the frame has one; skippable frames
 //     (magic 0x184D2A50-0x184D2A5F, as pzstd writes first) anywhere; nothing
@@ -16,10 +18,10 @@
 //     skippable frames (SPEC §5.3). Refused at the first byte that differs,
 //     before any of that chunk is decompressed.
 //
-// Nothing in the compressed formats is parsed here by hand: zlib and libzstd
-// decode, and libzstd's ZSTD_getFrameHeader() reads the skippable frames'
-// headers for the first-bytes rule. The decoders sit behind one small
-// interface so that another inflater (ISA-L) can replace zlib later.
+// Nothing in the compressed formats is parsed here by hand: zlib, ISA-L and
+// libzstd decode, and libzstd's ZSTD_getFrameHeader() reads the skippable
+// frames' headers for the first-bytes rule. Both gzip inflaters sit behind one small
+// interface, with the rules between members written once.
 #pragma once
 
 #include "config/error_code.hpp"
@@ -36,10 +38,15 @@ namespace portal::storage {
 // the call. Returns false to stop the decoding (the receiver refused).
 using block_sink = std::function<bool(const unsigned char* data, std::size_t size)>;
 
+// Which library inflates gzip members. isal, the server's, costs about half
+// of zlib's CPU per byte (bench/RESULTS.md run 10); zlib is the reference
+// that tests hold it to, byte for byte and refusal for refusal.
+enum class gzip_inflater { isal, zlib };
+
 class compressed_stream {
 public:
   // `max_output`: decompressed bytes allowed; more is archive_bomb.
-  compressed_stream(archive_format f, uint64_t max_output);
+  compressed_stream(archive_format f, uint64_t max_output, gzip_inflater how = gzip_inflater::isal);
   ~compressed_stream();
   compressed_stream(const compressed_stream&) = delete;
   compressed_stream& operator=(const compressed_stream&) = delete;
