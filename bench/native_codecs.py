@@ -1,5 +1,6 @@
 """The server's decoders, called in process through ctypes, for
-bench/stages.py: libz inflating gzip members, libzstd decompressing frames,
+bench/stages.py: ISA-L (the server's inflater) and libz (the reference one)
+inflating gzip members, libzstd decompressing frames,
 libarchive walking a raw tar as storage/archive_check.cpp does. Each one
 reads 256 KiB inputs (the server's chunk size) into one reused output
 buffer, like the server, and returns the CPU of this thread alone.
@@ -9,8 +10,12 @@ Python 3 standard library only.
 
 import ctypes
 import ctypes.util
+import json
 import mmap
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 
 CHUNK = 256 << 10  # the server's chunk size
@@ -83,6 +88,98 @@ def zlib_inflate(data, size):
         cpu = thread_cpu() - t0
     finally:
         z.inflateEnd(ctypes.byref(strm))
+        del src  # releases the export of `data`
+    if member_open:
+        raise RuntimeError("truncated gzip member")
+    return cpu, inflated
+
+
+# -- ISA-L through ctypes -------------------------------------------------------
+
+# struct inflate_state is 85 KiB with the fields this needs deep inside; their
+# offsets come from the installed header through the C compiler rather than
+# being copied here, so another libisal version cannot be misread silently.
+_ISAL_LAYOUT_C = r"""
+#include <isa-l/igzip_lib.h>
+#include <stddef.h>
+#include <stdio.h>
+#define F(m) offsetof(struct inflate_state, m)
+int main(void) {
+  printf("{\"size\": %zu, \"next_out\": %zu, \"avail_out\": %zu, \"next_in\": %zu,"
+         " \"avail_in\": %zu, \"block_state\": %zu, \"crc_flag\": %zu,"
+         " \"finish\": %d, \"gzip\": %d}\n",
+         sizeof(struct inflate_state), F(next_out), F(avail_out), F(next_in), F(avail_in),
+         F(block_state), F(crc_flag), (int)ISAL_BLOCK_FINISH, ISAL_GZIP);
+  return 0;
+}
+"""
+
+
+def _isal_layout():
+    cc = shutil.which("cc")
+    if not cc or not os.path.exists("/usr/include/isa-l/igzip_lib.h"):
+        raise Skip("ISA-L's header or a C compiler missing (Debian packages libisal-dev, gcc)")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = os.path.join(tmp, "layout.c"), os.path.join(tmp, "layout")
+        with open(src, "w") as f:
+            f.write(_ISAL_LAYOUT_C)
+        subprocess.run([cc, "-o", exe, src], check=True, timeout=60)
+        return json.loads(subprocess.run([exe], check=True, capture_output=True, text=True,
+                                         timeout=10).stdout)
+
+
+def isal_inflate(data, size):
+    """CPU of ISA-L's isal_inflate (the server's inflater) inflating every
+    gzip member of data[:size] in 256 KiB inputs into one reused 256 KiB
+    output buffer. ISA-L reads the headers here (ISAL_GZIP); the server has
+    zlib read them, a few dozen bytes per member."""
+    name = ctypes.util.find_library("isal")
+    if not name:
+        raise Skip("libisal not installed (Debian package libisal2)")
+    lib = ctypes.CDLL(name)
+    lib.isal_inflate_init.argtypes = [ctypes.c_void_p]
+    lib.isal_inflate.argtypes = [ctypes.c_void_p]
+    layout = _isal_layout()
+    state = ctypes.create_string_buffer(layout["size"])
+    at = ctypes.addressof(state)
+
+    def field(ctype, key):
+        return ctype.from_address(at + layout[key])
+
+    next_in, avail_in = field(ctypes.c_void_p, "next_in"), field(ctypes.c_uint32, "avail_in")
+    next_out, avail_out = field(ctypes.c_void_p, "next_out"), field(ctypes.c_uint32, "avail_out")
+    block_state, crc_flag = field(ctypes.c_int, "block_state"), field(ctypes.c_uint32, "crc_flag")
+    out = ctypes.create_string_buffer(CHUNK)
+    src = ctypes.c_char.from_buffer(data)
+    try:
+        base, out_addr = ctypes.addressof(src), ctypes.addressof(out)
+        inflated, member_open = 0, False
+        t0 = thread_cpu()
+        for off in range(0, size, CHUNK):
+            next_in.value, avail_in.value = base + off, min(CHUNK, size - off)
+            while True:
+                if not member_open:
+                    pos, left = next_in.value, avail_in.value
+                    lib.isal_inflate_init(at)  # which also clears next_in and avail_in
+                    crc_flag.value = layout["gzip"]
+                    next_in.value, avail_in.value = pos, left
+                    member_open = True
+                next_out.value, avail_out.value = out_addr, CHUNK
+                had = avail_in.value
+                r = lib.isal_inflate(at)
+                if r < 0:
+                    raise RuntimeError(f"isal_inflate: error {r} in the 256 KiB input at {off}")
+                produced = CHUNK - avail_out.value
+                inflated += produced
+                if block_state.value == layout["finish"]:
+                    member_open = False  # the next member, if any
+                    if avail_in.value == 0:
+                        break
+                elif avail_out.value != 0 and (avail_in.value == 0
+                                               or (avail_in.value == had and produced == 0)):
+                    break
+        cpu = thread_cpu() - t0
+    finally:
         del src  # releases the export of `data`
     if member_open:
         raise RuntimeError("truncated gzip member")

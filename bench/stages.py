@@ -2,7 +2,7 @@
 """The CPU cost of each stage of an upload, measured alone on one archive.
 
 Python 3 standard library only: ctypes (bench/native_codecs.py) reaches
-libz, libzstd and libarchive, the libraries the server links, so those
+ISA-L, libz, libzstd and libarchive, the libraries the server links, so those
 stages run in-process with reused buffers like the server rather than
 through a CLI. Issue 14's target
 compares the server's CPU-s/GiB with "the sum of the unavoidable stages
@@ -29,11 +29,13 @@ Stages (256 KiB = the server's chunk size everywhere):
                  then fdatasync. The unlink afterwards is not timed.
   write_direct   the same with O_DIRECT (skipped if the file system refuses).
   sha256         hashlib.sha256 (OpenSSL) over the in-memory bytes.
-  inflate_zlib   .tar.gz: libz (through ctypes) inflating every gzip member,
-                 256 KiB inputs into one reused 256 KiB output buffer.
+  inflate_isal   .tar.gz: ISA-L's isal_inflate (through ctypes), the server's
+                 inflater, every gzip member, 256 KiB inputs into one reused
+                 256 KiB output buffer.
+  inflate_zlib   .tar.gz: libz the same way (the reference inflater).
   inflate_zstd   .tar.zst: libzstd (through ctypes) the same way.
   zstd_dc        .tar.zst: `zstd -dc FILE >/dev/null` (child), for comparison.
-  inflate_isal   .tar.gz: `igzip -dc FILE >/dev/null` (ISA-L's CLI, child).
+  igzip_dc       .tar.gz: `igzip -dc FILE >/dev/null` (ISA-L's CLI, child).
   tar_walk       libarchive (the server's library, through ctypes) walking the
                  raw tar the way storage/archive_check.cpp does: format tar
                  only, a read callback with no skip callback, next_header +
@@ -52,11 +54,11 @@ Stages (256 KiB = the server's chunk size everywhere):
 The file is read once before any stage (into memory for the in-process
 stages), which also warms the page cache for the CLI stages that read it.
 
-unavoidable_sum = recv + inflate (inflate_zlib for .tar.gz, inflate_zstd for .tar.zst) +
-tar_walk + sha256 + the cheaper of write_cache and write_direct (medians);
-isal_sum is the same with inflate_isal in place of inflate_zlib (a CLI child,
-so it carries the read_cache cost the in-process stages do not). Either is
-None, with the missing stages named, when a part was skipped.
+unavoidable_sum = recv + inflate (inflate_isal for .tar.gz, inflate_zstd for
+.tar.zst: the server's decoders) + tar_walk + sha256 + the cheaper of
+write_cache and write_direct (medians); zlib_sum is the same with
+inflate_zlib, what the sum was before the server inflated with ISA-L. Either
+is None, with the missing stages named, when a part was skipped.
 
     python3 bench/stages.py bench/.cache/archive-256M.tar.gz [--repeats 3]
         [--scratch DIR] [--json]
@@ -99,10 +101,11 @@ DESCRIPTIONS = {
     "write_cache": "write 256 KiB + fdatasync, page cache",
     "write_direct": "write 256 KiB + fdatasync, O_DIRECT",
     "sha256": "hashlib.sha256 (OpenSSL), in memory",
+    "inflate_isal": "ISA-L isal_inflate (via ctypes), reused 256 KiB output",
     "inflate_zlib": "zlib inflate (libz via ctypes), reused 256 KiB output",
     "inflate_zstd": "libzstd (via ctypes), reused 256 KiB output",
     "zstd_dc": "`zstd -dc` (child, CLI)",
-    "inflate_isal": "ISA-L `igzip -dc` (child)",
+    "igzip_dc": "ISA-L `igzip -dc` (child, CLI)",
     "tar_walk": "libarchive walking the raw tar, in process (ctypes)",
     "bsdtar_tf": "`bsdtar -tf TAR` (seeks over bodies)",
     "bsdtar_tzf": "`bsdtar -tzf` (zlib inflate + tar walk)",
@@ -269,6 +272,12 @@ class _Run:
             raise RuntimeError(f"libz inflated {inflated} bytes, Python's gzip {self.tar_size}")
         return cpu
 
+    def inflate_isal(self):
+        cpu, inflated = native_codecs.isal_inflate(self.data, self.size)
+        if self.tar_size is not None and inflated != self.tar_size:
+            raise RuntimeError(f"ISA-L inflated {inflated} bytes, Python's gzip {self.tar_size}")
+        return cpu
+
     def inflate_zstd(self):
         cpu, produced = native_codecs.zstd_decompress(self.data, self.size)
         if self.tar_size is not None and produced != self.tar_size:
@@ -284,7 +293,7 @@ class _Run:
     def zstd_dc(self):
         return self._tool("zstd", "zstd", "-dcq", self.path)
 
-    def inflate_isal(self):
+    def igzip_dc(self):
         return self._tool("isal", "igzip", "-dc", self.path)
 
     def prepare_tar(self):
@@ -334,8 +343,8 @@ def archive_format(path):
 
 def stage_names(fmt):
     if fmt == "gz":
-        return ["recv", "write_cache", "write_direct", "sha256", "inflate_zlib", "inflate_isal",
-                "tar_walk", "bsdtar_tf", "bsdtar_tzf", "read_cache"]
+        return ["recv", "write_cache", "write_direct", "sha256", "inflate_isal", "inflate_zlib",
+                "igzip_dc", "tar_walk", "bsdtar_tf", "bsdtar_tzf", "read_cache"]
     return ["recv", "write_cache", "write_direct", "sha256", "inflate_zstd", "zstd_dc",
             "tar_walk", "bsdtar_tf", "bsdtar_t_zstd", "read_cache"]
 
@@ -352,18 +361,23 @@ def _sum(stages, parts):
     return sum(stages[n]["cpu_s_per_gib"] for n in names), write, []
 
 
+def server_inflate(fmt):
+    """The stage that is the server's decoder for the format."""
+    return "inflate_isal" if fmt == "gz" else "inflate_zstd"
+
+
 def unavoidable_sum(stages, fmt):
-    """recv + inflate (zlib for gz, zstd for zst) + tar_walk + sha256 + the
-    cheaper write: (CPU-s/GiB or None, the write used, missing stages)."""
-    inflate = "inflate_zlib" if fmt == "gz" else "inflate_zstd"
-    return _sum(stages, ["recv", inflate, "tar_walk", "sha256"])
+    """recv + the server's inflate (ISA-L for gz, libzstd for zst) + tar_walk
+    + sha256 + the cheaper write: (CPU-s/GiB or None, the write used,
+    missing stages)."""
+    return _sum(stages, ["recv", server_inflate(fmt), "tar_walk", "sha256"])
 
 
-def isal_sum(stages, fmt):
-    """The same with inflate_isal for inflate_zlib (.tar.gz only)."""
+def zlib_sum(stages, fmt):
+    """The same with inflate_zlib, the reference inflater (.tar.gz only)."""
     if fmt != "gz":
-        return None, None, ["inflate_isal (gzip only)"]
-    return _sum(stages, ["recv", "inflate_isal", "tar_walk", "sha256"])
+        return None, None, ["inflate_zlib (gzip only)"]
+    return _sum(stages, ["recv", "inflate_zlib", "tar_walk", "sha256"])
 
 
 def measure(archive_path, scratch_dir=DEFAULT_SCRATCH, repeats=3):
@@ -402,7 +416,7 @@ def measure(archive_path, scratch_dir=DEFAULT_SCRATCH, repeats=3):
             "skipped": skipped.get(n),
         }
     total, write, missing = unavoidable_sum(stages, fmt)
-    isal, isal_write, isal_missing = isal_sum(stages, fmt)
+    zlib, _, zlib_missing = zlib_sum(stages, fmt)
     return {
         "archive": archive_path,
         "format": fmt,
@@ -413,8 +427,8 @@ def measure(archive_path, scratch_dir=DEFAULT_SCRATCH, repeats=3):
         "unavoidable_sum": total,
         "unavoidable_write": write,
         "unavoidable_missing": missing,
-        "isal_sum": isal,
-        "isal_missing": isal_missing,
+        "zlib_sum": zlib,
+        "zlib_missing": zlib_missing,
     }
 
 
@@ -424,7 +438,7 @@ def _fmt(v):
 
 def format_table(result):
     """A Markdown table: stage | CPU-s/GiB (median) | min–max | note."""
-    inflate = "inflate_zlib" if result["format"] == "gz" else "inflate_zstd"
+    inflate = server_inflate(result["format"])
     lines = [
         f"archive {os.path.basename(result['archive'])}: {result['compressed_bytes']} bytes "
         f"compressed, {result['tar_bytes']} bytes of tar, {result['repeats']} repeats",
@@ -445,8 +459,8 @@ def format_table(result):
                  f"recv + {inflate} + tar_walk + sha256 + {write} (the cheaper write)"
                  + (f"; missing: {', '.join(missing)}" if missing else "") + " |")
     if result["format"] == "gz":
-        missing = result["isal_missing"]
-        lines.append(f"| isal sum | {_fmt(result['isal_sum'])} | | the same with inflate_isal"
+        missing = result["zlib_missing"]
+        lines.append(f"| zlib sum | {_fmt(result['zlib_sum'])} | | the same with inflate_zlib"
                      + (f"; missing: {', '.join(missing)}" if missing else "") + " |")
     return "\n".join(lines)
 
