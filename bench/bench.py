@@ -507,7 +507,7 @@ def main():
         args.scenarios = ",".join(targets.SCENARIOS)
         args.stages = args.stages or "256M"
     if args.smoke:
-        args.scenarios = "2x1M,2x1M+tus,2x1M+zst,2x1M@nginx,2x1M@tus-node"
+        args.scenarios = "2x1M,2x1M+isal,2x1M+tus,2x1M+zst,2x1M@nginx,2x1M@tus-node"
         args.stages, args.stage_repeats = "1M", 1
     # Every scenario parses before anything starts (and the smoke checks the
     # target table's, which it does not run).
@@ -606,7 +606,8 @@ def main():
                     + stages.format_table(result))
     if args.targets or args.smoke:
         gz = stage_results.get("gz") or {}
-        rows = targets.verdicts(reports, {"unavoidable_sum": gz.get("unavoidable_sum")})
+        rows = targets.verdicts(reports, {"unavoidable_sum": gz.get("unavoidable_sum"),
+                                          "isal_sum": gz.get("isal_sum")})
         text.append("targets (issues 12 and 14), ratios within this run:\n\n"
                     + targets.format_verdicts(rows))
     for kind, label, profile_stages in profiles:

@@ -7,13 +7,14 @@ import make_archive
 
 
 class Scenario:
-    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+idle=S]":
+    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S]":
     N concurrent uploads of a SIZE archive, by plain PUT, or by tus with one
     PATCH (+tus) or PATCH-byte PATCHes (+tus=8M); +cwu sends the first
     PATCH's bytes in the creation POST (creation-with-upload); +sync sets the
     server's PORTAL_TUS_SYNC_BYTES; +rounds=R has each of the N clients
     upload R times in a row (a steady state for small uploads); +zst uploads
-    a .tar.zst of the same content instead of the .tar.gz; +idle=S watches
+    a .tar.zst of the same content instead of the .tar.gz; +isal runs the
+    server with PORTAL_GZIP_INFLATER=isal (ISA-L inflates); +idle=S watches
     the server's RSS for up to S seconds after the load (memory after a
     burst). @nginx or @tus-node sends the same load to a store-only peer
     (bench/peers.py): a WebDAV PUT to nginx, or tus to @tus/server."""
@@ -44,6 +45,8 @@ class Scenario:
                 self.env["PORTAL_TUS_SYNC_BYTES"] = str(make_archive.parse_size(value))
             elif key == "zst":
                 self.fmt = "zst"
+            elif key == "isal":
+                self.env["PORTAL_GZIP_INFLATER"] = "isal"
             elif key == "idle":
                 self.idle_seconds = int(value)
             else:
@@ -53,7 +56,7 @@ class Scenario:
         if self.target == "nginx" and self.tus:
             raise ValueError(f"scenario {text!r}: nginx takes plain PUTs only")
         if self.target != "portal" and (self.env or self.idle_seconds):
-            raise ValueError(f"scenario {text!r}: +sync and +idle are the portal's")
+            raise ValueError(f"scenario {text!r}: +sync, +isal and +idle are the portal's")
         at = "" if self.target == "portal" else "@" + self.target
         self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}{at}"] + options)
 

@@ -133,13 +133,21 @@ environment parse_environment(std::string_view s) {
   throw invalid{"expected development or production"};
 }
 
+gzip_inflater_choice parse_gzip_inflater(std::string_view s) {
+  if (s == "zlib")
+    return gzip_inflater_choice::zlib;
+  if (s == "isal")
+    return gzip_inflater_choice::isal;
+  throw invalid{"expected zlib or isal"};
+}
+
 bool valid_hostname(std::string_view host) {
   if (host.empty() || host.size() > 253)
     return false;
   // Not isalnum(): it follows the locale, and host names are ASCII.
   bool chars_ok = std::all_of(host.begin(), host.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
   });
   return chars_ok && host.front() != '-' && host.front() != '.';
 }
@@ -311,6 +319,10 @@ const std::vector<setting>& settings() {
      [](config& c, const raw_value& v) { c.data_dir = to_nonempty_string(v); }},
     {"trust_proxy", "PORTAL_TRUST_PROXY", false,
      [](config& c, const raw_value& v) { c.trust_proxy = to_bool(v); }},
+    {"gzip_inflater", "PORTAL_GZIP_INFLATER", false,
+     [](config& c, const raw_value& v) {
+       c.gzip_inflater = checked(v, to_string(v), parse_gzip_inflater);
+     }},
     {"drain_seconds", "PORTAL_DRAIN_SECONDS", false,
      [](config& c, const raw_value& v) { c.drain = to_seconds(v, 0, 3600); }},
     {"header_timeout_seconds", "PORTAL_HEADER_TIMEOUT_SECONDS", false,
@@ -631,6 +643,7 @@ std::string render_redacted(const config& cfg) {
     {"listen", format_listen(cfg.listen)},
     {"data_dir", cfg.data_dir.string()},
     {"trust_proxy", cfg.trust_proxy},
+    {"gzip_inflater", cfg.gzip_inflater == gzip_inflater_choice::isal ? "isal" : "zlib"},
     {"drain_seconds", i64(cfg.drain.count())},
     {"header_timeout_seconds", i64(cfg.header_timeout.count())},
     {"body_idle_timeout_seconds", i64(cfg.body_idle_timeout.count())},

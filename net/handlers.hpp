@@ -2,6 +2,7 @@
 #pragma once
 
 #include "net/exchange.hpp"
+#include "storage/archive_check.hpp"
 #include "storage/archive_format.hpp"
 
 #include <optional>
@@ -38,6 +39,11 @@ response upload_response(const upload_answer& answer);
 // no leading dot, an archive suffix) stands for; nullopt for any other name
 // (400 invalid_filename). PUT's {filename} and tus's `filename` metadata.
 std::optional<storage::archive_format> archive_name_format(const std::string& name);
+
+// What every upload's archive check gets from the configuration, PUT's and
+// tus's alike: the decompressed-size limit (32 x max_upload_bytes) and the
+// gzip inflater (PORTAL_GZIP_INFLATER).
+storage::archive_limits archive_limits_of(const config& cfg);
 
 // net/tus_handlers.cpp: tus 1.0.0 (SPEC §5.2, docs/TUS.md)
 // tus 1.0.0: every response to a request under /api/v1/tus says

@@ -157,7 +157,7 @@ tus_limits limits_of(const services& svc, const db::identity& owner) {
   auto& cfg = svc.cfg;
   tus_limits l;
   l.layout = storage::layout_of(cfg.data_dir);
-  l.archive.max_uncompressed = cfg.max_upload_bytes * 32;
+  l.archive = archive_limits_of(cfg);
   l.db_deadline = cfg.db_deadline;
   l.retention_days = cfg.retention_days;
   l.quota = db::effective_quota(owner, cfg.user_quota_bytes);

@@ -82,7 +82,7 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
   req.failed = audit_refusal(svc, req);
   upload_limits limits;
   limits.max_bytes = cfg.max_upload_bytes;
-  limits.archive.max_uncompressed = cfg.max_upload_bytes * 32;
+  limits.archive = archive_limits_of(cfg);
   limits.db_deadline = cfg.db_deadline;
   limits.retention_days = cfg.retention_days;
   limits.storage_writers = cfg.storage_writers;
@@ -95,13 +95,21 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
 
 } // namespace
 
+storage::archive_limits archive_limits_of(const config& cfg) {
+  storage::archive_limits l;
+  l.max_uncompressed = cfg.max_upload_bytes * 32;
+  l.inflater = cfg.gzip_inflater == gzip_inflater_choice::isal ? storage::gzip_inflater::isal
+                                                               : storage::gzip_inflater::zlib;
+  return l;
+}
+
 std::optional<storage::archive_format> archive_name_format(const std::string& name) {
   if (name.empty() || name.size() > 255 || name.front() == '.')
     return std::nullopt;
   // Not isalnum(): it follows the locale, and the rule is ASCII.
   for (char c : name)
-    if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') &&
-        c != '.' && c != '_' && c != '-')
+    if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '.' &&
+        c != '_' && c != '-')
       return std::nullopt;
   return storage::format_of_filename(name);
 }

@@ -130,7 +130,7 @@ tar_entry entry_of(archive_entry* e, member_headers&& raw) {
 } // namespace
 
 struct archive_check::impl {
-  impl(archive_format f, archive_limits l) : limits(l), stream(f, l.max_uncompressed) {}
+  impl(archive_format f, archive_limits l) : limits(l), stream(f, l.max_uncompressed, l.inflater) {}
   ~impl();
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;

@@ -16,6 +16,7 @@
 
 #include "config/error_code.hpp"
 #include "storage/archive_format.hpp"
+#include "storage/compressed_stream.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,7 @@ namespace portal::storage {
 struct archive_limits {
   uint64_t max_entries = 100000; // more: archive_bomb
   uint64_t max_uncompressed = 0; // bytes of the decompressed tar stream; more: archive_bomb
+  gzip_inflater inflater = gzip_inflater::zlib; // not a limit, but chosen with them, per server
 };
 
 struct archive_summary {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <isa-l/igzip_lib.h>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <zlib.h>
 #include <zstd.h>
@@ -77,7 +78,9 @@ public:
         ++members_;
         state_ = state::between;
       } else if (s.used == 0) {
-        break; // the inflater holds what it needs more input for
+        // Both inflaters take every byte they are offered (holding what they
+        // need more of); one that did not would otherwise lose input here.
+        return {error_code::internal, "the gzip inflater stopped taking input"};
       }
     }
     return {};
@@ -157,12 +160,14 @@ private:
   std::unique_ptr<unsigned char[]> out_;
 };
 
-// ISA-L's inflate, the server's: about half zlib's CPU per byte on this
-// hardware (bench/RESULTS.md, issue 14). zlib still reads each member's
-// header, so every header rule (reserved flag bits, FHCRC's CRC-16, the
-// method) is the reference's own; ISA-L inflates the deflate data from the
-// byte after it and checks the trailer's CRC-32 and ISIZE
-// (ISAL_GZIP_NO_HDR_VER) before it reports the member finished.
+// ISA-L's inflate (PORTAL_GZIP_INFLATER=isal): about half zlib's CPU per byte
+// on this hardware (bench/RESULTS.md run 10). zlib still reads each member's
+// header, because ISA-L's own header parsing accepts reserved flag bits and
+// refuses a correct FHCRC fed a byte at a time; so every header rule is the
+// reference's. ISA-L inflates the deflate data from the byte after it and
+// checks the trailer's CRC-32 and ISIZE (ISAL_GZIP_NO_HDR_VER) before it
+// reports the member finished. Unlike zlib it accepts incomplete Huffman code
+// sets (compressed_stream.hpp, gzip_inflater).
 class isal_gzip_decoder final : public gzip_decoder {
 public:
   isal_gzip_decoder() : s_(std::make_unique<inflate_state>()), out_(new unsigned char[out_block]) {
@@ -226,8 +231,9 @@ private:
       return header_.msg ? header_.msg : "incorrect header";
     used = offered - header_.avail_in;
     if (header_.data_type & 128) {
+      // zlib.h promises no bits held and nothing written here.
       if ((header_.data_type & 63) != 0 || header_.avail_out != sizeof none)
-        return "inflate failed"; // not where zlib.h says Z_BLOCK stops
+        throw std::logic_error("zlib did not stop at the end of the gzip header");
       in_header_ = false;
     }
     return nullptr;
@@ -240,7 +246,9 @@ private:
     in_header_ = true;
   }
 
-  // zlib's wording, so a refusal reads the same whichever inflater found it.
+  // ISA-L's error classes, in zlib's words where one of zlib's messages
+  // covers the class (zlib's own are finer: it names the code set or the
+  // trailer field).
   static const char* reason(int r) {
     switch (r) {
     case ISAL_INVALID_BLOCK:

@@ -6,9 +6,8 @@
 //   gzip (RFC 1952): any number of members, each one's CRC-32 and ISIZE
 //     checked when it ends; after the last member only NUL padding (what
 //     tape-blocked writers add; gzip -t ignores it), anything else is
-//     refused. zlib reads each member's header, ISA-L inflates the data
-//     and checks the trailer; zlib alone is the reference that
-//     tests/unit/inflater_agreement_test.cpp holds ISA-L to.
+//     refused. Through zlib; or, with gzip_inflater::isal, zlib reads each
+//     member's header and ISA-L inflates the data and checks the trailer.
 //   zstd (RFC 8878), through libzstd: any number of frames, each one's
 //     content checksum checked when the frame has one; skippable frames
 //     (magic 0x184D2A50-0x184D2A5F, as pzstd writes first) anywhere; nothing
@@ -38,15 +37,18 @@ namespace portal::storage {
 // the call. Returns false to stop the decoding (the receiver refused).
 using block_sink = std::function<bool(const unsigned char* data, std::size_t size)>;
 
-// Which library inflates gzip members. isal, the server's, costs about half
-// of zlib's CPU per byte (bench/RESULTS.md run 10); zlib is the reference
-// that tests hold it to, byte for byte and refusal for refusal.
-enum class gzip_inflater { isal, zlib };
+// Which library inflates gzip members (PORTAL_GZIP_INFLATER). zlib, the
+// default, refuses exactly what gzip -t refuses. isal costs about half of
+// zlib's CPU per byte (bench/RESULTS.md run 10) and agrees with zlib on every
+// input tests/unit/inflater_agreement_test.cpp tries but one kind: a deflate
+// block whose Huffman code set is incomplete, which ISA-L decodes and zlib
+// (with gzip -t) refuses.
+enum class gzip_inflater { zlib, isal };
 
 class compressed_stream {
 public:
   // `max_output`: decompressed bytes allowed; more is archive_bomb.
-  compressed_stream(archive_format f, uint64_t max_output, gzip_inflater how = gzip_inflater::isal);
+  compressed_stream(archive_format f, uint64_t max_output, gzip_inflater how = gzip_inflater::zlib);
   ~compressed_stream();
   compressed_stream(const compressed_stream&) = delete;
   compressed_stream& operator=(const compressed_stream&) = delete;

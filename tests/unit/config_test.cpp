@@ -102,6 +102,7 @@ TEST_CASE("defaults match SPEC section 3", "[config]") {
   CHECK_FALSE(cfg.retention_days);
   CHECK(cfg.reaper_interval == std::chrono::seconds(300));
   CHECK(cfg.database_url.empty());
+  CHECK(cfg.gzip_inflater == gzip_inflater_choice::zlib); // gzip -t's strictness (SPEC §11)
 }
 
 TEST_CASE("a missing secret is generated and flagged", "[config]") {
@@ -263,6 +264,19 @@ TEST_CASE("booleans and the environment name", "[config]") {
   auto msg = load_error({{"PORTAL_ENV", "prod"}});
   CHECK_THAT(msg, Contains("PORTAL_ENV"));
   CHECK_THAT(msg, Contains("prod"));
+}
+
+TEST_CASE("the gzip inflater", "[config]") {
+  CHECK(load_env({{"PORTAL_GZIP_INFLATER", "isal"}}).gzip_inflater == gzip_inflater_choice::isal);
+  CHECK(load_env({{"PORTAL_GZIP_INFLATER", "zlib"}}).gzip_inflater == gzip_inflater_choice::zlib);
+  for (std::string bad : {"ISAL", "zlib-ng", "igzip", " isal"}) {
+    INFO(bad);
+    auto msg = load_error({{"PORTAL_GZIP_INFLATER", bad}});
+    CHECK_THAT(msg, Contains("PORTAL_GZIP_INFLATER"));
+    CHECK_THAT(msg, Contains("zlib or isal"));
+  }
+  CHECK_THAT(render_redacted(load_env({{"PORTAL_GZIP_INFLATER", "isal"}})),
+             Contains("gzip_inflater = 'isal'"));
 }
 
 TEST_CASE("parse_duration", "[config]") {
