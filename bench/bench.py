@@ -109,7 +109,9 @@ def start_server(pg_url, binary, wrap=None, listen_timeout=30, extra_env=None):
     wipe_data_dir()
     env = dict(SERVER_ENV, PORTAL_DATA_DIR=DATA_DIR, **(extra_env or {}))
     if wrap:
-        p = Portal(pg_url, env=env, binary=wrap[0])
+        # The harness makes a relative binary absolute against the cwd:
+        # the wrapper is a command on PATH.
+        p = Portal(pg_url, env=env, binary=shutil.which(wrap[0]) or wrap[0])
         args = tuple(wrap[1:]) + (binary, "serve")
     else:
         p = Portal(pg_url, env=env, binary=binary)

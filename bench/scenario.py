@@ -7,7 +7,7 @@ import make_archive
 
 
 class Scenario:
-    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S]":
+    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S][+warmup]":
     N concurrent uploads of a SIZE archive, by plain PUT, or by tus with one
     PATCH (+tus) or PATCH-byte PATCHes (+tus=8M); +cwu sends the first
     PATCH's bytes in the creation POST (creation-with-upload); +sync sets the
@@ -16,7 +16,12 @@ class Scenario:
     a .tar.zst of the same content instead of the .tar.gz; +isal runs the
     server with PORTAL_GZIP_INFLATER=isal (ISA-L inflates); +idle=S watches
     the server's RSS for up to S seconds after the load (memory after a
-    burst). @nginx or @tus-node sends the same load to a store-only peer
+    burst); +warmup changes nothing but the label: a run's first large
+    scenario costs up to a fifth more server CPU than the same load later
+    (bench/RESULTS.md, run 11: most likely the VM faulting in page-cache
+    memory it had handed back), so --targets first runs one that no target
+    reads.
+    @nginx or @tus-node sends the same load to a store-only peer
     (bench/peers.py): a WebDAV PUT to nginx, or tus to @tus/server."""
 
     def __init__(self, text):
@@ -49,6 +54,8 @@ class Scenario:
                 self.env["PORTAL_GZIP_INFLATER"] = "isal"
             elif key == "idle":
                 self.idle_seconds = int(value)
+            elif key == "warmup":
+                pass  # only its label differs: no target reads it
             else:
                 raise ValueError(f"scenario {text!r}: unknown option {option!r}")
         if self.n < 1 or self.rounds < 1 or self.size < 1:

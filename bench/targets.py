@@ -41,8 +41,10 @@ def small(peer=None, *options):
 
 
 # In the order they run: each comparison's two sides next to each other, so
-# the machine's state drifts as little as possible between them.
+# the machine's state drifts as little as possible between them; first a
+# warm-up that no target reads (Scenario's +warmup).
 SCENARIOS = [
+    "16x256M+warmup",
     "16x256M", "16x256M@tus-node", "16x256M@nginx", "16x256M+isal",
     "16x256M+zst",
     "16x256M+tus", "16x256M+tus=8M",
