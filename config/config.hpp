@@ -16,10 +16,11 @@ namespace portal {
 enum class environment { development, production };
 
 // The library that inflates .tar.gz uploads (docs/CONFIGURATION.md). zlib
-// refuses exactly what `gzip -t` refuses (SPEC §11). ISA-L costs about half
-// the CPU per byte (bench/RESULTS.md run 10) and checks every CRC-32, ISIZE
-// and trailing byte alike, but accepts deflate blocks whose Huffman code sets
-// are incomplete, which `gzip -t` refuses: an opt-in, never the default.
+// refuses exactly what `gzip -t` refuses (SPEC §11). ISA-L takes the
+// server's CPU per GiB of .tar.gz to a little over half (bench/RESULTS.md
+// run 12) and checks every CRC-32, ISIZE and trailing byte alike, but
+// accepts deflate blocks whose Huffman code sets are incomplete, which
+// `gzip -t` refuses: an opt-in, never the default.
 enum class gzip_inflater_choice { zlib, isal };
 
 struct listen_address {

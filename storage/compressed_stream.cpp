@@ -160,8 +160,8 @@ private:
   std::unique_ptr<unsigned char[]> out_;
 };
 
-// ISA-L's inflate (PORTAL_GZIP_INFLATER=isal): about half zlib's CPU per byte
-// on this hardware (bench/RESULTS.md run 10). zlib still reads each member's
+// ISA-L's inflate (PORTAL_GZIP_INFLATER=isal): about a third of zlib's CPU per
+// byte on this hardware (bench/RESULTS.md run 12). zlib still reads each member's
 // header, because ISA-L's own header parsing accepts reserved flag bits and
 // refuses a correct FHCRC fed a byte at a time; so every header rule is the
 // reference's. ISA-L inflates the deflate data from the byte after it and

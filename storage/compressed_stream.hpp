@@ -38,8 +38,9 @@ namespace portal::storage {
 using block_sink = std::function<bool(const unsigned char* data, std::size_t size)>;
 
 // Which library inflates gzip members (PORTAL_GZIP_INFLATER). zlib, the
-// default, refuses exactly what gzip -t refuses. isal costs about half of
-// zlib's CPU per byte (bench/RESULTS.md run 10) and agrees with zlib on every
+// default, refuses exactly what gzip -t refuses. isal inflates for about a
+// third of zlib's CPU per byte (bench/RESULTS.md run 12: 1.9 against 5.4
+// CPU-s/GiB of compressed input) and agrees with zlib on every
 // input tests/unit/inflater_agreement_test.cpp tries but one kind: a deflate
 // block whose Huffman code set is incomplete, which ISA-L decodes and zlib
 // (with gzip -t) refuses.
