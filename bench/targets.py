@@ -23,7 +23,7 @@ Choices where the issues leave room:
 - "the sum of the unavoidable stages": the server's own decoder (zlib's
   inflate for .tar.gz by default; ISA-L's, in process, for the +isal
   scenarios, whose server runs with PORTAL_GZIP_INFLATER=isal) and the
-  cheaper of the two writes.
+  cheapest of the three writes (page cache, O_DIRECT, streamed writeback).
 - ISA-L is an opt-in (docs/CONFIGURATION.md: it accepts incomplete Huffman
   code sets that gzip -t refuses), so each target is judged on the default
   server; the rows marked "isal" repeat the CPU- and throughput-bound ones

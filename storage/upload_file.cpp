@@ -127,11 +127,15 @@ upload_file::upload_file(const data_dir_layout& layout, std::string upload_id)
   // to be missing, and a stale .part that did survive is removed at start
   // (reconcile). Durability starts at commit().
   //
-  // O_DIRECT could be measured here later (needs aligned buffers and sizes,
-  // and a buffered tail write); for now the page cache absorbs the stream and
-  // commit()'s fsync pays for writeback. A cheaper middle ground worth
-  // measuring too: sync_file_range(SYNC_FILE_RANGE_WRITE) every few MiB, so
-  // writeback streams along and the final fsync stays short.
+  // Buffered writes, the page cache absorbing the stream and commit()'s fsync
+  // paying for writeback: measured against the two alternatives
+  // (bench/RESULTS.md run 12, bench/stages.py), O_DIRECT saves about 0.1
+  // CPU-s/GiB (~1 % of an upload's cost) but needs page-aligned offsets and
+  // lengths, which chunks do not have (the first one goes out early at any
+  // length, a tus PATCH ends anywhere): re-blocking them is a copy of every
+  // byte, which costs more than that (~0.2 CPU-s/GiB in the same run's
+  // profile). sync_file_range + DONTNEED every 8 MiB cost more than plain
+  // buffered writes.
   d.fd = ::open(d.tmp_path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
   if (d.fd < 0)
     throw_errno(errno, "create " + d.tmp_path.string());
