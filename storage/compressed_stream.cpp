@@ -257,8 +257,8 @@ private:
       return "invalid code";
     case ISAL_INVALID_LOOKBACK:
       return "invalid distance too far back";
-    case ISAL_INCORRECT_CHECKSUM:
-      return "incorrect data check";
+    case ISAL_INCORRECT_CHECKSUM: // the trailer's CRC-32 or ISIZE: ISA-L does not say which
+      return "incorrect data check or length";
     default:
       return "inflate failed";
     }

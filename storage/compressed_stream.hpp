@@ -1,13 +1,16 @@
 // The compression layer of an upload (SPEC §5.3, §11 "Compression
 // integrity"): checks the first bytes, decompresses as the bytes arrive, and
 // verifies what `gzip -t` / `zstd -t` verify, which are the reference: what
-// they call corrupt is refused, what they accept is accepted.
+// they call corrupt is refused, what they accept is accepted. The one
+// exception is the opt-in gzip_inflater::isal, below.
 //
 //   gzip (RFC 1952): any number of members, each one's CRC-32 and ISIZE
 //     checked when it ends; after the last member only NUL padding (what
 //     tape-blocked writers add; gzip -t ignores it), anything else is
 //     refused. Through zlib; or, with gzip_inflater::isal, zlib reads each
-//     member's header and ISA-L inflates the data and checks the trailer.
+//     member's header and ISA-L inflates the data and checks the trailer,
+//     accepting the one kind of stream gzip -t refuses that gzip_inflater
+//     names.
 //   zstd (RFC 8878), through libzstd: any number of frames, each one's
 //     content checksum checked when the frame has one; skippable frames
 //     (magic 0x184D2A50-0x184D2A5F, as pzstd writes first) anywhere; nothing
