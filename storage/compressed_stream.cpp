@@ -36,9 +36,16 @@ std::string hex_bytes(const unsigned char* p, std::size_t n) {
 // returns at once (none) when `out` returns false; finish() checks that the
 // stream ended where it may.
 struct compressed_stream::decoder {
+  decoder() = default;
+  decoder(const decoder&) = delete;
+  decoder& operator=(const decoder&) = delete;
   virtual ~decoder() = default;
   virtual failure push(const unsigned char* data, std::size_t size, const block_sink& out) = 0;
   virtual failure finish() = 0;
+
+protected:
+  // Each decompressed block is made here before it goes to `out`.
+  std::unique_ptr<unsigned char[]> out_{new unsigned char[out_block]};
 };
 
 namespace {
@@ -120,13 +127,11 @@ private:
 // (Z_STREAM_END).
 class zlib_gzip_decoder final : public gzip_decoder {
 public:
-  zlib_gzip_decoder() : out_(new unsigned char[out_block]) {
+  zlib_gzip_decoder() {
     if (inflateInit2(&z_, 15 + 16) != Z_OK) // gzip wrapper only
       throw std::bad_alloc();
   }
   ~zlib_gzip_decoder() override { inflateEnd(&z_); }
-  zlib_gzip_decoder(const zlib_gzip_decoder&) = delete;
-  zlib_gzip_decoder& operator=(const zlib_gzip_decoder&) = delete;
 
 private:
   const char* inflate_member(const unsigned char* data, std::size_t size, const block_sink& out,
@@ -157,7 +162,6 @@ private:
   void next_member() override { inflateReset(&z_); }
 
   z_stream z_{};
-  std::unique_ptr<unsigned char[]> out_;
 };
 
 // ISA-L's inflate (PORTAL_GZIP_INFLATER=isal): about a third of zlib's CPU per
@@ -170,14 +174,12 @@ private:
 // sets (compressed_stream.hpp, gzip_inflater).
 class isal_gzip_decoder final : public gzip_decoder {
 public:
-  isal_gzip_decoder() : s_(std::make_unique<inflate_state>()), out_(new unsigned char[out_block]) {
+  isal_gzip_decoder() : s_(std::make_unique<inflate_state>()) {
     if (inflateInit2(&header_, 15 + 16) != Z_OK)
       throw std::bad_alloc();
     next_member();
   }
   ~isal_gzip_decoder() override { inflateEnd(&header_); }
-  isal_gzip_decoder(const isal_gzip_decoder&) = delete;
-  isal_gzip_decoder& operator=(const isal_gzip_decoder&) = delete;
 
 private:
   const char* inflate_member(const unsigned char* data, std::size_t size, const block_sink& out,
@@ -266,7 +268,6 @@ private:
 
   z_stream header_{};                // reads the member's header only
   std::unique_ptr<inflate_state> s_; // 85 KiB: ISA-L's tables and its 32 KiB history
-  std::unique_ptr<unsigned char[]> out_;
   bool in_header_ = true;
 };
 
@@ -274,13 +275,11 @@ private:
 // checksum when the frame has one and passes over skippable frames.
 class zstd_decoder final : public compressed_stream::decoder {
 public:
-  zstd_decoder() : d_(ZSTD_createDCtx()), out_(new unsigned char[out_block]) {
+  zstd_decoder() : d_(ZSTD_createDCtx()) {
     if (!d_)
       throw std::bad_alloc();
   }
   ~zstd_decoder() override { ZSTD_freeDCtx(d_); }
-  zstd_decoder(const zstd_decoder&) = delete;
-  zstd_decoder& operator=(const zstd_decoder&) = delete;
 
   failure push(const unsigned char* data, std::size_t size, const block_sink& out) override {
     ZSTD_inBuffer in{data, size, 0};
@@ -309,7 +308,6 @@ public:
 
 private:
   ZSTD_DCtx* d_;
-  std::unique_ptr<unsigned char[]> out_;
   std::size_t left_ = 1; // ZSTD_decompressStream's hint: 0 at the end of a frame
 };
 

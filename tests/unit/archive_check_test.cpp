@@ -15,27 +15,13 @@ using Catch::Matchers::Contains;
 using storage::archive_format;
 using storage::archive_summary;
 using test::member;
+using test::random_bytes;
+using test::text;
 
 namespace {
 
 constexpr archive_format gz = archive_format::tar_gz;
 constexpr archive_format zst = archive_format::tar_zst;
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s)
-    c = static_cast<char>(rng());
-  return s;
-}
-
-std::string text(std::size_t n) {
-  std::string s;
-  while (s.size() < n)
-    s += "All work and no play makes Jack a dull boy. " + std::to_string(s.size()) + "\n";
-  s.resize(n);
-  return s;
-}
 
 archive_summary accepted(const test::check_run& run) {
   if (auto* e = std::get_if<failure>(&run.outcome))

@@ -168,6 +168,26 @@ std::string zstd_skippable(const std::string& content, unsigned variant) {
   return out + content;
 }
 
+std::string text(std::size_t n) {
+  std::string s;
+  while (s.size() < n)
+    s += "All work and no play makes Jack a dull boy. " + std::to_string(s.size()) + "\n";
+  s.resize(n);
+  return s;
+}
+
+std::string random_bytes(std::size_t n, std::mt19937& rng) {
+  std::string s(n, '\0');
+  for (auto& c : s)
+    c = static_cast<char>(rng());
+  return s;
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  return random_bytes(n, rng);
+}
+
 std::string padded(const std::string& data) {
   return data + std::string((512 - data.size() % 512) % 512, '\0');
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <utility>
 #include <variant>
@@ -41,6 +42,12 @@ std::string pax_header(const std::vector<std::pair<std::string, std::string>>& r
 std::string gnu_long(char type, const std::string& value);
 std::string padded(const std::string& data); // zero-padded to a 512 multiple
 std::string end_marker();                    // two zero blocks
+
+// Member contents: `n` bytes of numbered lines (compressible), or of a
+// seeded mt19937's output (incompressible).
+std::string text(std::size_t n);
+std::string random_bytes(std::size_t n, std::mt19937& rng);
+std::string random_bytes(std::size_t n, unsigned seed);
 
 // Streaming compression in the format's usual framing (zstd with a content
 // checksum, as the zstd tool writes it).

@@ -12,6 +12,7 @@
 using namespace portal;
 using storage::archive_format;
 using test::member;
+using test::random_bytes;
 
 namespace {
 
@@ -26,20 +27,12 @@ struct temp_file {
   ~temp_file() { std::filesystem::remove(path); }
 };
 
-std::string random_bytes(std::size_t n) {
-  std::mt19937 rng(1);
-  std::string s(n, '\0');
-  for (auto& c : s)
-    c = static_cast<char>(rng());
-  return s;
-}
-
 std::vector<member> sample_members() {
   return {
     {"proj/", '5'},
     {"proj/README.md", '0', std::string(3000, 'r')},
     {"proj/bin/", '5'},
-    {"proj/bin/data.bin", '0', random_bytes(100 * 1024)},
+    {"proj/bin/data.bin", '0', random_bytes(100 * 1024, 1)},
     {"proj/empty", '0', ""},
     {"proj/latest", '2', "", "README.md"},
     {"proj/bin/up", '2', "", "../README.md"},

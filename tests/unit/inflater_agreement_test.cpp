@@ -18,6 +18,8 @@ using namespace portal;
 using storage::archive_format;
 using storage::compressed_stream;
 using storage::gzip_inflater;
+using test::random_bytes;
+using test::text;
 
 namespace {
 
@@ -69,21 +71,6 @@ outcome agreed(const std::string& bytes, std::vector<std::size_t> cuts = {64 * 1
   else
     REQUIRE((extends(isal.output, zlib.output) || extends(zlib.output, isal.output)));
   return isal;
-}
-
-std::string text(std::size_t n) {
-  std::string s;
-  while (s.size() < n)
-    s += "All work and no play makes Jack a dull boy. " + std::to_string(s.size()) + "\n";
-  s.resize(n);
-  return s;
-}
-
-std::string random_bytes(std::size_t n, std::mt19937& rng) {
-  std::string s(n, '\0');
-  for (auto& c : s)
-    c = static_cast<char>(rng());
-  return s;
 }
 
 std::string sample_tar(std::size_t file_size, unsigned seed) {
