@@ -480,6 +480,40 @@ def summary_table(reports):
     return "\n".join(lines) + "\n"
 
 
+def compose_report(args, info, reports, stage_results, profiles, thread_table, syscalls):
+    """The run's printed report (Markdown, its parts a blank line apart) and
+    its problems: the scenario table, the stages alone, the target verdicts,
+    the profiles, the system calls."""
+    table = summary_table(reports)
+    text = [f"machine: {json.dumps(info)}", table]
+    for fmt, result in stage_results.items():
+        text.append(f"stages alone, {fmt}, CPU-s per GiB of the compressed archive:\n\n"
+                    + stages.format_table(result))
+    if args.targets or args.smoke:
+        gz = stage_results.get("gz") or {}
+        rows = targets.verdicts(reports, {"unavoidable_sum": gz.get("unavoidable_sum"),
+                                          "isal_sum": gz.get("isal_sum")})
+        heading = ("targets (issues 12 and 14), ratios within this run:" if args.targets else
+                   "targets (the smoke runs none of their scenarios: every verdict is n/a, "
+                   "and the table is checked to print):")
+        text.append(heading + "\n\n" + targets.format_verdicts(rows))
+    for kind, label, profile_stages in profiles:
+        text.append(format_stages(f"profile ({kind}, {label}):", profile_stages))
+    if thread_table:
+        text.append("perf cpu-clock samples by thread:\n\n" + thread_table)
+    if syscalls:
+        text.append(format_syscalls(syscalls))
+    problems = [(r["label"], p) for r in reports for p in r.get("problems", [])]
+    if args.smoke:
+        # Every part must run, but for a node too old for @tus/server (a
+        # fresh Debian 12's own).
+        problems += [(r["label"], "skipped: " + r["skipped"]) for r in reports
+                     if r.get("skipped") and not r.get("skip_is_machine_limit")]
+    problems += [(r["label"], f["error"]) for r in reports for f in r["failure_details"]]
+    text.append("problems: " + (json.dumps(problems) if problems else "none"))
+    return "\n\n".join(part.rstrip("\n") for part in text) + "\n", problems
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "upload-portal"))
@@ -601,36 +635,10 @@ def main():
         wipe_data_dir()
 
     info["loadavg_end"] = loadavg()
-    table = summary_table(reports)
-    text = [f"machine: {json.dumps(info)}", table]
-    for fmt, result in stage_results.items():
-        text.append(f"stages alone, {fmt}, CPU-s per GiB of the compressed archive:\n\n"
-                    + stages.format_table(result))
-    if args.targets or args.smoke:
-        gz = stage_results.get("gz") or {}
-        rows = targets.verdicts(reports, {"unavoidable_sum": gz.get("unavoidable_sum"),
-                                          "isal_sum": gz.get("isal_sum")})
-        heading = ("targets (issues 12 and 14), ratios within this run:" if args.targets else
-                   "targets (the smoke runs none of their scenarios: every verdict is n/a, "
-                   "and the table is checked to print):")
-        text.append(heading + "\n\n" + targets.format_verdicts(rows))
-    for kind, label, profile_stages in profiles:
-        text.append(format_stages(f"profile ({kind}, {label}):", profile_stages))
-    if thread_table:
-        text.append("perf cpu-clock samples by thread:\n\n" + thread_table)
-    if syscalls:
-        text.append(format_syscalls(syscalls))
-    problems = [(r["label"], p) for r in reports for p in r.get("problems", [])]
-    if args.smoke:
-        # Every part must run, but for a node too old for @tus/server (a
-        # fresh Debian 12's own).
-        problems += [(r["label"], "skipped: " + r["skipped"]) for r in reports
-                     if r.get("skipped") and not r.get("skip_is_machine_limit")]
-    problems += [(r["label"], f["error"]) for r in reports for f in r["failure_details"]]
-    text.append("problems: " + (json.dumps(problems) if problems else "none"))
-    report = "\n\n".join(part.rstrip("\n") for part in text) + "\n"
+    report, problems = compose_report(args, info, reports, stage_results, profiles,
+                                      thread_table, syscalls)
     with open(os.path.join(outdir, "report.md"), "w") as f:
-        f.write(report + "\n")
+        f.write(report)
     with open(os.path.join(outdir, "run.json"), "w") as f:
         json.dump({"machine": info, "reports": reports, "syscalls": syscalls, "stages": stage_results,
                    "profiles": [{"kind": k, "label": l, "stages": s} for k, l, s in profiles]}, f, indent=1)

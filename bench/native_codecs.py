@@ -8,6 +8,7 @@ buffer, like the server, and returns the CPU of this thread alone.
 Python 3 standard library only.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -47,6 +48,19 @@ class _ZStream(ctypes.Structure):
 _Z_OK, _Z_STREAM_END, _Z_BUF_ERROR = 0, 1, -5
 
 
+@contextlib.contextmanager
+def _in_and_out(data):
+    """The address of `data`'s bytes, exported (not resizable) until the
+    block ends, and of one reused CHUNK-byte output buffer: what each
+    decoder below feeds and fills, as the server does."""
+    out = ctypes.create_string_buffer(CHUNK)
+    src = ctypes.c_char.from_buffer(data)
+    try:
+        yield ctypes.addressof(src), ctypes.addressof(out)
+    finally:
+        del src  # releases the export of `data`
+
+
 def zlib_inflate(data, size):
     """CPU of zlib inflating every gzip member of data[:size] in 256 KiB
     inputs into one reused 256 KiB output buffer, as the server does.
@@ -62,33 +76,30 @@ def zlib_inflate(data, size):
     strm = _ZStream()
     if z.inflateInit2_(ctypes.byref(strm), 31, z.zlibVersion(), ctypes.sizeof(_ZStream)) != _Z_OK:
         raise RuntimeError("inflateInit2 failed")
-    out = ctypes.create_string_buffer(CHUNK)
-    src = ctypes.c_char.from_buffer(data)
     try:
-        base, out_addr = ctypes.addressof(src), ctypes.addressof(out)
-        inflated, member_open = 0, False
-        t0 = thread_cpu()
-        for off in range(0, size, CHUNK):
-            strm.next_in, strm.avail_in = base + off, min(CHUNK, size - off)
-            while True:
-                strm.next_out, strm.avail_out = out_addr, CHUNK
-                r = z.inflate(ctypes.byref(strm), 0)
-                inflated += CHUNK - strm.avail_out
-                if r == _Z_STREAM_END:
-                    z.inflateReset(ctypes.byref(strm))  # the next member, if any
-                    member_open = False
-                elif r == _Z_OK:
-                    member_open = True
-                elif r == _Z_BUF_ERROR:
-                    break  # no progress without more input
-                else:
-                    raise RuntimeError(f"zlib inflate: {r} {strm.msg}")
-                if strm.avail_in == 0 and strm.avail_out != 0:
-                    break
-        cpu = thread_cpu() - t0
+        with _in_and_out(data) as (base, out_addr):
+            inflated, member_open = 0, False
+            t0 = thread_cpu()
+            for off in range(0, size, CHUNK):
+                strm.next_in, strm.avail_in = base + off, min(CHUNK, size - off)
+                while True:
+                    strm.next_out, strm.avail_out = out_addr, CHUNK
+                    r = z.inflate(ctypes.byref(strm), 0)
+                    inflated += CHUNK - strm.avail_out
+                    if r == _Z_STREAM_END:
+                        z.inflateReset(ctypes.byref(strm))  # the next member, if any
+                        member_open = False
+                    elif r == _Z_OK:
+                        member_open = True
+                    elif r == _Z_BUF_ERROR:
+                        break  # no progress without more input
+                    else:
+                        raise RuntimeError(f"zlib inflate: {r} {strm.msg}")
+                    if strm.avail_in == 0 and strm.avail_out != 0:
+                        break
+            cpu = thread_cpu() - t0
     finally:
         z.inflateEnd(ctypes.byref(strm))
-        del src  # releases the export of `data`
     if member_open:
         raise RuntimeError("truncated gzip member")
     return cpu, inflated
@@ -149,10 +160,7 @@ def isal_inflate(data, size):
     next_in, avail_in = field(ctypes.c_void_p, "next_in"), field(ctypes.c_uint32, "avail_in")
     next_out, avail_out = field(ctypes.c_void_p, "next_out"), field(ctypes.c_uint32, "avail_out")
     block_state, crc_flag = field(ctypes.c_int, "block_state"), field(ctypes.c_uint32, "crc_flag")
-    out = ctypes.create_string_buffer(CHUNK)
-    src = ctypes.c_char.from_buffer(data)
-    try:
-        base, out_addr = ctypes.addressof(src), ctypes.addressof(out)
+    with _in_and_out(data) as (base, out_addr):
         inflated, member_open = 0, False
         t0 = thread_cpu()
         for off in range(0, size, CHUNK):
@@ -179,8 +187,6 @@ def isal_inflate(data, size):
                                                or (avail_in.value == had and produced == 0)):
                     break
         cpu = thread_cpu() - t0
-    finally:
-        del src  # releases the export of `data`
     if member_open:
         raise RuntimeError("truncated gzip member")
     return cpu, inflated
@@ -208,25 +214,22 @@ def zstd_decompress(data, size):
     zs.ZSTD_getErrorName.argtypes = [ctypes.c_size_t]
     zs.ZSTD_getErrorName.restype = ctypes.c_char_p
     ds = zs.ZSTD_createDStream()
-    out = ctypes.create_string_buffer(CHUNK)
-    src = ctypes.c_char.from_buffer(data)
     try:
-        base = ctypes.addressof(src)
-        inb, outb = _ZstdBuffer(), _ZstdBuffer(ctypes.addressof(out), CHUNK, 0)
-        produced, hint = 0, 0
-        t0 = thread_cpu()
-        for off in range(0, size, CHUNK):
-            inb.ptr, inb.size, inb.pos = base + off, min(CHUNK, size - off), 0
-            while inb.pos < inb.size or outb.pos == CHUNK:
-                outb.pos = 0
-                hint = zs.ZSTD_decompressStream(ds, ctypes.byref(outb), ctypes.byref(inb))
-                if zs.ZSTD_isError(hint):
-                    raise RuntimeError(f"zstd: {zs.ZSTD_getErrorName(hint).decode()}")
-                produced += outb.pos
-        cpu = thread_cpu() - t0
+        with _in_and_out(data) as (base, out_addr):
+            inb, outb = _ZstdBuffer(), _ZstdBuffer(out_addr, CHUNK, 0)
+            produced, hint = 0, 0
+            t0 = thread_cpu()
+            for off in range(0, size, CHUNK):
+                inb.ptr, inb.size, inb.pos = base + off, min(CHUNK, size - off), 0
+                while inb.pos < inb.size or outb.pos == CHUNK:
+                    outb.pos = 0
+                    hint = zs.ZSTD_decompressStream(ds, ctypes.byref(outb), ctypes.byref(inb))
+                    if zs.ZSTD_isError(hint):
+                        raise RuntimeError(f"zstd: {zs.ZSTD_getErrorName(hint).decode()}")
+                    produced += outb.pos
+            cpu = thread_cpu() - t0
     finally:
         zs.ZSTD_freeDStream(ds)
-        del src  # releases the export of `data`
     if hint != 0:
         raise RuntimeError("truncated zstd frame")
     return cpu, produced
