@@ -151,6 +151,8 @@ int serve(const config& cfg) {
     trim.release_caches = [chunks] { chunks->release_free(); };
     auto tree = start_actor_tree(
       sys, cfg, [tus] { return tus->live_ids(); }, trim);
+    if (!tree.started)
+      log::error("the actor tree did not start within 10 s; serving anyway");
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
     auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));

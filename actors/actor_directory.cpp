@@ -13,6 +13,7 @@ void actor_directory::record(const actor_entry& entry, const caf::actor& handle,
   s.entry = entry;
   s.entry.restarts = restarts;
   s.handle = caf::actor_cast<caf::weak_actor_ptr>(handle);
+  recorded_.notify_all();
 }
 
 void actor_directory::forget(const std::string& name) {
@@ -66,6 +67,21 @@ std::vector<actor_entry> actor_directory::entries() const {
   for (auto& kv : slots_)
     out.push_back(kv.second.entry);
   return out;
+}
+
+bool actor_directory::all_live(const std::vector<std::string>& names) const {
+  for (auto& name : names) {
+    auto i = slots_.find(name);
+    if (i == slots_.end() || !i->second.handle.lock())
+      return false;
+  }
+  return true;
+}
+
+bool actor_directory::wait_for(const std::vector<std::string>& names,
+                               std::chrono::steady_clock::time_point deadline) const {
+  std::unique_lock<std::mutex> lock{mutex_};
+  return recorded_.wait_until(lock, deadline, [&] { return all_live(names); });
 }
 
 } // namespace portal

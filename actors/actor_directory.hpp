@@ -16,6 +16,8 @@
 #include <caf/actor_cast.hpp>
 #include <caf/weak_intrusive_ptr.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -55,13 +57,20 @@ public:
   // The live actor with this id, or an invalid handle.
   caf::actor find(caf::actor_id id) const;
   std::vector<actor_entry> entries() const;
+  // Blocks until every one of `names` has a live actor (true) or `deadline`
+  // passes (false). For the composition root only, never on a scheduler
+  // thread: it waits for supervisors that run there.
+  bool wait_for(const std::vector<std::string>& names,
+                std::chrono::steady_clock::time_point deadline) const;
 
 private:
   struct slot {
     actor_entry entry;
     caf::weak_actor_ptr handle;
   };
+  bool all_live(const std::vector<std::string>& names) const; // mutex_ held
   mutable std::mutex mutex_;
+  mutable std::condition_variable recorded_;
   std::map<std::string, slot> slots_;
   std::map<std::string, uint64_t> crashes_;
 };

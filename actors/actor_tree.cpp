@@ -100,7 +100,9 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg,
                  [trim = std::move(trim)](caf::event_based_actor* sup, probe_ptr p) {
                    return spawn_heap_trimmer(sup, p, trim);
                  }});
+  auto names = names_started_by(root);
   tree.root = spawn_supervisor(sys, tree.directory, std::move(root));
+  tree.started = tree.directory->wait_for(names, std::chrono::steady_clock::now() + 10s);
   return tree;
 }
 

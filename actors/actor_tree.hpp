@@ -31,8 +31,15 @@ struct actor_tree {
   caf::actor root;
   std::shared_ptr<actor_directory> directory;
   std::shared_ptr<db_pool_counts> db_counts;
+  bool started = false; // every permanent actor of the tree was running at return
 };
 
+// Returns once every permanent actor of the tree is running and in the
+// directory, as OTP's start_link does, or after 10 s with `started` false.
+// Until then a request would find no db_pool and be refused with 503, so the
+// server listens only after this (main.cpp). Blocks: call it from outside
+// the actor system's threads. The database need not be up: a db_worker is
+// running while it retries its connection.
 // live_tus: the ids of this machine's live tus sessions (tus_registry), which
 // the retention reaper must not expire under a running PATCH. trim: when the
 // heap_trimmer gives freed memory back (without idle_after, no trimmer).

@@ -152,12 +152,24 @@ caf::actor spawn_supervisor(caf::actor_system& sys, std::shared_ptr<actor_direct
   return h;
 }
 
+std::vector<std::string> names_started_by(const supervisor_spec& spec) {
+  std::vector<std::string> names;
+  for (auto& c : spec.children) {
+    if (c.restart != restart_policy::permanent)
+      continue; // it may have ended already, and stays ended
+    names.push_back(c.name);
+    names.insert(names.end(), c.descendants.begin(), c.descendants.end());
+  }
+  return names;
+}
+
 child_spec supervisor_child(std::shared_ptr<actor_directory> dir, supervisor_spec spec,
                             restart_policy restart) {
   child_spec cs;
   cs.name = spec.name;
   cs.kind = "supervisor";
   cs.restart = restart;
+  cs.descendants = names_started_by(spec);
   cs.start = [dir, spec](caf::event_based_actor* sup, probe_ptr probe) {
     return sup->spawn(supervisor, std::move(probe), dir, spec);
   };

@@ -44,6 +44,9 @@ struct child_spec {
   // actor_cast to caf::actor: the supervisor never sends it anything but
   // exits (actors/actor_tree.cpp).
   std::function<caf::actor(caf::event_based_actor* sup, probe_ptr probe)> start;
+  // For a child that is itself a supervisor: the names it starts, at every
+  // depth (supervisor_child sets them). Empty for a worker.
+  std::vector<std::string> descendants = {};
 };
 
 struct supervisor_spec {
@@ -52,6 +55,12 @@ struct supervisor_spec {
   restart_intensity intensity;
   std::vector<child_spec> children;
 };
+
+// Every permanent child a supervisor of `spec` starts, at every depth, its
+// own name excluded: what actor_directory::wait_for() waits on, since CAF runs a
+// spawned actor's init later, on a scheduler thread, where OTP's start_link
+// would have waited for it.
+std::vector<std::string> names_started_by(const supervisor_spec& spec);
 
 // Spawns a supervisor (not linked to anything); use supervisor_child() to
 // nest one under another.

@@ -60,7 +60,6 @@ class AdminTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.admin = cls.portal.create_user_and_token("root-admin", "admin")
         cls.uploader = cls.portal.create_user_and_token("up", "uploader")
-        wait_ready(cls.portal)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=51)))
         cls.big = A.gzip_bytes(A.random_tar(2 * MiB, seed=52), level=0)
         lines = [e for e in cls.portal.logs if e.get("msg") == "metrics listening"]

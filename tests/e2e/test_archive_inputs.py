@@ -32,7 +32,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase
-from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
+from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
 
 BLOCK = A.BLOCK
 
@@ -93,7 +93,6 @@ class ArchiveInputsTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("inputs", "uploader")
-        wait_ready(cls.portal)
         cls.tar = A.tar_bytes(A.sample_members(seed=21))
         cls.counter = 0
 

@@ -30,7 +30,7 @@ import threading
 import time
 import unittest
 
-from portal_harness import Portal, PostgresCluster, build_info, wait_until
+from portal_harness import Portal, PostgresCluster, build_info
 
 MiB = 1 << 20
 RSS_BOUND = 48 * MiB
@@ -104,8 +104,6 @@ class BackpressureTest(unittest.TestCase):
         portal = Portal(self.pg.url, env=env)
         self.addCleanup(portal.cleanup)
         portal.start()
-        # Uploads are refused (503) until the db workers are connected.
-        wait_until(lambda: portal.request("GET", "/ready")[0] == 200, 30)
         return portal
 
     def run_uploads(self, portal, path, digest, count):

@@ -13,7 +13,7 @@ import unittest
 
 import archives as A
 from portal_harness import Portal, PortalTestCase, wait_until
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
 
 MiB = 1024 * 1024
 
@@ -39,7 +39,6 @@ class CrashTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("crashy", "uploader")
         cls.admin = cls.portal.create_user_and_token("crash-admin", "admin")
-        wait_ready(cls.portal)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=41)))
 
     def server(self, portal=None):
@@ -47,7 +46,6 @@ class CrashTest(PortalTestCase, UploadChecks):
         p = restarted(portal) if portal else Portal(self.pg.url, env=self.PORTAL_ENV)
         self.addCleanup(p.cleanup)
         p.start()
-        wait_ready(p)  # as a platform would, before sending it traffic
         return p
 
     def stop_cleanly(self, p):
@@ -155,7 +153,6 @@ class DurableCommitTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("durable", "uploader")
-        wait_ready(cls.portal)
 
     def test_row_survives_a_postgres_crash_right_after_201(self):
         self.assertEqual(self.pg.psql("show synchronous_commit"), "on")
@@ -176,7 +173,6 @@ class DurableCommitTest(PortalTestCase, UploadChecks):
         second = restarted(self.portal)
         self.addCleanup(second.cleanup)
         second.start()
-        wait_ready(second)
         self.assertEqual(self.dir_files("orphans", second), [])
         self.assertEqual(self.dir_files("archives", second), [obj["id"]])
         status, _, content = second.request("GET", f"/api/v1/uploads/{obj['id']}/content",

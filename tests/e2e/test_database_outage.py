@@ -31,7 +31,6 @@ class DatabaseGoneTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("dbuser", "uploader")
-        wait_ready(cls.portal)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=51)))
         cls.big = A.gzip_bytes(A.random_tar(3 * MiB, seed=52), level=0)
 

@@ -15,7 +15,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, wait_until
-from upload_checks import NO_RATE_LIMITS, UploadChecks, read_response, read_to_eof, wait_ready
+from upload_checks import NO_RATE_LIMITS, UploadChecks, read_response, read_to_eof
 
 MiB = 1024 * 1024
 DEFAULT_BODY_IDLE_S = 60  # SPEC §5.3, docs/CONFIGURATION.md
@@ -34,7 +34,6 @@ class DefaultBodyTimeoutTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("quiet", "uploader")
         cls.admin = cls.portal.create_user_and_token("quiet-admin", "admin")
-        wait_ready(cls.portal)
 
     def aborted(self):
         status, _, body = self.portal.request("GET", "/admin/metrics", self.auth(self.admin))

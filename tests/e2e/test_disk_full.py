@@ -18,7 +18,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, is_root, wait_until
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 FS_BYTES = 24 * MiB
@@ -38,7 +38,6 @@ class DiskFullTest(PortalTestCase, UploadChecks):
                               PORTAL_MIN_FREE_BYTES="0")
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("filler", "uploader")
-        wait_ready(cls.portal)
         # incompressible: the archive is as large as its data
         cls.too_big = A.gzip_bytes(A.random_tar(30 * MiB, seed=61), level=0)
         cls.fits = A.gzip_bytes(A.random_tar(2 * MiB, seed=62), level=0)
@@ -93,7 +92,6 @@ class StorageReadinessTest(PortalTestCase, UploadChecks):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        wait_ready(cls.portal)
 
     def test_missing_data_directory(self):
         tmp = self.data_path("tmp")
@@ -106,7 +104,7 @@ class StorageReadinessTest(PortalTestCase, UploadChecks):
         assert_ready(self, self.portal, 200, "ok")
 
     def test_too_little_free_space(self):
-        portal = self.start_portal(env={"PORTAL_MIN_FREE_BYTES": str(1 << 62)})
+        portal = self.start_portal(env={"PORTAL_MIN_FREE_BYTES": str(1 << 62)}, wait="listening")
         wait_until(lambda: json.loads(portal.request("GET", "/ready")[2])["checks"]["database"] == "ok",
                    30, message="the database check to pass")
         assert_ready(self, portal, 503, "data directory low on free space")

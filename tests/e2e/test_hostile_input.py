@@ -15,7 +15,7 @@ import urllib.parse
 
 import archives as A
 from portal_harness import PortalTestCase, parse_http_response
-from upload_checks import NO_RATE_LIMITS, UploadChecks, wait_ready
+from upload_checks import NO_RATE_LIMITS, UploadChecks
 
 SQLISH = ["' OR '1'='1", "'; DROP TABLE uploads; --", "\" OR \"\"=\"", "1; SELECT pg_sleep(5)",
           "%00", "\\x00", "$1", "${jndi:ldap://x}"]
@@ -30,7 +30,6 @@ class HostileInputTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("fuzzed", "uploader")
         cls.admin = cls.portal.create_user_and_token("fuzz-admin", "admin")
-        wait_ready(cls.portal)
 
     def assert_4xx(self, status, headers, body, context, want_status, code):
         """The exact status and error code, in the SPEC's JSON shape; returns the message."""

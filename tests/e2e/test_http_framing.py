@@ -20,7 +20,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, parse_http_response, wait_until
-from test_uploads import NO_RATE_LIMITS, read_to_eof, wait_ready
+from test_uploads import NO_RATE_LIMITS, read_to_eof
 
 CARRIER = b"PUT /api/v1/uploads/carrier.tar.gz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 # Five body bytes, and the same as one HTTP chunk.
@@ -35,7 +35,6 @@ class HttpFramingTest(PortalTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("framed", "uploader")
-        wait_ready(cls.portal)
 
     def setUp(self):
         # Each test has its own victim, so that one smuggled DELETE that ran

@@ -13,7 +13,6 @@ import socket
 import unittest
 
 from portal_harness import PortalTestCase, wait_until
-from test_uploads import wait_ready
 
 
 def ubsan_options_that_report_and_go_on():
@@ -41,7 +40,6 @@ class AcceptErrorTest(PortalTestCase):
         return [e for e in self.portal.logs if e.get("msg") == "accept failed"]
 
     def test_out_of_file_descriptors(self):
-        wait_ready(self.portal)
         pid = self.portal.proc.pid
         soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
         self.addCleanup(resource.prlimit, pid, resource.RLIMIT_NOFILE, (soft, hard))

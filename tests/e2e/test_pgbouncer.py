@@ -27,7 +27,7 @@ import archives as A
 import test_sessions
 import test_uploads
 from portal_harness import PortalTestCase, pgbouncer_available
-from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
+from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
 
 # Without pgbouncer installed these tests fail rather than skip: SPEC §3 is
 # part of the contract, and deploy/install-deps.sh installs it.
@@ -63,7 +63,6 @@ class PgBouncerTest(PortalTestCase, UploadChecks, test_sessions.SessionChecks):
             raise AssertionError(MISSING)
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("pooled", "uploader")
-        wait_ready(cls.portal)
 
     def pool(self):
         pools = [p for p in self.pgbouncer.show("POOLS") if p["database"] == "portal"]

@@ -13,7 +13,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, wait_until
-from test_uploads import NO_RATE_LIMITS, UploadChecks, wait_ready
+from test_uploads import NO_RATE_LIMITS, UploadChecks
 
 PRODUCTION = dict(NO_RATE_LIMITS, PORTAL_ENV="production", SECRET_KEY_BASE="k" * 64,
                   PORTAL_DB_ALLOW_INSECURE="1")
@@ -33,7 +33,6 @@ class TrustedProxyTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("behind", "uploader")
-        wait_ready(cls.portal)
 
     def test_plain_http_is_redirected_except_health(self):
         headers = {"X-Forwarded-Proto": "http", "Host": "portal.example.com"}
@@ -85,7 +84,6 @@ class UntrustedProxyTest(PortalTestCase):
     PORTAL_ENV = dict(PRODUCTION)
 
     def test_proxy_headers_are_ignored(self):
-        wait_ready(self.portal)
         status, answer, _ = self.portal.request("GET", "/ready", {
             "X-Forwarded-Proto": "http", "Host": "portal.example.com",
             "Fly-Client-IP": "203.0.113.7", "X-Forwarded-For": "198.51.100.9"})

@@ -38,7 +38,7 @@ from portal_case import PortalTestCase
 from portal_server import Portal
 from test_tls import make_certificate
 from throwaway import read_pty, wait_until
-from upload_checks import UploadChecks, wait_ready
+from upload_checks import UploadChecks
 
 MiB = 1 << 20
 CHUNK = 256 * 1024
@@ -60,7 +60,6 @@ class PushTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("pusher", "uploader")
-        wait_ready(cls.portal)
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="portal-push-")
@@ -227,7 +226,6 @@ class PushTest(PortalTestCase, UploadChecks):
 
     def test_push_survives_a_server_crash(self):
         first = self.start_portal(env=dict(NO_RATE_LIMITS))
-        wait_ready(first)
         archive = archive_of(4 * MiB, seed=4)
         path = self.write("crash.tar.gz", archive)
         proc, gate = self.push_paused(path, MiB, portal=first)
@@ -244,7 +242,6 @@ class PushTest(PortalTestCase, UploadChecks):
         second = Portal(first.env["DATABASE_URL"], env=env)
         self.addCleanup(second.cleanup)
         second.start()
-        wait_ready(second)
         with open(gate, "w"):
             pass  # the client goes on: its kept-alive connection is dead
         out, err = proc.communicate(timeout=120)

@@ -13,7 +13,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, wait_until
-from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 QUOTA = 3 * MiB
@@ -25,7 +25,6 @@ class QuotaTest(PortalTestCase, UploadChecks):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        wait_ready(cls.portal)
         cls.one = A.gzip_bytes(A.random_tar(1 * MiB, seed=91), level=0)  # ~1 MiB stored
 
     def user(self, name):

@@ -13,7 +13,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, wait_until
-from test_uploads import NO_RATE_LIMITS, UploadChecks, wait_ready
+from test_uploads import NO_RATE_LIMITS, UploadChecks
 
 
 class RetentionCase(PortalTestCase, UploadChecks):
@@ -26,7 +26,6 @@ class RetentionCase(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("keeper", "uploader")
-        wait_ready(cls.portal)
 
     def archive(self, seed):
         return A.gzip_bytes(A.tar_bytes(A.sample_members(seed=seed)))
@@ -95,7 +94,8 @@ class ReaperRetryTest(RetentionCase):
                      f" where id = '{up['id']}'")
         self.addCleanup(self.pg.start)
         self.pg.stop()
-        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=self.portal.data_dir))
+        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=self.portal.data_dir),
+                          wait="listening")
         self.pg.start()
         wait_until(lambda: int(self.pg.psql(
             f"select count(*) from uploads where id = '{up['id']}'")) == 0, 60,

@@ -16,7 +16,7 @@ import uuid
 
 import archives as A
 from portal_harness import PortalTestCase, parse_http_response, read_until_closed, token_secret, wait_until
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 
@@ -146,6 +146,14 @@ class SkeletonTest(PortalTestCase, Checks):
         status, _, body = self.portal.request("GET", "/ready")
         self.assertEqual(status, 200, body)
         self.assertEqual(json.loads(body), {"status": "ok", "checks": {"database": "ok", "storage": "ok"}})
+
+    def test_the_first_request_after_listening_is_served(self):
+        # The server listens only once its actor tree has started: a request
+        # in its first milliseconds may wait for the pool's first connection
+        # but must find the pool (without it, 503 at once).
+        portal = self.start_portal(wait="listening")
+        status, _, body = portal.request("GET", "/api/v1/me", self.auth(self.token))
+        self.assertEqual(status, 200, body)
 
     # -- headers on every kind of response (SPEC §8, §11)
 
@@ -463,7 +471,6 @@ class ShutdownTest(PortalTestCase, Checks, UploadChecks):
         (1 MiB of 3 sent, its partial file on disk): (portal, socket, archive, snapshot)."""
         portal = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DRAIN_SECONDS=str(drain_seconds)))
         token = portal.create_user_and_token(f"drain{drain_seconds}", "uploader")
-        wait_ready(portal)
         archive = A.gzip_bytes(A.random_tar(3 * MiB, seed=80 + drain_seconds), level=0)
         before = self.snapshot(portal)
         sock = portal.connect(timeout=REQUEST_TIMEOUT)

@@ -23,7 +23,7 @@ import threading
 import archives as A
 from portal_harness import PortalTestCase, wait_until
 
-from upload_checks import NO_RATE_LIMITS, UploadChecks, wait_ready
+from upload_checks import NO_RATE_LIMITS, UploadChecks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT_DIR = os.path.normpath(os.path.join(HERE, "..", "tus-client"))
@@ -86,7 +86,6 @@ class TusClientTest(PortalTestCase, UploadChecks):
             raise AssertionError("tus client tests need: " + ", ".join(missing))
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("tusjs", "uploader")
-        wait_ready(cls.portal)
         cls.tmp = tempfile.mkdtemp(prefix="tus-client-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         # 64 MiB of random tar, gzip level 0: no CPU spent compressing

@@ -15,7 +15,7 @@ import archives as A
 from portal_harness import PortalTestCase
 
 from test_tus_protocol import OFFSET_STREAM, TUS, TusChecks
-from upload_checks import NO_RATE_LIMITS, read_to_eof, wait_ready
+from upload_checks import NO_RATE_LIMITS, read_to_eof
 
 
 class TusMachinesTest(PortalTestCase, TusChecks):
@@ -25,7 +25,6 @@ class TusMachinesTest(PortalTestCase, TusChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("flyer", "uploader")
-        wait_ready(cls.portal)
         cls.archive = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=151, big=300_000)), level=0)
 
     def other_machine(self):

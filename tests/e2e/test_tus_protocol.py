@@ -20,7 +20,7 @@ import unittest
 import archives as A
 from portal_harness import PortalTestCase, parse_http_response, wait_until
 
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, wait_ready
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
 
 MiB = 1 << 20
 MAX = 8 * MiB
@@ -138,7 +138,6 @@ class TusProtocolTest(PortalTestCase, TusChecks):
         cls.bob = cls.portal.create_user_and_token("bob", "uploader")
         cls.carol = cls.portal.create_user_and_token("carol", "uploader")
         cls.portal.run_ok("user", "quota", "carol", str(QUOTA))
-        wait_ready(cls.portal)
         # ~1.5 MiB: several 256 KiB server chunks
         cls.archive = A.gzip_bytes(A.random_tar(1_500_000, seed=121), level=0)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=122)))

@@ -17,7 +17,7 @@ import archives as A
 from portal_harness import PortalTestCase, wait_until
 
 from test_tus_protocol import OFFSET_STREAM, TUS, TusChecks
-from upload_checks import NO_RATE_LIMITS, read_response, wait_ready
+from upload_checks import NO_RATE_LIMITS, read_response
 
 MiB = 1 << 20
 
@@ -29,7 +29,6 @@ class TusRestartTest(PortalTestCase, TusChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("restarter", "uploader")
-        wait_ready(cls.portal)
         cls.archive = A.gzip_bytes(A.random_tar(3 * MiB, seed=141), level=0)
 
     def own_server(self, **env):
@@ -54,7 +53,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
 
     def check_resumes(self, server, upload_id, sent):
         status, headers, _ = self.head(self.token, upload_id, portal=server)
-        self.assertEqual(status, 200)
+        self.assertEqual(status, 200, server.output_tail())
         offset = int(headers["Upload-Offset"])
         self.assertGreater(offset, 0)
         self.assertLessEqual(offset, sent)

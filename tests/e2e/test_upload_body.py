@@ -15,7 +15,7 @@ import unittest
 import archives as A
 from portal_harness import PortalTestCase, wait_until
 from upload_checks import (NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response,
-                           read_to_eof, send_quietly, wait_ready)
+                           read_to_eof, send_quietly)
 
 MiB = 1024 * 1024
 
@@ -30,7 +30,6 @@ class VanishingClientTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("uploader", "uploader")
-        wait_ready(cls.portal)
         cls.gz = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=11)))
 
     # -- Content-Length above the limit: 413 before any body byte (SPEC §5.3, §11)
@@ -103,7 +102,6 @@ class LimitsTest(PortalTestCase, UploadChecks):
                               PORTAL_BODY_IDLE_TIMEOUT_SECONDS="2")
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("limited", "uploader")
-        wait_ready(cls.portal)
 
     def test_exactly_the_limit_is_accepted(self):
         status, headers, body = self.put(self.token, "exact.tar.gz", self.exact)

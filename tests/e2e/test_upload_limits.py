@@ -12,7 +12,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase, wait_until
-from test_uploads import REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+from test_uploads import REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 
@@ -27,7 +27,6 @@ class ConcurrencyLimitTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.alice = cls.portal.create_user_and_token("alice", "uploader")
         cls.bob = cls.portal.create_user_and_token("bob", "uploader")
-        wait_ready(cls.portal)
         cls.archive = A.gzip_bytes(A.random_tar(1 * MiB, seed=41), level=0)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=42)))
 
@@ -116,7 +115,6 @@ class StartRateTest(PortalTestCase, UploadChecks):
         super().setUpClass()
         cls.carol = cls.portal.create_user_and_token("carol", "uploader")
         cls.dave = cls.portal.create_user_and_token("dave", "uploader")
-        wait_ready(cls.portal)
         cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=43)))
 
     def test_fourth_start_within_a_minute(self):

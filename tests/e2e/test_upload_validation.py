@@ -14,7 +14,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response, wait_ready
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 
@@ -29,7 +29,6 @@ class ValidationTest(PortalTestCase, UploadChecks):
     def setUpClass(cls):
         super().setUpClass()
         cls.token = cls.portal.create_user_and_token("uploader", "uploader")
-        wait_ready(cls.portal)
         cls.tar = A.tar_bytes(A.sample_members(seed=11))
         cls.gz = A.gzip_bytes(cls.tar)
         cls.zst = A.zstd_bytes(cls.tar)

@@ -44,7 +44,6 @@ class UploadApiTest(PortalTestCase, UploadChecks):
         cls.alice = cls.portal.create_user_and_token("alice", "uploader")
         cls.bob = cls.portal.create_user_and_token("bob", "uploader")
         cls.admin = cls.portal.create_user_and_token("root", "admin")
-        wait_ready(cls.portal)
         cls.gz = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=1)))
         cls.tgz = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=2)), level=9)
         cls.zst = A.zstd_bytes(A.tar_bytes(A.sample_members(seed=3)))

@@ -25,6 +25,7 @@ class PortalTestCase(unittest.TestCase):
     """
 
     PORTAL_ENV = {}
+    START_WAIT = "ready"  # Portal.start's wait for the class's server
     PGBOUNCER = False
     DURABLE_DATABASE = False
 
@@ -43,9 +44,9 @@ class PortalTestCase(unittest.TestCase):
         cls.portal = Portal(cls.database_url, env=env)
         cls.addClassCleanup(cls.portal.cleanup)
         cls.portal.migrate()
-        cls.portal.start()
+        cls.portal.start(wait=cls.START_WAIT)
 
-    def start_portal(self, env=None, wait=True, database_url=None):
+    def start_portal(self, env=None, wait="ready", database_url=None):
         """An extra server for one test (checked and cleaned up after it)."""
         p = Portal(database_url or self.database_url, env=env)
         self.addCleanup(p.cleanup)

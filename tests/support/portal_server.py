@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -205,8 +206,15 @@ class Portal:
 
     # -- serve
 
-    def start(self, args=("serve",), wait=True, timeout=30):
-        """Starts the server. With wait, returns once it logged "listening"."""
+    def start(self, args=("serve",), wait="ready", timeout=30):
+        """Starts the server and returns, with wait:
+        - "ready" (or True, the default): once /ready answers 200, as a
+          platform sends it traffic only then (fly.toml's check). A server
+          listens before its database pool has connected, and a request in
+          between may wait out the database deadline and get 503;
+        - "listening": once it logged "listening" (a TLS listener, or a
+          server that is not meant to be ready);
+        - None or False: at once."""
         if self.proc is not None:
             raise RuntimeError("already started")
         os.makedirs(self.data_dir, exist_ok=True)
@@ -226,6 +234,8 @@ class Portal:
             t.start()
         if wait:
             self.wait_listening(timeout)
+        if wait is True or wait == "ready":
+            self.wait_ready(timeout)
         return self
 
     def _read(self, stream, sink):
@@ -253,6 +263,25 @@ class Portal:
             state = f"exited with {code}" if code is not None else "still running"
             raise AssertionError(f"server did not log \"listening\" ({state}):\n{self.output_tail()}")
         return self.port
+
+    def wait_ready(self, timeout=30):
+        """Waits until /ready answers 200 (over TLS when the server has a
+        certificate: only the answer matters here, not who signed it)."""
+        def ready():
+            if "PORTAL_TLS_CERT" not in self.env:
+                return self.request("GET", "/ready")[0] == 200
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                               context=ssl._create_unverified_context())
+            try:
+                conn.request("GET", "/ready")
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+
+        try:
+            wait_until(ready, timeout, message=f"/ready on port {self.port}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}:\n{self.output_tail()}") from None
 
     @property
     def logs(self):

@@ -230,10 +230,9 @@ def read_response(sock, timeout, data=b""):
 
 
 def wait_ready(portal, timeout=30):
-    """Waits for /ready: a server logs "listening" before its database pool
-    has connected, and requests in between are answered 503."""
-    wait_until(lambda: portal.request("GET", "/ready")[0] == 200, timeout,
-               message=f"/ready on port {portal.port}")
+    """Waits for /ready after an outage or a restarted actor (Portal.start
+    already waits for it)."""
+    portal.wait_ready(timeout)
 
 
 def read_to_eof(sock, timeout):

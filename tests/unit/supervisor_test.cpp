@@ -471,6 +471,43 @@ TEST_CASE("a killed supervisor (untrappable) still takes its children down", "[s
   CHECK((downs[ids[0]] == caf::exit_reason::kill));
 }
 
+TEST_CASE("names_started_by: every permanent child at every depth", "[supervisor]") {
+  portal::supervisor_spec inner{"inner",
+                                restart_strategy::one_for_one,
+                                {1, 10s},
+                                {child("n_a", restart_policy::permanent),
+                                 child("n_once", restart_policy::temporary),
+                                 child("n_b", restart_policy::permanent)}};
+  portal::supervisor_spec gone{
+    "gone", restart_strategy::one_for_one, {1, 10s}, {child("g_a", restart_policy::permanent)}};
+  portal::supervisor_spec outer{"outer",
+                                restart_strategy::one_for_one,
+                                {1, 10s},
+                                {child("o_a", restart_policy::transient),
+                                 portal::supervisor_child(nullptr, inner),
+                                 portal::supervisor_child(nullptr, gone, restart_policy::temporary),
+                                 child("o_b", restart_policy::permanent)}};
+  CHECK(portal::names_started_by(outer) == std::vector<std::string>{"inner", "n_a", "n_b", "o_b"});
+}
+
+TEST_CASE("actor_directory::wait_for: true once every name is live, false at the deadline",
+          "[supervisor]") {
+  real_fixture f;
+  auto a = f.sys.spawn(test_child);
+  auto b = f.sys.spawn(test_child);
+  f.roots = {a, b};
+  auto dir = std::make_shared<portal::actor_directory>();
+  dir->record(portal::actor_entry{"a", "test_child", "", a.id(), 0, nullptr}, a, false);
+  CHECK_FALSE(dir->wait_for({"a", "b"}, steady::now() + 50ms));
+  std::thread late{[&] {
+    std::this_thread::sleep_for(20ms); // the recording is what is waited for, not this
+    dir->record(portal::actor_entry{"b", "test_child", "", b.id(), 0, nullptr}, b, false);
+  }};
+  CHECK(dir->wait_for({"a", "b"}, steady::now() + deadline));
+  late.join();
+  CHECK(dir->wait_for({}, steady::now()));
+}
+
 TEST_CASE("the real tree: db workers and pool are restarted under stable names", "[actor_tree]") {
   real_fixture f;
   portal::config cfg;
@@ -483,7 +520,10 @@ TEST_CASE("the real tree: db workers and pool are restarted under stable names",
   f.dir = tree.directory;
   const std::vector<std::string> names{"root",       "db_supervisor", "db_pool",
                                        "db_workers", "db_worker_1",   "db_worker_2"};
-  REQUIRE(wait_until([&] { return f.all_live(names); }));
+  // Started at return, not soon after: the server listens right after this,
+  // and a request that found no db_pool would be refused with 503.
+  REQUIRE(tree.started);
+  REQUIRE(f.all_live(names));
   CHECK(f.entry("db_worker_1")->supervisor == "db_workers");
   CHECK(f.entry("db_workers")->supervisor == "db_supervisor");
   CHECK(f.entry("db_pool")->supervisor == "db_supervisor");
