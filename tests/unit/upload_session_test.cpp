@@ -88,13 +88,13 @@ struct session_fixture {
         o->answer = std::move(a);
         o->cv.notify_all();
       });
-    upload_request req{
-      "u1",        "a.tar.gz", f, db::identity{7, "up", "uploader", {}, {}, {}, {}},
-      "127.0.0.1", "rid-1",    {}};
-    req.failed = [o](const failure& fl, uint64_t bytes) {
+    auto failed = [o](const failure& fl, uint64_t bytes) {
       std::lock_guard<std::mutex> lock{o->m};
       o->failed.emplace_back(fl.code, bytes);
     };
+    upload_request req{
+      "u1",        "a.tar.gz", f,  db::identity{7, "up", "uploader", {}, {}, {}, {}},
+      "127.0.0.1", "rid-1",    {}, failed};
     return spawn_upload_session(sys, dir, limits, std::move(req), nullptr, std::move(link));
   }
 
