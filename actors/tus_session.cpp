@@ -183,6 +183,7 @@ std::optional<failure> cut_back(session_ptr self) {
   auto& st = self->state;
   try {
     st.file->cut_to(st.patch->start);
+    st.file->release();
   } catch (const storage::storage_error& e) {
     return storage_failure(e);
   }
@@ -395,8 +396,14 @@ void on_begin(session_ptr self, tus_begin& head) {
   patch_state p;
   p.number = ++st.patches;
   p.start = st.durable;
-  if (head.checksum)
+  if (head.checksum) {
     p.checksum = std::make_unique<patch_digest>(head.checksum->algorithm);
+    try {
+      st.file->hold(); // a crash before the verdict cuts back to p.start
+    } catch (const storage::storage_error& e) {
+      return head.reply(storage_failure(e));
+    }
+  }
   auto reply = std::move(head.reply);
   p.head = std::move(head);
   st.patch = std::move(p);
@@ -471,6 +478,13 @@ void on_eof(session_ptr self, uint64_t n) {
                                           "the body does not match Upload-Checksum"},
                                          {},
                                          progress_of(self, p.head.creation)});
+  }
+  if (p.checksum) {
+    try {
+      st.file->release(); // verified: these bytes count from now on, crash or not
+    } catch (const storage::storage_error& e) {
+      return destroy(self, storage_failure(e));
+    }
   }
   // The last byte: the commit syncs it and moves the file into archives/,
   // so the partials/ name need not be made durable first.

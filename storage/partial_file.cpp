@@ -1,13 +1,17 @@
 #include "storage/partial_file.hpp"
 
+#include "config/log.hpp"
 #include "config/upload_id.hpp"
 #include "storage/fd_io.hpp"
 #include "storage/upload_file.hpp"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <fcntl.h>
+#include <optional>
 #include <unistd.h>
 #include <utility>
 
@@ -29,6 +33,36 @@ fs::path path_of(const data_dir_layout& layout, const std::string& id) {
 
 constexpr std::string_view suffix = ".part";
 
+fs::path hold_path_of(const fs::path& partial) {
+  auto hold = partial;
+  return hold.replace_extension(".hold");
+}
+
+// The offset a hold names, or nothing when there is no hold or it never
+// got its content (a crash between its creation and its fsync: its PATCH
+// had not appended anything yet).
+std::optional<uint64_t> read_hold(const fs::path& hold) {
+  int fd = ::open(hold.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return std::nullopt;
+    throw_errno(errno, "open " + hold.string());
+  }
+  char text[24] = {};
+  auto n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  uint64_t offset = 0;
+  auto [end, ec] = std::from_chars(text, text + std::max<ssize_t>(n, 0), offset);
+  if (ec != std::errc{} || end == text)
+    return std::nullopt;
+  return offset;
+}
+
+void unlink_hold(const fs::path& hold) {
+  if (::unlink(hold.c_str()) != 0 && errno != ENOENT)
+    throw_errno(errno, "unlink " + hold.string());
+}
+
 } // namespace
 
 partial_file::partial_file(fs::path path, int fd, uint64_t size)
@@ -39,7 +73,8 @@ partial_file::partial_file(fs::path path, int fd, uint64_t size)
 
 partial_file::partial_file(partial_file&& other) noexcept
   : path_(std::move(other.path_)), id_(std::move(other.id_)), fd_(std::exchange(other.fd_, -1)),
-    size_(other.size_), dirty_(other.dirty_), name_durable_(other.name_durable_) {}
+    size_(other.size_), dirty_(other.dirty_), name_durable_(other.name_durable_),
+    held_(other.held_) {}
 
 partial_file& partial_file::operator=(partial_file&& other) noexcept {
   if (this != &other) {
@@ -51,6 +86,7 @@ partial_file& partial_file::operator=(partial_file&& other) noexcept {
     size_ = other.size_;
     dirty_ = other.dirty_;
     name_durable_ = other.name_durable_;
+    held_ = other.held_;
   }
   return *this;
 }
@@ -80,6 +116,16 @@ partial_file partial_file::open(const data_dir_layout& layout, const std::string
   if (::fstat(fd, &st) != 0)
     throw_errno(errno, "stat " + path.string());
   file.size_ = static_cast<uint64_t>(st.st_size);
+  auto hold = hold_path_of(path);
+  if (auto held = read_hold(hold); held && *held < file.size_) {
+    log::warn("tus partial cut back to its last verified offset",
+              {{"upload_id", file.id_}, {"offset", *held}, {"unverified", file.size_ - *held}});
+    file.cut_to(*held);
+  }
+  if (fs::exists(hold)) {
+    unlink_hold(hold);
+    fsync_directory(layout.partials);
+  }
   // What a killed process left in the page cache is durable before it
   // counts, name included. An empty file has nothing to make durable (a
   // crash may lose it, as create() says): the common case of a session
@@ -133,6 +179,37 @@ void partial_file::cut_to(uint64_t n) {
   sync();
 }
 
+void partial_file::hold() {
+  sync();
+  auto hold = hold_path_of(path_);
+  int fd = ::open(hold.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0640);
+  if (fd < 0)
+    throw_errno(errno, "create " + hold.string());
+  auto text = std::to_string(size_);
+  try {
+    write_all(fd, text.data(), text.size(), "write " + hold.string());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  bool synced = ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!synced)
+    throw_errno(err, "fsync " + hold.string());
+  fsync_directory(path_.parent_path());
+  held_ = true;
+}
+
+void partial_file::release() {
+  sync();
+  if (!held_)
+    return;
+  unlink_hold(hold_path_of(path_));
+  fsync_directory(path_.parent_path());
+  held_ = false;
+}
+
 std::size_t partial_file::read_at(uint64_t offset, char* data, std::size_t size) const {
   for (;;) {
     ssize_t n = ::pread(fd_, data, size, static_cast<off_t>(offset));
@@ -160,6 +237,7 @@ void remove_partial(const data_dir_layout& layout, const std::string& id) {
   auto path = path_of(layout, id);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
     throw_errno(errno, "unlink " + path.string());
+  unlink_hold(hold_path_of(path));
   fsync_directory(layout.partials);
 }
 

@@ -30,7 +30,8 @@ public:
   // worker, inside the creation's transaction.
   static partial_file create(const data_dir_layout& layout, const std::string& id);
   // Opens an existing partial (ENOENT when there is none) and syncs it, so
-  // its size can be believed as the durable offset.
+  // its size can be believed as the durable offset. A hold left by a crash
+  // (see hold()) cuts the file back to the held offset first, and goes.
   static partial_file open(const data_dir_layout& layout, const std::string& id);
 
   partial_file(partial_file&& other) noexcept;
@@ -46,6 +47,15 @@ public:
   void sync();
   uint64_t size() const;   // bytes appended so far (durable only after sync())
   void cut_to(uint64_t n); // ftruncate to n (<= size()) and fsync
+  // A checksummed PATCH counts all or nothing (SPEC §5.2 checksum), also
+  // across a crash, which keeps whatever a killed process had appended.
+  // hold() syncs the file and makes "cut back to the current size" durable
+  // (partials/<id>.hold, fsynced, then partials/) before the PATCH appends
+  // anything; release() syncs what was appended and removes the hold (one
+  // more fsync of partials/), once the bytes are verified or cut back. Two
+  // fsyncs of partials/ and one of the hold per checksummed PATCH.
+  void hold();
+  void release();
   // Reads up to `size` bytes at `offset`; returns how many (0 at the end).
   std::size_t read_at(uint64_t offset, char* data, std::size_t size) const;
   // Syncs the file's bytes, moves it to archives/<id> (never replacing) and
@@ -63,9 +73,11 @@ private:
   void sync_data();           // the file's fsync alone
   bool dirty_ = false;        // appended to or cut since the last fsync
   bool name_durable_ = false; // partials/ fsynced since the file held bytes
+  bool held_ = false;         // a hold of this file is on disk
 };
 
-// Removes the partial of `id` (missing is not an error) and fsyncs partials/.
+// Removes the partial of `id` and its hold (missing is not an error) and
+// fsyncs partials/.
 void remove_partial(const data_dir_layout& layout, const std::string& id);
 
 // The ids of every "<id>.part" in partials/ (start-up reconciliation).

@@ -9,6 +9,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_tus_restart        (from tests/e2e)
 """
 
+import base64
 import hashlib
 import os
 import time
@@ -37,12 +38,14 @@ class TusRestartTest(PortalTestCase, TusChecks):
     def restarted(self, old, **env):
         return self.own_server(PORTAL_DATA_DIR=old.data_dir, **env)
 
-    def stalled_patch(self, server, upload_id, sent):
-        """A PATCH that announces the whole archive, sends `sent` bytes and waits."""
+    def stalled_patch(self, server, upload_id, sent, checksum=None):
+        """A PATCH that announces the whole archive, sends `sent` bytes and
+        waits; with `checksum`, under that Upload-Checksum value."""
         head = (f"PATCH {TUS}{upload_id} HTTP/1.1\r\nHost: x\r\n"
                 f"Authorization: Bearer {self.token}\r\nTus-Resumable: 1.0.0\r\n"
                 f"Upload-Offset: 0\r\nContent-Type: {OFFSET_STREAM}\r\n"
-                f"Content-Length: {len(self.archive)}\r\n\r\n").encode()
+                + (f"Upload-Checksum: {checksum}\r\n" if checksum else "")
+                + f"Content-Length: {len(self.archive)}\r\n\r\n").encode()
         sock = server.connect(timeout=30)
         self.addCleanup(sock.close)
         sock.sendall(head + self.archive[:sent])
@@ -75,6 +78,31 @@ class TusRestartTest(PortalTestCase, TusChecks):
         first.kill()
         second = self.restarted(first)
         self.check_resumes(second, upload_id, sent)
+
+    def test_sigkill_mid_checksummed_patch_keeps_none_of_it(self):
+        # A checksummed PATCH counts all or nothing (SPEC §5.2 checksum), also
+        # when the server dies before the verdict: the bytes a killed process
+        # left in the page cache were never checked against the digest (a
+        # client's corrupted byte would have become durable and failed the
+        # whole upload at its end).
+        first = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        digest = base64.b64encode(hashlib.sha256(self.archive).digest()).decode()
+        sent = 2 * MiB
+        self.stalled_patch(first, upload_id, sent, checksum=f"sha256 {digest}")
+        first.kill()
+        second = self.restarted(first)
+        self.assertEqual(self.offset(self.token, upload_id, portal=second), 0)
+        self.assertEqual(os.path.getsize(self.partial_path(upload_id, portal=second)), 0)
+        self.assertEqual(os.listdir(os.path.dirname(self.partial_path(upload_id, portal=second))),
+                         [upload_id + ".part"], "no hold left behind")
+        self.assertIn("tus partial cut back to its last verified offset",
+                      [line.get("msg") for line in second.logs])
+        status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                           {"Upload-Checksum": f"sha256 {digest}"}, portal=second)
+        self.assertEqual(status, 204, body)
+        status, _, obj = second.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+        self.assertEqual(obj["sha256"], hashlib.sha256(self.archive).hexdigest())
 
     def test_sigterm_with_a_stalled_patch(self):
         first = self.own_server(PORTAL_DRAIN_SECONDS="2")

@@ -10,6 +10,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 using namespace portal::storage;
 namespace fs = std::filesystem;
@@ -43,6 +44,58 @@ TEST_CASE("partial_file: append, reopen at the synced size, cut back, read") {
   CHECK(read_all(dir.layout.partials / "abc.part") == "hello");
   file.append("!", 1);
   CHECK(read_all(dir.layout.partials / "abc.part") == "hello!");
+}
+
+TEST_CASE("partial_file: a hold left by a crash cuts the unverified bytes at the next open") {
+  temp_data_dir dir;
+  auto hold = dir.layout.partials / "abc.hold";
+  {
+    auto file = partial_file::create(dir.layout, "abc");
+    file.append("verified", 8);
+    file.hold();
+    CHECK(read_all(hold) == "8");
+    file.append(" unverified", 11);
+    file.sync();
+    // the process dies here: no release(), the bytes are in the file
+  }
+  REQUIRE(fs::file_size(dir.layout.partials / "abc.part") == 19);
+  SECTION("open cuts back to the hold and removes it") {
+    auto file = partial_file::open(dir.layout, "abc");
+    CHECK(file.size() == 8);
+    CHECK(read_all(dir.layout.partials / "abc.part") == "verified");
+    CHECK_FALSE(fs::exists(hold));
+  }
+  SECTION("a hold that never got its content cuts nothing") {
+    std::ofstream{hold, std::ios::trunc}; // created, then the crash: empty
+    auto file = partial_file::open(dir.layout, "abc");
+    CHECK(file.size() == 19);
+    CHECK_FALSE(fs::exists(hold));
+  }
+  SECTION("remove_partial takes the hold with it") {
+    remove_partial(dir.layout, "abc");
+    CHECK_FALSE(fs::exists(dir.layout.partials / "abc.part"));
+    CHECK_FALSE(fs::exists(hold));
+  }
+}
+
+TEST_CASE("partial_file: release keeps the verified bytes, crash or not") {
+  temp_data_dir dir;
+  {
+    auto file = partial_file::create(dir.layout, "abc");
+    file.append("first", 5);
+    file.hold();
+    file.append(" second", 7);
+    file.release();
+    CHECK_FALSE(fs::exists(dir.layout.partials / "abc.hold"));
+    file.hold(); // the next checksummed PATCH, cut back: nothing of it stays
+    file.append(" third", 6);
+    file.cut_to(12);
+    file.release();
+  }
+  auto file = partial_file::open(dir.layout, "abc");
+  CHECK(file.size() == 12);
+  CHECK(read_all(dir.layout.partials / "abc.part") == "first second");
+  CHECK(partial_ids(dir.layout) == std::vector<std::string>{"abc"});
 }
 
 TEST_CASE("partial_file: create is exclusive, open needs the file, ids are checked") {
