@@ -87,8 +87,18 @@ void reconcile_on_start(const config& cfg) {
   try {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
-    auto report = storage::reconcile(storage::layout_of(cfg.data_dir), db::all_upload_ids(tx));
-    db::delete_missing_uploads(tx, report.missing_files);
+    auto rows = db::all_upload_ids(tx);
+    auto report = storage::reconcile(storage::layout_of(cfg.data_dir), rows);
+    // Every row without its file is what an empty or wrong data directory
+    // looks like (an unmounted volume, a mistyped PORTAL_DATA_DIR), not a
+    // loss to repair: deleting every row would make it permanent. The
+    // operator decides; a start on the right directory repairs as usual.
+    if (!rows.empty() && report.missing_files.size() == rows.size())
+      log::error("no upload row deleted: none has its archive file; is PORTAL_DATA_DIR the right "
+                 "volume?",
+                 {{"rows", rows.size()}, {"data_dir", cfg.data_dir.string()}});
+    else
+      db::delete_missing_uploads(tx, report.missing_files);
     // tus partials of this machine (SPEC §9: resume expiry of tus partials):
     // expired ones go, files without a row go, rows without a file go.
     auto layout = storage::layout_of(cfg.data_dir);
@@ -99,7 +109,11 @@ void reconcile_on_start(const config& cfg) {
     auto ids = db::tus_ids_of_machine(tx, cfg.machine_id);
     auto partials =
       storage::reconcile_partials(layout, std::set<std::string>(ids.begin(), ids.end()));
-    db::delete_tus_rows(tx, partials.missing);
+    if (!ids.empty() && partials.missing.size() == ids.size())
+      log::error("no tus row deleted: none has its partial; is PORTAL_DATA_DIR the right volume?",
+                 {{"rows", ids.size()}, {"data_dir", cfg.data_dir.string()}});
+    else
+      db::delete_tus_rows(tx, partials.missing);
     tx.commit();
   } catch (const std::exception& e) {
     log::warn("start-up reconciliation skipped", {{"error", e.what()}});

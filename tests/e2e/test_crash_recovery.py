@@ -106,6 +106,28 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.assertEqual((status, body), (200, self.small))
         self.stop_cleanly(second)
 
+    def test_an_empty_data_dir_deletes_no_row(self):
+        # An unmounted volume or a mistyped PORTAL_DATA_DIR: every row lacks
+        # its file. Deleting them all would turn a wrong setting into lost
+        # uploads; the server says so and deletes none.
+        first = self.server()
+        up = self.upload_ok(self.token, "mounted.tar.gz", self.small, "crashy", portal=first)
+        self.stop_cleanly(first)
+        empty = self.server()  # a fresh, empty data dir on the same database
+        self.assertIn(up["id"], self.pg.psql("select id from uploads").split())
+        self.assertIn("no upload row deleted: none has its archive file; is PORTAL_DATA_DIR the "
+                      "right volume?", [line.get("msg") for line in empty.logs])
+        self.stop_cleanly(empty)
+        second = self.server(first)  # the right directory again: nothing was lost
+        status, _, obj = second.get_json(f"/api/v1/uploads/{up['id']}", self.token)
+        self.assertEqual((status, obj["sha256"]), (200, up["sha256"]))
+        self.assertEqual(self.dir_files("orphans", second), [])
+        # the class's database is shared: leave no row for the next test's
+        # fresh data dir to find without its file
+        self.assertEqual(second.request("DELETE", f"/api/v1/uploads/{up['id']}",
+                                        self.auth(self.token))[0], 204)
+        self.stop_cleanly(second)
+
     def test_row_without_file_is_deleted_and_audited(self):
         first = self.server()
         kept = self.upload_ok(self.token, "kept2.tar.gz", self.small, "crashy", portal=first)
