@@ -78,6 +78,22 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
   return results.begin()->endpoint();
 }
 
+// Every row without its file is what an empty or wrong data directory looks
+// like (an unmounted volume, a mistyped PORTAL_DATA_DIR), not a loss to
+// repair: deleting every row would make it permanent, so none is deleted and
+// the operator decides. Only a first start there is caught: once a file is
+// stored in the wrong directory, the next start deletes the other rows (a
+// data-directory identity would catch that; docs/ARCHITECTURE.md).
+bool wrong_data_dir(const config& cfg, std::string_view kind, std::size_t rows,
+                    std::size_t missing) {
+  if (rows == 0 || missing < rows)
+    return false;
+  log::error(std::string{"no "} + std::string{kind} +
+               " row deleted: none has its file; is PORTAL_DATA_DIR the right volume?",
+             {{"rows", rows}, {"data_dir", cfg.data_dir.string()}});
+  return true;
+}
+
 // SPEC §9: before serving, stale temporary files go, files without a row go
 // to orphans/, rows without a file are deleted (audited). Runs before the
 // listener exists, so nothing else touches the data dir meanwhile.
@@ -89,15 +105,7 @@ void reconcile_on_start(const config& cfg) {
     pqxx::work tx{conn};
     auto rows = db::all_upload_ids(tx);
     auto report = storage::reconcile(storage::layout_of(cfg.data_dir), rows);
-    // Every row without its file is what an empty or wrong data directory
-    // looks like (an unmounted volume, a mistyped PORTAL_DATA_DIR), not a
-    // loss to repair: deleting every row would make it permanent. The
-    // operator decides; a start on the right directory repairs as usual.
-    if (!rows.empty() && report.missing_files.size() == rows.size())
-      log::error("no upload row deleted: none has its archive file; is PORTAL_DATA_DIR the right "
-                 "volume?",
-                 {{"rows", rows.size()}, {"data_dir", cfg.data_dir.string()}});
-    else
+    if (!wrong_data_dir(cfg, "upload", rows.size(), report.missing_files.size()))
       db::delete_missing_uploads(tx, report.missing_files);
     // tus partials of this machine (SPEC §9: resume expiry of tus partials):
     // expired ones go, files without a row go, rows without a file go.
@@ -109,10 +117,7 @@ void reconcile_on_start(const config& cfg) {
     auto ids = db::tus_ids_of_machine(tx, cfg.machine_id);
     auto partials =
       storage::reconcile_partials(layout, std::set<std::string>(ids.begin(), ids.end()));
-    if (!ids.empty() && partials.missing.size() == ids.size())
-      log::error("no tus row deleted: none has its partial; is PORTAL_DATA_DIR the right volume?",
-                 {{"rows", ids.size()}, {"data_dir", cfg.data_dir.string()}});
-    else
+    if (!wrong_data_dir(cfg, "tus", ids.size(), partials.missing.size()))
       db::delete_tus_rows(tx, partials.missing);
     tx.commit();
   } catch (const std::exception& e) {

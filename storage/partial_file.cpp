@@ -38,10 +38,15 @@ fs::path hold_path_of(const fs::path& partial) {
   return hold.replace_extension(".hold");
 }
 
-// The offset a hold names, or nothing when there is no hold or it never
-// got its content (a crash between its creation and its fsync: its PATCH
-// had not appended anything yet).
-std::optional<uint64_t> read_hold(const fs::path& hold) {
+// A hold found on disk: the offset it names, none when it never got its
+// content (a crash between its creation and its fsync: its PATCH had not
+// appended anything yet).
+struct found_hold {
+  std::optional<uint64_t> offset;
+};
+
+// nullopt when there is no hold: the common case costs one failed open().
+std::optional<found_hold> read_hold(const fs::path& hold) {
   int fd = ::open(hold.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
@@ -54,8 +59,8 @@ std::optional<uint64_t> read_hold(const fs::path& hold) {
   uint64_t offset = 0;
   auto [end, ec] = std::from_chars(text, text + std::max<ssize_t>(n, 0), offset);
   if (ec != std::errc{} || end == text)
-    return std::nullopt;
-  return offset;
+    return found_hold{};
+  return found_hold{offset};
 }
 
 void unlink_hold(const fs::path& hold) {
@@ -117,12 +122,12 @@ partial_file partial_file::open(const data_dir_layout& layout, const std::string
     throw_errno(errno, "stat " + path.string());
   file.size_ = static_cast<uint64_t>(st.st_size);
   auto hold = hold_path_of(path);
-  if (auto held = read_hold(hold); held && *held < file.size_) {
-    log::warn("tus partial cut back to its last verified offset",
-              {{"upload_id", file.id_}, {"offset", *held}, {"unverified", file.size_ - *held}});
-    file.cut_to(*held);
-  }
-  if (fs::exists(hold)) {
+  if (auto held = read_hold(hold)) {
+    if (auto at = held->offset; at && *at < file.size_) {
+      log::warn("tus partial cut back to its last verified offset",
+                {{"upload_id", file.id_}, {"offset", *at}, {"unverified", file.size_ - *at}});
+      file.cut_to(*at);
+    }
     unlink_hold(hold);
     fsync_directory(layout.partials);
   }

@@ -115,8 +115,8 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.stop_cleanly(first)
         empty = self.server()  # a fresh, empty data dir on the same database
         self.assertIn(up["id"], self.pg.psql("select id from uploads").split())
-        self.assertIn("no upload row deleted: none has its archive file; is PORTAL_DATA_DIR the "
-                      "right volume?", [line.get("msg") for line in empty.logs])
+        self.assertIn("no upload row deleted: none has its file; is PORTAL_DATA_DIR the right "
+                      "volume?", [line.get("msg") for line in empty.logs])
         self.stop_cleanly(empty)
         second = self.server(first)  # the right directory again: nothing was lost
         status, _, obj = second.get_json(f"/api/v1/uploads/{up['id']}", self.token)

@@ -270,8 +270,10 @@ class Portal:
         def ready():
             if "PORTAL_TLS_CERT" not in self.env:
                 return self.request("GET", "/ready")[0] == 200
-            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
-                                               context=ssl._create_unverified_context())
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10, context=context)
             try:
                 conn.request("GET", "/ready")
                 return conn.getresponse().status == 200
