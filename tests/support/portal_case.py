@@ -25,7 +25,6 @@ class PortalTestCase(unittest.TestCase):
     """
 
     PORTAL_ENV = {}
-    START_WAIT = "ready"  # Portal.start's wait for the class's server
     PGBOUNCER = False
     DURABLE_DATABASE = False
 
@@ -44,7 +43,7 @@ class PortalTestCase(unittest.TestCase):
         cls.portal = Portal(cls.database_url, env=env)
         cls.addClassCleanup(cls.portal.cleanup)
         cls.portal.migrate()
-        cls.portal.start(wait=cls.START_WAIT)
+        cls.portal.start()
 
     def start_portal(self, env=None, wait="ready", database_url=None):
         """An extra server for one test (checked and cleaned up after it)."""
