@@ -28,10 +28,12 @@
 #include "storage/partial_file.hpp"
 #include "storage/partial_reconcile.hpp"
 #include "storage/reconcile.hpp"
+#include "storage/volume_id.hpp"
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -78,51 +80,78 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
   return results.begin()->endpoint();
 }
 
-// Every row without its file is what an empty or wrong data directory looks
-// like (an unmounted volume, a mistyped PORTAL_DATA_DIR), not a loss to
-// repair: deleting every row would make it permanent, so none is deleted and
-// the operator decides. Only a first start there is caught: once a file is
-// stored in the wrong directory, the next start deletes the other rows (a
-// data-directory identity would catch that; docs/ARCHITECTURE.md).
-bool wrong_data_dir(const config& cfg, std::string_view kind, std::size_t rows,
-                    std::size_t missing) {
-  if (rows == 0 || missing < rows)
-    return false;
-  log::error(std::string{"no "} + std::string{kind} +
-               " row deleted: none has its file; is PORTAL_DATA_DIR the right volume?",
-             {{"rows", rows}, {"data_dir", cfg.data_dir.string()}});
-  return true;
+// How the rows of one table stand with this volume: what was taken over, and
+// what is kept without its file because it records no volume.
+void log_volume_verdict(std::string_view table, uint64_t claimed,
+                        const std::vector<std::string>& unattributed) {
+  if (claimed > 0)
+    log::info(std::string{table} + " rows now record this volume", {{"rows", claimed}});
+  if (!unattributed.empty())
+    log::warn(std::string{table} + " rows kept without their file: they record no volume",
+              {{"rows", unattributed.size()}, {"first", unattributed.front()}});
 }
 
-// SPEC §9: before serving, stale temporary files go, files without a row go
-// to orphans/, rows without a file are deleted (audited). Runs before the
-// listener exists, so nothing else touches the data dir meanwhile.
-// Without a database now, nothing is repaired; the next start does it.
-// Assumes one machine per volume and per database (the default deploy).
-void reconcile_on_start(const config& cfg) {
+// A new directory on a database whose uploads are on other volumes: right
+// for a new machine, wrong for a volume that is not mounted. Nothing is
+// deleted either way; the operator is told.
+void warn_if_held_elsewhere(const config& cfg, const storage::row_volumes& rows) {
+  auto elsewhere =
+    std::count_if(rows.begin(), rows.end(), [](const auto& row) { return !row.second.empty(); });
+  if (elsewhere > 0)
+    log::warn("a new data directory, while the database holds uploads of other volumes: "
+              "unless this is a new machine, is PORTAL_DATA_DIR the right volume?",
+              {{"rows", elsewhere}, {"data_dir", cfg.data_dir.string()}});
+}
+
+// SPEC §9, §11: before serving, stale temporary files go, files without a
+// row go to orphans/, rows whose file is missing are deleted (audited) and
+// expired tus partials go. Only rows that record this directory's volume id
+// are deleted for a missing file (storage/volume_id.hpp): an empty or wrong
+// directory (an unmounted volume, a mistyped PORTAL_DATA_DIR) or another
+// machine's volume on the same database deletes none. Runs before the
+// listener exists, so nothing else touches the data dir meanwhile; without a
+// database now, nothing is repaired, and the next start does it.
+// Returns the volume id new rows record: "" when the directory cannot hold
+// one (it cannot take uploads either; such rows are claimed later).
+std::string reconcile_on_start(const config& cfg) {
+  auto layout = storage::layout_of(cfg.data_dir);
+  storage::volume_identity volume;
+  try {
+    volume = storage::open_volume_identity(layout);
+  } catch (const std::exception& e) {
+    log::error("start-up reconciliation skipped: the data directory has no volume id",
+               {{"error", e.what()}, {"data_dir", cfg.data_dir.string()}});
+    return {};
+  }
+  if (volume.created)
+    log::info("a new data directory: volume id made",
+              {{"volume_id", volume.id}, {"data_dir", cfg.data_dir.string()}});
   try {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
-    auto rows = db::all_upload_ids(tx);
-    auto report = storage::reconcile(storage::layout_of(cfg.data_dir), rows);
-    if (!wrong_data_dir(cfg, "upload", rows.size(), report.missing_files.size()))
-      db::delete_missing_uploads(tx, report.missing_files);
-    // tus partials of this machine (SPEC §9: resume expiry of tus partials):
-    // expired ones go, files without a row go, rows without a file go.
-    auto layout = storage::layout_of(cfg.data_dir);
+    auto rows = db::upload_volumes(tx);
+    if (volume.created)
+      warn_if_held_elsewhere(cfg, rows);
+    auto report = storage::reconcile(layout, rows, volume.id);
+    for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))
+      log::warn("upload row deleted: its archive file is missing", {{"upload_id", id}});
+    log_volume_verdict("upload", db::claim_uploads(tx, volume.id, report.claimed),
+                       report.unattributed);
+
     for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000, {})) {
       storage::remove_partial(layout, id);
       log::info("tus partial expired", {{"upload_id", id}});
     }
-    auto ids = db::tus_ids_of_machine(tx, cfg.machine_id);
-    auto partials =
-      storage::reconcile_partials(layout, std::set<std::string>(ids.begin(), ids.end()));
-    if (!wrong_data_dir(cfg, "tus", ids.size(), partials.missing.size()))
-      db::delete_tus_rows(tx, partials.missing);
+    auto partials = storage::reconcile_partials(layout, db::tus_volumes(tx), volume.id);
+    for (auto& id : db::delete_missing_tus_uploads(tx, volume.id, partials.missing))
+      log::warn("tus row deleted: its partial is missing", {{"upload_id", id}});
+    log_volume_verdict("tus", db::claim_tus_uploads(tx, volume.id, partials.claimed),
+                       partials.unattributed);
     tx.commit();
   } catch (const std::exception& e) {
     log::warn("start-up reconciliation skipped", {{"error", e.what()}});
   }
+  return volume.id;
 }
 
 void tune_scheduler(caf::actor_system_config& caf_cfg) {
@@ -148,7 +177,7 @@ int serve(const config& cfg) {
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
   storage::prepare_data_dir(cfg.data_dir);
-  reconcile_on_start(cfg);
+  const auto volume_id = reconcile_on_start(cfg);
 
   // Declared first, destroyed last: sessions still queued in the loop hold
   // references to the registry.
@@ -175,8 +204,8 @@ int serve(const config& cfg) {
     auto stats = std::make_shared<metrics>(
       metrics_sources{tree.directory, tree.db_counts, admission, &registry, cfg.data_dir});
     auto logins = std::make_shared<token_buckets>(cfg.logins_per_minute, std::chrono::minutes(1));
-    services svc{cfg,       sys,   tree.directory, tree.db_counts, chunks,
-                 admission, stats, logins,         dispatch,       tus};
+    services svc{cfg,      sys, tree.directory, tree.db_counts, chunks, admission, stats, logins,
+                 dispatch, tus, volume_id};
     services scrape_svc = svc;
     scrape_svc.route = dispatch_metrics_only;
 

@@ -314,7 +314,8 @@ void complete(session_ptr self) {
                      summary.entries,
                      summary.uncompressed_size,
                      st.limits.retention_days,
-                     st.limits.quota};
+                     st.limits.quota,
+                     st.limits.volume_id};
   auto owner = st.info.owner;
   auto ip = st.patch->head.ip;
   auto rid = st.patch->head.request_id;

@@ -64,6 +64,7 @@ struct tus_limits {
   std::chrono::seconds expiry{24 * 3600};
   std::chrono::seconds idle{60};
   std::string machine_id; // FLY_MACHINE_ID, or empty
+  std::string volume_id;  // recorded on the upload's row (storage/volume_id.hpp)
 };
 
 // Upload-Checksum (tus checksum extension): the algorithm and the digest the

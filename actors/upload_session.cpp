@@ -227,7 +227,8 @@ void record(session_ptr self, const validation_result& v, const commit_result& c
                      v.entries,
                      v.uncompressed_size,
                      st.limits.retention_days,
-                     st.limits.quota};
+                     st.limits.quota,
+                     st.limits.volume_id};
   auto owner = st.req.owner;
   auto ip = st.req.ip;
   auto rid = st.req.request_id;

@@ -36,6 +36,7 @@ struct upload_limits {
   unsigned storage_writers = 1;
   uint64_t quota = 0;                 // the owner's quota, 0 = none
   std::optional<uint64_t> quota_left; // what the quota allowed at the start
+  std::string volume_id;              // recorded on the row (storage/volume_id.hpp)
 };
 
 upload_session_actor spawn_upload_session(caf::actor_system& sys,

@@ -1,5 +1,7 @@
 #include "db/query.hpp"
 
+#include <boost/json.hpp>
+
 namespace portal::db {
 
 namespace {
@@ -22,6 +24,14 @@ std::string_view statement_name(std::string_view sent) {
   sent.remove_prefix(open.size());
   auto end = sent.find(close);
   return end == std::string_view::npos ? std::string_view{} : sent.substr(0, end);
+}
+
+std::string json_array_of(const std::vector<std::string>& values) {
+  boost::json::array a;
+  a.reserve(values.size());
+  for (const auto& v : values)
+    a.emplace_back(v);
+  return boost::json::serialize(a);
 }
 
 std::optional<std::string> optional_text(const pqxx::field& f) {

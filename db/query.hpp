@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace portal::db {
 
@@ -45,6 +46,10 @@ template <class... Args>
 void exec0(pqxx::transaction_base& tx, const query& q, Args&&... args) {
   tx.exec_params0(statement_text(q), std::forward<Args>(args)...);
 }
+
+// A list sent as one parameter: a JSON array of strings (Boost.JSON escapes
+// them), read in SQL as `id in (select jsonb_array_elements_text($n::jsonb))`.
+std::string json_array_of(const std::vector<std::string>& values);
 
 // A nullable text column: nullopt for NULL.
 std::optional<std::string> optional_text(const pqxx::field& f);

@@ -8,8 +8,9 @@ namespace sql {
 
 // RETURNING the row as find_tus_upload reads it: no second round trip.
 const query insert_tus_upload{"insert_tus_upload", R"(
-  insert into tus_uploads (id, owner_id, filename, format, length, metadata, expires_at, machine_id)
-  values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8)
+  insert into tus_uploads (id, owner_id, filename, format, length, metadata, expires_at,
+                           machine_id, volume_id)
+  values ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7), $8, nullif($9, ''))
   returning id, owner_id, filename, format, length, metadata,
             extract(epoch from expires_at)::bigint as expires_at,
             expires_at <= now() as expired, machine_id)"};
@@ -34,12 +35,20 @@ const query delete_completed_tus_upload{"delete_completed_tus_upload",
 const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
   delete from tus_uploads where id in (select id from tus_uploads
     where expires_at <= now() and machine_id is not distinct from nullif($1, '')
-      and not (id = any($3::text[]))
+      and id not in (select jsonb_array_elements_text($3::jsonb))
     order by expires_at limit $2 for update skip locked)
   returning id)"};
 
-const query tus_ids_of_machine{"tus_ids_of_machine", R"(
-  select id from tus_uploads where machine_id is not distinct from nullif($1, ''))"};
+const query tus_volumes{"tus_volumes",
+                        "select id, coalesce(volume_id, '') as volume_id from tus_uploads"};
+
+const query delete_missing_tus_upload{"delete_missing_tus_upload",
+                                      "delete from tus_uploads where id = $1 and volume_id = $2"};
+
+// $2: a JSON array of ids.
+const query claim_tus_uploads{"claim_tus_uploads", R"(
+  update tus_uploads set volume_id = $1
+  where volume_id is null and id in (select jsonb_array_elements_text($2::jsonb)))"};
 
 const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 for update"};
 
@@ -72,7 +81,7 @@ std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
   }
   return row_from(exec1(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
                         static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
-                        up.machine_id));
+                        up.machine_id, up.volume_id));
 }
 
 std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,
@@ -107,39 +116,35 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::string& machine_id, unsigned limit,
                                                     const std::vector<std::string>& keep) {
-  // A text[] literal, sent as one parameter; each element double-quoted,
-  // with backslash and double quote escaped (PostgreSQL's array syntax).
-  std::string kept = "{";
-  for (const auto& id : keep) {
-    if (kept.size() > 1)
-      kept += ',';
-    kept += '"';
-    for (char c : id) {
-      if (c == '"' || c == '\\')
-        kept += '\\';
-      kept += c;
-    }
-    kept += '"';
-  }
-  kept += "}";
   std::vector<std::string> ids;
-  for (auto row :
-       exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit), kept))
+  for (auto row : exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit),
+                       json_array_of(keep)))
     ids.push_back(row["id"].as<std::string>());
   return ids;
 }
 
-std::vector<std::string> tus_ids_of_machine(pqxx::transaction_base& tx,
-                                            const std::string& machine_id) {
-  std::vector<std::string> ids;
-  for (auto row : exec(tx, sql::tus_ids_of_machine, machine_id))
-    ids.push_back(row["id"].as<std::string>());
-  return ids;
+std::map<std::string, std::string> tus_volumes(pqxx::transaction_base& tx) {
+  std::map<std::string, std::string> rows;
+  for (auto row : exec(tx, sql::tus_volumes))
+    rows.emplace(row["id"].as<std::string>(), row["volume_id"].as<std::string>());
+  return rows;
 }
 
-void delete_tus_rows(pqxx::transaction_base& tx, const std::vector<std::string>& ids) {
+std::vector<std::string> delete_missing_tus_uploads(pqxx::transaction_base& tx,
+                                                    const std::string& volume_id,
+                                                    const std::vector<std::string>& ids) {
+  std::vector<std::string> deleted;
   for (auto& id : ids)
-    exec(tx, sql::delete_completed_tus_upload, id);
+    if (exec(tx, sql::delete_missing_tus_upload, id, volume_id).affected_rows() > 0)
+      deleted.push_back(id);
+  return deleted;
+}
+
+uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
+                           const std::vector<std::string>& ids) {
+  if (ids.empty())
+    return 0;
+  return exec(tx, sql::claim_tus_uploads, volume_id, json_array_of(ids)).affected_rows();
 }
 
 } // namespace portal::db

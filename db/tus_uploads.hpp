@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -48,7 +49,8 @@ struct new_tus_upload {
   std::string metadata;
   int64_t expiry_seconds = 0;
   std::optional<std::string> machine_id;
-  uint64_t quota = 0; // the owner's quota, 0 = none
+  std::string volume_id; // of the data dir holding the partial ("": none known)
+  uint64_t quota = 0;    // the owner's quota, 0 = none
 };
 
 // Inserts the row (the declared length reserves quota: failure
@@ -83,11 +85,15 @@ std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::string& machine_id, unsigned limit,
                                                     const std::vector<std::string>& keep);
 
-// Ids of this machine's rows (start-up reconciliation).
-std::vector<std::string> tus_ids_of_machine(pqxx::transaction_base& tx,
-                                            const std::string& machine_id);
-
-// Deletes rows by id without an owner check (reconciliation: their file is gone).
-void delete_tus_rows(pqxx::transaction_base& tx, const std::vector<std::string>& ids);
+// Start-up reconciliation (storage/partial_reconcile.hpp): every row's id and
+// the volume it records ("" for none: storage::row_volumes); deleting rows of `volume_id` whose
+// partial is gone (returns the ids deleted); recording `volume_id` on rows of no volume (returns
+// how many).
+std::map<std::string, std::string> tus_volumes(pqxx::transaction_base& tx);
+std::vector<std::string> delete_missing_tus_uploads(pqxx::transaction_base& tx,
+                                                    const std::string& volume_id,
+                                                    const std::vector<std::string>& ids);
+uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
+                           const std::vector<std::string>& ids);
 
 } // namespace portal::db

@@ -42,8 +42,8 @@ const query lock_owner{"lock_owner", "select 1 from users where id = $1 for upda
 
 const query insert_upload{"insert_upload", R"(
   insert into uploads (id, owner_id, filename, size, sha256, format, entries,
-                       uncompressed_size, expires_at)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(days => $9)))"};
+                       uncompressed_size, expires_at, volume_id)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(days => $9), nullif($10, '')))"};
 
 const query delete_upload{
   "delete_upload",
@@ -56,9 +56,17 @@ const query delete_expired_uploads{"delete_expired_uploads", R"(
     for update skip locked)
   returning id, filename)"};
 
-const query all_upload_ids{"all_upload_ids", "select id from uploads"};
+const query upload_volumes{"upload_volumes",
+                           "select id, coalesce(volume_id, '') as volume_id from uploads"};
 
-const query delete_missing_upload{"delete_missing_upload", "delete from uploads where id = $1"};
+// The volume is checked here too: only the volume that looked may delete.
+const query delete_missing_upload{"delete_missing_upload",
+                                  "delete from uploads where id = $1 and volume_id = $2"};
+
+// $2: a JSON array of ids.
+const query claim_uploads{"claim_uploads", R"(
+  update uploads set volume_id = $1
+  where volume_id is null and id in (select jsonb_array_elements_text($2::jsonb)))"};
 
 } // namespace sql
 
@@ -159,7 +167,7 @@ std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, cons
     days = static_cast<int>(*up.retention_days);
   exec0(tx, sql::insert_upload, up.id, up.owner_id, up.filename, static_cast<int64_t>(up.size),
         up.sha256, up.format, static_cast<int64_t>(up.entries),
-        static_cast<int64_t>(up.uncompressed_size), days);
+        static_cast<int64_t>(up.uncompressed_size), days, up.volume_id);
   record_audit(tx, audit_actor{owner.user_id, owner.username, ip, request_id}, "upload.complete",
                {{"upload_id", up.id}, {"filename", up.filename}, {"size", up.size}});
   auto found = find_upload(tx, up.id, owner);
@@ -217,19 +225,32 @@ std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsi
   return ids;
 }
 
-std::set<std::string> all_upload_ids(pqxx::transaction_base& tx) {
-  std::set<std::string> ids;
-  for (auto row : exec(tx, sql::all_upload_ids))
-    ids.insert(row["id"].as<std::string>());
-  return ids;
+std::map<std::string, std::string> upload_volumes(pqxx::transaction_base& tx) {
+  std::map<std::string, std::string> rows;
+  for (auto row : exec(tx, sql::upload_volumes))
+    rows.emplace(row["id"].as<std::string>(), row["volume_id"].as<std::string>());
+  return rows;
 }
 
-void delete_missing_uploads(pqxx::transaction_base& tx, const std::vector<std::string>& ids) {
+std::vector<std::string> delete_missing_uploads(pqxx::transaction_base& tx,
+                                                const std::string& volume_id,
+                                                const std::vector<std::string>& ids) {
+  std::vector<std::string> deleted;
   for (auto& id : ids) {
-    exec(tx, sql::delete_missing_upload, id);
+    if (exec(tx, sql::delete_missing_upload, id, volume_id).affected_rows() == 0)
+      continue;
     record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}},
                  "upload.missing_file", {{"upload_id", id}});
+    deleted.push_back(id);
   }
+  return deleted;
+}
+
+uint64_t claim_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
+                       const std::vector<std::string>& ids) {
+  if (ids.empty())
+    return 0;
+  return exec(tx, sql::claim_uploads, volume_id, json_array_of(ids)).affected_rows();
 }
 
 } // namespace portal::db

@@ -11,8 +11,8 @@
 #include <pqxx/pqxx>
 
 #include <cstdint>
+#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -55,7 +55,8 @@ struct new_upload {
   uint64_t entries = 0;
   uint64_t uncompressed_size = 0;
   std::optional<unsigned> retention_days;
-  uint64_t quota = 0; // the owner's quota, 0 = none
+  uint64_t quota = 0;    // the owner's quota, 0 = none
+  std::string volume_id; // of the data dir holding the file ("": none known)
 };
 
 // Inserts the row (and its audit event) and returns it as stored. With
@@ -88,10 +89,15 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
 // retention), auditing each; returns their ids, whose files must go next.
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit);
 
-// Every upload id, for reconciling the data dir at start.
-std::set<std::string> all_upload_ids(pqxx::transaction_base& tx);
-
-// Deletes rows whose file is gone (found at start), auditing each.
-void delete_missing_uploads(pqxx::transaction_base& tx, const std::vector<std::string>& ids);
+// Start-up reconciliation (storage/reconcile.hpp): every row's id and the
+// volume it records ("" for none: storage::row_volumes); deleting rows of `volume_id` whose file is
+// gone, auditing each (returns the ids deleted); recording `volume_id` on rows of no volume
+// (returns how many).
+std::map<std::string, std::string> upload_volumes(pqxx::transaction_base& tx);
+std::vector<std::string> delete_missing_uploads(pqxx::transaction_base& tx,
+                                                const std::string& volume_id,
+                                                const std::vector<std::string>& ids);
+uint64_t claim_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
+                       const std::vector<std::string>& ids);
 
 } // namespace portal::db

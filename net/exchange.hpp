@@ -50,6 +50,7 @@ struct services {
   // Where requests go: the API router, or on the metrics listener /metrics only.
   handler_fn route;
   std::shared_ptr<tus_registry> tus = nullptr; // live tus sessions (actors/tus_registry.hpp)
+  std::string volume_id = {}; // of PORTAL_DATA_DIR, recorded on new rows (storage/volume_id.hpp)
 };
 
 struct exchange {

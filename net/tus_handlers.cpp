@@ -165,6 +165,7 @@ tus_limits limits_of(const services& svc, const db::identity& owner) {
   l.expiry = cfg.tus_expiry;
   l.idle = cfg.tus_session_idle;
   l.machine_id = cfg.machine_id;
+  l.volume_id = svc.volume_id;
   return l;
 }
 
@@ -394,6 +395,7 @@ void tus_create(const services& svc, exchange_ptr ex) {
                         static_cast<int64_t>(cfg.tus_expiry.count()),
                         cfg.machine_id.empty() ? std::nullopt
                                                : std::optional<std::string>{cfg.machine_id},
+                        svc.volume_id,
                         db::effective_quota(*ex->user, cfg.user_quota_bytes)};
   using created = std::variant<db::tus_row, failure>;
   auto layout = storage::layout_of(cfg.data_dir);

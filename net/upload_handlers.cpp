@@ -88,6 +88,7 @@ void start_upload(const services& svc, const exchange_ptr& ex, storage::archive_
   limits.storage_writers = cfg.storage_writers;
   limits.quota = quota;
   limits.quota_left = quota_left;
+  limits.volume_id = svc.volume_id;
   ex->hand_over([&svc, limits, req, ticket](upload_link_ptr link) {
     return spawn_upload_session(svc.sys, svc.directory, limits, req, ticket, std::move(link));
   });

@@ -10,12 +10,12 @@
 
 namespace portal::storage {
 
-partial_report reconcile_partials(const data_dir_layout& layout,
-                                  const std::set<std::string>& known_ids) {
+partial_report reconcile_partials(const data_dir_layout& layout, const row_volumes& rows,
+                                  const std::string& here) {
   partial_report report;
   std::set<std::string> found;
   for (auto& id : partial_ids(layout)) {
-    if (valid_upload_id(id) && known_ids.count(id)) {
+    if (valid_upload_id(id) && rows.count(id)) {
       found.insert(id);
       try {
         auto file = partial_file::open(layout, id); // fsync: the size is now the durable offset
@@ -36,11 +36,12 @@ partial_report reconcile_partials(const data_dir_layout& layout,
   }
   if (!report.removed.empty())
     fsync_directory(layout.partials);
-  for (auto& id : known_ids)
-    if (!found.count(id)) {
-      log::warn("tus row without a partial deleted", {{"upload_id", id}});
-      report.missing.push_back(id);
-    }
+  auto verdict = judge_rows(rows, here, found);
+  for (auto& id : verdict.missing)
+    log::warn("tus row without a partial", {{"upload_id", id}});
+  report.missing = std::move(verdict.missing);
+  report.claimed = std::move(verdict.claimed);
+  report.unattributed = std::move(verdict.unattributed);
   return report;
 }
 

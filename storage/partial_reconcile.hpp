@@ -3,6 +3,7 @@
 #pragma once
 
 #include "storage/data_dir.hpp"
+#include "storage/volume_id.hpp"
 
 #include <set>
 #include <string>
@@ -11,15 +12,20 @@
 namespace portal::storage {
 
 struct partial_report {
-  std::vector<std::string> kept;    // a row and a file: fsynced, its size is the offset
-  std::vector<std::string> removed; // files without a row (never acknowledged as complete)
-  std::vector<std::string> missing; // rows without a file: the caller deletes them
+  std::vector<std::string> kept;         // a row and a file: fsynced, its size is the offset
+  std::vector<std::string> removed;      // files without a row (never acknowledged as complete)
+  std::vector<std::string> missing;      // rows of this volume without a file: the caller
+                                         // deletes them
+  std::vector<std::string> claimed;      // rows of no volume whose file is here
+  std::vector<std::string> unattributed; // rows of no volume without a file here (kept)
 };
 
-// `known_ids`: this machine's tus rows (expired ones already deleted). Each
-// repair is logged, one line per file. A file whose fsync fails is logged
-// and left for the session to report.
-partial_report reconcile_partials(const data_dir_layout& layout,
-                                  const std::set<std::string>& known_ids);
+// `rows`: every tus row (expired ones of this machine already deleted) and
+// the volume it records; `here`: this directory's volume id. A partial whose
+// row records another volume is kept; the rows are judged by judge_rows()
+// (storage/volume_id.hpp). Each repair is logged, one line per file. A file
+// whose fsync fails is logged and left for the session to report.
+partial_report reconcile_partials(const data_dir_layout& layout, const row_volumes& rows,
+                                  const std::string& here);
 
 } // namespace portal::storage

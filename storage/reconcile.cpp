@@ -65,7 +65,8 @@ std::string move_to_orphans(const data_dir_layout& layout, const std::string& na
 
 } // namespace
 
-reconcile_report reconcile(const data_dir_layout& layout, const std::set<std::string>& known_ids) {
+reconcile_report reconcile(const data_dir_layout& layout, const row_volumes& rows,
+                           const std::string& here) {
   reconcile_report report;
 
   // Stale temporaries. Their removal is not fsynced: if it is lost in a
@@ -89,7 +90,7 @@ reconcile_report reconcile(const data_dir_layout& layout, const std::set<std::st
   std::set<std::string> present;
   const std::string stamp = compact_utc_now();
   for (const auto& e : list(layout.archives)) {
-    const bool known = known_ids.count(e.name) != 0;
+    const bool known = rows.count(e.name) != 0;
     const bool regular = e.type == fs::file_type::regular;
     if (known && regular && valid_upload_id(e.name)) {
       present.insert(e.name);
@@ -114,12 +115,15 @@ reconcile_report reconcile(const data_dir_layout& layout, const std::set<std::st
     fsync_directory(layout.archives);
   }
 
-  for (const auto& id : known_ids) {
-    if (present.count(id) == 0) {
-      report.missing_files.push_back(id);
-      log::warn("upload row has no archive file", {{"upload_id", id}, {"dir", "archives"}});
-    }
-  }
+  auto verdict = judge_rows(rows, here, present);
+  for (const auto& id : verdict.missing)
+    log::warn("upload row has no archive file", {{"upload_id", id}, {"dir", "archives"}});
+  for (const auto& id : verdict.foreign)
+    log::warn("archive file kept: its row records another volume",
+              {{"upload_id", id}, {"volume_id", rows.at(id)}});
+  report.missing_files = std::move(verdict.missing);
+  report.claimed = std::move(verdict.claimed);
+  report.unattributed = std::move(verdict.unattributed);
   return report;
 }
 

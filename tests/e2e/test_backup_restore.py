@@ -74,11 +74,13 @@ def run_measured(argv, env, cwd):
 
 
 def table_rows(pg, database, table, exclude_event=None):
-    """Every row of `table` as JSON text, in id order (the backup's own form)."""
+    """Every row of `table` as JSON text, in id order (the backup's own form:
+    without the volume an upload's file was on, which names a disk of the
+    source deployment, not data)."""
     where = f" where event <> '{exclude_event}'" if exclude_event else ""
     out = subprocess.run(
         ["psql", pg.url_for(database), "-v", "ON_ERROR_STOP=1", "-Atc",
-         f"select to_jsonb(t)::text from {table} t{where} order by id"],
+         f"select (to_jsonb(t) - 'volume_id')::text from {table} t{where} order by id"],
         capture_output=True, text=True, timeout=60, check=True)
     return out.stdout.splitlines()
 
@@ -213,6 +215,12 @@ class BackupRestoreTest(unittest.TestCase):
         self.assertEqual(status, 401)
         self.assertEqual([e for e in target.portal.logs if e.get("level") in ("warn", "error")], [],
                          "the restored data dir and database agree: nothing to reconcile")
+        # restored rows record no volume; the first start on the volume
+        # holding their files records it
+        with open(os.path.join(target.portal.data_dir, "volume-id")) as f:
+            volume = f.read().strip()
+        self.assertEqual(self.pg.psql("select distinct volume_id from uploads",
+                                      database=target.database), volume)
         target.cli("user", "add", "carol")  # a new id from the restored sequence
         obj = target.upload(self.admin, "d.tar.gz", A.gzip_bytes(A.tar_bytes(A.sample_members(seed=4))))
         self.assertEqual(target.download(self.admin, obj["id"])[0], 200)

@@ -106,26 +106,77 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.assertEqual((status, body), (200, self.small))
         self.stop_cleanly(second)
 
-    def test_an_empty_data_dir_deletes_no_row(self):
-        # An unmounted volume or a mistyped PORTAL_DATA_DIR: every row lacks
-        # its file. Deleting them all would turn a wrong setting into lost
-        # uploads; the server says so and deletes none.
-        first = self.server()
-        up = self.upload_ok(self.token, "mounted.tar.gz", self.small, "crashy", portal=first)
-        self.stop_cleanly(first)
-        empty = self.server()  # a fresh, empty data dir on the same database
-        self.assertIn(up["id"], self.pg.psql("select id from uploads").split())
-        self.assertIn("no upload row deleted: none has its file; is PORTAL_DATA_DIR the right "
-                      "volume?", [line.get("msg") for line in empty.logs])
-        self.stop_cleanly(empty)
-        second = self.server(first)  # the right directory again: nothing was lost
-        status, _, obj = second.get_json(f"/api/v1/uploads/{up['id']}", self.token)
+    def volume_id(self, portal):
+        with open(os.path.join(portal.data_dir, "volume-id")) as f:
+            return f.read().strip()
+
+    def volume_of(self, upload_id):
+        return self.pg.psql(f"select coalesce(volume_id, 'none') from uploads"
+                            f" where id = '{upload_id}'").strip()
+
+    def delete_upload(self, portal, upload_id):
+        """The class's database is shared: no row is left for the next test."""
+        status = portal.request("DELETE", f"/api/v1/uploads/{upload_id}",
+                                self.auth(self.token))[0]
+        self.assertEqual(status, 204)
+
+    def test_a_wrong_data_dir_deletes_no_row_even_after_storing_one(self):
+        # An unmounted volume or a mistyped PORTAL_DATA_DIR: the server starts
+        # on a directory without the rows' files, takes an upload there, and
+        # restarts there. Rows record the volume holding their file, so no
+        # start deletes a row another volume holds, however many it holds.
+        right = self.server()
+        up = self.upload_ok(self.token, "mounted.tar.gz", self.small, "crashy", portal=right)
+        self.assertEqual(self.volume_of(up["id"]), self.volume_id(right))
+        self.stop_cleanly(right)
+
+        wrong = self.server()  # a fresh, empty data dir on the same database
+        self.assertNotEqual(self.volume_id(wrong), self.volume_id(right))
+        self.assertTrue(any(line.get("msg", "").startswith(
+            "a new data directory, while the database holds uploads of other volumes")
+            for line in wrong.logs), wrong.output_tail())
+        stray = self.upload_ok(self.token, "stray.tar.gz", self.small, "crashy", portal=wrong)
+        self.assertEqual(self.volume_of(stray["id"]), self.volume_id(wrong))
+        self.stop_cleanly(wrong)
+        again = self.server(wrong)
+        self.stop_cleanly(again)
+        ids = self.pg.psql("select id from uploads").split()
+        self.assertIn(up["id"], ids)
+        self.assertIn(stray["id"], ids)
+        self.assertNotIn("upload row deleted: its archive file is missing",
+                         [line.get("msg") for line in again.logs])
+
+        back = self.server(right)  # the right directory again: nothing was lost
+        status, _, obj = back.get_json(f"/api/v1/uploads/{up['id']}", self.token)
         self.assertEqual((status, obj["sha256"]), (200, up["sha256"]))
-        self.assertEqual(self.dir_files("orphans", second), [])
-        # the class's database is shared: leave no row for the next test's
-        # fresh data dir to find without its file
-        self.assertEqual(second.request("DELETE", f"/api/v1/uploads/{up['id']}",
-                                        self.auth(self.token))[0], 204)
+        self.assertEqual(self.dir_files("orphans", back), [])
+        # the stray upload's file is on the other directory: its row is that
+        # volume's to repair, not this one's
+        self.assertIn(stray["id"], self.pg.psql("select id from uploads").split())
+        for uid in (up["id"], stray["id"]):
+            self.delete_upload(back, uid)
+        self.stop_cleanly(back)
+
+    def test_a_row_of_no_volume_is_claimed_by_the_volume_holding_its_file(self):
+        # Rows made before volume ids (migration 0004) or restored from a
+        # backup record none: the start on the volume holding the file records
+        # it; one whose file is nowhere here is kept and reported, not deleted.
+        first = self.server()
+        held = self.upload_ok(self.token, "held.tar.gz", self.small, "crashy", portal=first)
+        gone = self.upload_ok(self.token, "gone.tar.gz", self.small, "crashy", portal=first)
+        self.stop_cleanly(first)
+        os.unlink(self.data_path("archives", gone["id"], portal=first))
+        self.pg.psql(f"update uploads set volume_id = null"
+                     f" where id in ('{held['id']}', '{gone['id']}')")
+
+        second = self.server(first)
+        self.assertEqual(self.volume_of(held["id"]), self.volume_id(first))
+        self.assertEqual(self.volume_of(gone["id"]), "none")
+        kept = [line for line in second.logs
+                if line.get("msg") == "upload rows kept without their file: they record no volume"]
+        self.assertEqual([(k["rows"], k["first"]) for k in kept], [(1, gone["id"])])
+        for uid in (held["id"], gone["id"]):
+            self.delete_upload(second, uid)
         self.stop_cleanly(second)
 
     def test_row_without_file_is_deleted_and_audited(self):
@@ -134,11 +185,12 @@ class CrashTest(PortalTestCase, UploadChecks):
         lost = self.upload_ok(self.token, "lost.tar.gz", self.small, "crashy", portal=first)
         self.stop_cleanly(first)
         os.unlink(self.data_path("archives", lost["id"], portal=first))
-        ghost = "GhostRow_" + os.urandom(6).hex()
+        ghost = "GhostRow_" + os.urandom(6).hex()  # a row of this volume, never with a file
         self.pg.psql(
             "insert into uploads (id, owner_id, filename, size, sha256, format, entries,"
-            " uncompressed_size) select '" + ghost + "', id, 'ghost.tar.gz', 10, '" + "a" * 64 +
-            "', 'tar.gz', 1, 10240 from users where username = 'crashy'")
+            " uncompressed_size, volume_id) select '" + ghost + "', id, 'ghost.tar.gz', 10, '" +
+            "a" * 64 + "', 'tar.gz', 1, 10240, '" + self.volume_id(first) +
+            "' from users where username = 'crashy'")
 
         second = self.server(first)
         ids = set(self.pg.psql("select id from uploads").split())

@@ -132,7 +132,28 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(self.offset(self.token, kept, portal=second), 1000)
         logs = [line.get("msg") for line in second.logs]
         self.assertIn("tus partial without a row removed", logs)
-        self.assertIn("tus row without a partial deleted", logs)
+        self.assertIn("tus row deleted: its partial is missing", logs)
+
+    def test_a_wrong_data_dir_deletes_no_tus_row(self):
+        # The same start on a directory without the partials (an unmounted
+        # volume), a creation there, a restart there: the first partial's row
+        # records the other volume, so it survives and resumes at home.
+        home = self.own_server()
+        resumable = self.created_id(self.token, len(self.archive), portal=home)
+        self.assertEqual(
+            self.patch(self.token, resumable, 0, self.archive[:1000], portal=home)[0], 204)
+        home.terminate()
+        wrong = self.own_server()
+        stray = self.created_id(self.token, len(self.archive), portal=wrong)
+        wrong.terminate()
+        again = self.restarted(wrong)
+        self.assertEqual((self.tus_rows(resumable), self.tus_rows(stray)), (1, 1))
+        again.terminate()
+        back = self.restarted(home)
+        self.assertEqual(self.offset(self.token, resumable, portal=back), 1000)
+        self.assertEqual(self.tus_rows(stray), 1)  # the other volume's to repair
+        for uid in (resumable, stray):
+            self.assertEqual(self.delete(self.token, uid, portal=back)[0], 204)
 
     def test_idle_session_stops_and_the_next_replays(self):
         server = self.own_server(PORTAL_TUS_SESSION_IDLE_SECONDS="1")

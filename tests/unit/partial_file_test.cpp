@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -121,11 +122,20 @@ TEST_CASE("reconcile_partials: keeps partials with rows, removes the others, rep
   partial_file::create(dir.layout, "kept").append("abc", 3);
   partial_file::create(dir.layout, "orphan");
   std::ofstream(dir.layout.partials / "not-a-partial.txt") << "left alone";
-  auto report = reconcile_partials(dir.layout, {"kept", "gone"});
-  CHECK(report.kept == std::vector<std::string>{"kept"});
-  CHECK(report.removed == std::vector<std::string>{"orphan"});
-  CHECK(report.missing == std::vector<std::string>{"gone"});
+  partial_file::create(dir.layout, "legacy").append("d", 1);
+  partial_file::create(dir.layout, "theirs").append("e", 1);
+  row_volumes rows{{"kept", "here"},    {"gone", "here"},        {"legacy", ""},
+                   {"legacy-gone", ""}, {"theirs", "elsewhere"}, {"theirs-gone", "elsewhere"}};
+  auto report = reconcile_partials(dir.layout, rows, "here");
+  using names = std::vector<std::string>;
+  std::sort(report.kept.begin(), report.kept.end()); // in directory order
+  CHECK(report.kept == names{"kept", "legacy", "theirs"});
+  CHECK(report.removed == names{"orphan"});
+  CHECK(report.missing == names{"gone"}); // only this volume's rows
+  CHECK(report.claimed == names{"legacy"});
+  CHECK(report.unattributed == names{"legacy-gone"});
   CHECK(fs::exists(dir.layout.partials / "kept.part"));
+  CHECK(fs::exists(dir.layout.partials / "theirs.part"));
   CHECK_FALSE(fs::exists(dir.layout.partials / "orphan.part"));
   CHECK(fs::exists(dir.layout.partials / "not-a-partial.txt"));
 }

@@ -39,12 +39,22 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
 
 using names = std::vector<std::string>;
 
+const std::string here = "this-volume";
+
+// Rows that record this volume.
+row_volumes ours(std::initializer_list<std::string> ids) {
+  row_volumes rows;
+  for (const auto& id : ids)
+    rows.emplace(id, here);
+  return rows;
+}
+
 } // namespace
 
 TEST_CASE("reconcile: a clean data dir needs no repair", "[storage]") {
   temp_data_dir d;
   write_file(d.layout.archives / "known1", "one");
-  auto r = reconcile(d.layout, {"known1"});
+  auto r = reconcile(d.layout, ours({"known1"}), here);
   CHECK(r.removed_temp.empty());
   CHECK(r.orphaned.empty());
   CHECK(r.missing_files.empty());
@@ -58,7 +68,7 @@ TEST_CASE("reconcile: stale temporaries go, other tmp entries stay", "[storage]"
   write_file(d.layout.tmp / "known1.part", "partial of a known id");
   write_file(d.layout.tmp / "notes.txt", "not ours to judge");
   fs::create_directory(d.layout.tmp / "dir.part");
-  auto r = reconcile(d.layout, {});
+  auto r = reconcile(d.layout, ours({}), here);
   CHECK(sorted(r.removed_temp) == names{"a.part", "known1.part"});
   CHECK(names_in(d.layout.tmp) == names{"dir.part", "notes.txt"});
   CHECK(r.failed.empty());
@@ -74,7 +84,7 @@ TEST_CASE("reconcile: archives without rows move to orphans intact", "[storage]"
   write_file(d.layout.root / "target", "symlink target");
   fs::create_symlink(d.layout.root / "target", d.layout.archives / "link");
 
-  auto r = reconcile(d.layout, {"known1", "missing1"});
+  auto r = reconcile(d.layout, ours({"known1", "missing1"}), here);
 
   CHECK(sorted(r.orphaned) == names{"bad.name", "link", "somedir", "unknown1"});
   CHECK(r.missing_files == names{"missing1"});
@@ -92,7 +102,7 @@ TEST_CASE("reconcile: archives without rows move to orphans intact", "[storage]"
 TEST_CASE("reconcile: a known id that is not a regular file is missing and moved", "[storage]") {
   temp_data_dir d;
   fs::create_directory(d.layout.archives / "known1");
-  auto r = reconcile(d.layout, {"known1"});
+  auto r = reconcile(d.layout, ours({"known1"}), here);
   CHECK(r.orphaned == names{"known1"});
   CHECK(r.missing_files == names{"known1"});
   CHECK(fs::is_directory(d.layout.orphans / "known1"));
@@ -101,7 +111,7 @@ TEST_CASE("reconcile: a known id that is not a regular file is missing and moved
 
 TEST_CASE("reconcile: known ids that are not valid ids are only reported", "[storage]") {
   temp_data_dir d;
-  auto r = reconcile(d.layout, {"../escape", "ok-id"});
+  auto r = reconcile(d.layout, ours({"../escape", "ok-id"}), here);
   CHECK(r.missing_files == names{"../escape", "ok-id"});
   CHECK(names_in(d.layout.orphans).empty());
 }
@@ -110,10 +120,10 @@ TEST_CASE("reconcile: a name taken in orphans gets a timestamp suffix", "[storag
   temp_data_dir d;
   write_file(d.layout.orphans / "dup", "first");
   write_file(d.layout.archives / "dup", "second");
-  auto r1 = reconcile(d.layout, {});
+  auto r1 = reconcile(d.layout, ours({}), here);
   CHECK(r1.orphaned == names{"dup"});
   write_file(d.layout.archives / "dup", "third");
-  auto r2 = reconcile(d.layout, {});
+  auto r2 = reconcile(d.layout, ours({}), here);
   CHECK(r2.orphaned == names{"dup"});
   CHECK(r2.failed.empty());
 
@@ -133,4 +143,32 @@ TEST_CASE("reconcile: a name taken in orphans gets a timestamp suffix", "[storag
   std::sort(contents.begin(), contents.end());
   CHECK(contents == names{"first", "second", "third"});
   CHECK(names_in(d.layout.archives).empty());
+}
+
+TEST_CASE("reconcile: only rows of this volume can be missing; rows of none are claimed",
+          "[storage]") {
+  temp_data_dir d;
+  write_file(d.layout.archives / "mine", "1");
+  write_file(d.layout.archives / "legacy-here", "2");
+  write_file(d.layout.archives / "theirs-here", "3");
+  row_volumes rows{{"mine", here},      {"mine-gone", here},      {"legacy-here", ""},
+                   {"legacy-gone", ""}, {"theirs-here", "other"}, {"theirs", "other"}};
+  auto r = reconcile(d.layout, rows, here);
+  CHECK(r.missing_files == names{"mine-gone"});
+  CHECK(r.claimed == names{"legacy-here"});
+  CHECK(r.unattributed == names{"legacy-gone"});
+  // a file whose row records another volume is not an orphan
+  CHECK(r.orphaned.empty());
+  CHECK(names_in(d.layout.archives) == names{"legacy-here", "mine", "theirs-here"});
+}
+
+TEST_CASE("reconcile: a fresh volume on a database of another volume repairs no row", "[storage]") {
+  // The wrong directory (an unmounted volume): nothing here, every row is
+  // another volume's or none's, and none of them is judged missing.
+  temp_data_dir d;
+  auto r =
+    reconcile(d.layout, {{"a", "the-real-volume"}, {"b", "the-real-volume"}, {"c", ""}}, here);
+  CHECK(r.missing_files.empty());
+  CHECK(r.claimed.empty());
+  CHECK(r.unattributed == names{"c"});
 }

@@ -35,7 +35,8 @@ TEST_CASE("a refused take costs nothing and never asks for less than a second", 
   CHECK(buckets.take("k", t0 + 1s) == 0);
 }
 
-TEST_CASE("an idle key comes back to a full bucket, also after the sweep of idle keys", "[token_buckets]") {
+TEST_CASE("an idle key comes back to a full bucket, also after the sweep of idle keys",
+          "[token_buckets]") {
   token_buckets buckets{2, 60s};
   auto t0 = token_buckets::clock::now();
   for (int i = 0; i < 5000; ++i)

@@ -1,0 +1,105 @@
+#include "storage/volume_id.hpp"
+
+#include "config/upload_id.hpp"
+#include "storage/fd_io.hpp"
+#include "storage/upload_file.hpp"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <optional>
+#include <unistd.h>
+
+namespace portal::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void throw_errno(int err, const std::string& what) {
+  throw storage_error(err, std::system_category(), what);
+}
+
+// nullopt when the file does not exist.
+std::optional<std::string> read_id(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return std::nullopt;
+    throw_errno(errno, "open " + file.string());
+  }
+  char buf[80];
+  ssize_t n;
+  do
+    n = ::read(fd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
+  int err = errno;
+  ::close(fd);
+  if (n < 0)
+    throw_errno(err, "read " + file.string());
+  std::string id(buf, static_cast<std::size_t>(n));
+  if (!id.empty() && id.back() == '\n')
+    id.pop_back();
+  if (!valid_upload_id(id))
+    throw_errno(EINVAL, file.string() + " does not hold a volume id");
+  return id;
+}
+
+void write_durably(const fs::path& file, const std::string& text) {
+  int fd = ::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
+  if (fd < 0)
+    throw_errno(errno, "create " + file.string());
+  try {
+    write_all(fd, text.data(), text.size(), "write " + file.string());
+  } catch (...) {
+    ::close(fd);
+    ::unlink(file.c_str());
+    throw;
+  }
+  bool synced = ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!synced) {
+    ::unlink(file.c_str());
+    throw_errno(err, "fsync " + file.string());
+  }
+}
+
+} // namespace
+
+volume_identity open_volume_identity(const data_dir_layout& layout) {
+  const auto file = layout.root / "volume-id";
+  if (auto id = read_id(file))
+    return {*id, false};
+  auto id = new_upload_id();
+  auto draft = layout.tmp / (new_upload_id() + ".volume-id.part");
+  write_durably(draft, id + "\n");
+  try {
+    rename_no_replace(draft, file);
+  } catch (const storage_error& e) {
+    ::unlink(draft.c_str());
+    if (e.code() != std::errc::file_exists)
+      throw;
+    return {*read_id(file), false}; // another process made it first
+  }
+  fsync_directory(layout.root);
+  return {id, true};
+}
+
+row_verdict judge_rows(const row_volumes& rows, const std::string& here,
+                       const std::set<std::string>& present) {
+  row_verdict v;
+  for (const auto& [id, volume] : rows) {
+    const bool found = present.count(id) != 0;
+    if (volume == here && !here.empty()) {
+      if (!found)
+        v.missing.push_back(id);
+    } else if (volume.empty()) {
+      (found ? v.claimed : v.unattributed).push_back(id);
+    } else if (found) {
+      v.foreign.push_back(id);
+    }
+  }
+  return v;
+}
+
+} // namespace portal::storage

@@ -1,0 +1,54 @@
+// The identity of a data directory (PORTAL_DATA_DIR, the Fly volume): 22
+// random url-safe characters kept in <data_dir>/volume-id and recorded on
+// every uploads and tus_uploads row whose file is stored there (their
+// volume_id column, migration 0004). Start-up reconciliation (SPEC §9, §11)
+// deletes only rows of this directory's id, so an empty or wrong directory
+// (an unmounted volume, a mistyped path) or another machine's volume on the
+// same database never deletes a row whose file it does not hold
+// (docs/ARCHITECTURE.md, "Reconciling on start").
+#pragma once
+
+#include "storage/data_dir.hpp"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace portal::storage {
+
+struct volume_identity {
+  std::string id;
+  bool created = false; // made by this call: the directory had none
+};
+
+// Reads <root>/volume-id, or, when there is none, makes one durably: written
+// under tmp/ as "<random>.volume-id.part" (a stale one is removed by the next
+// start's reconciliation), fsynced, renamed into place without replacing
+// (two processes racing both get the winner's id), root fsynced.
+// Throws storage_error: EINVAL when the file does not hold a valid id (it is
+// never replaced: an operator decides), or the errno of the call that failed
+// (e.g. EROFS on a read-only directory without the file).
+volume_identity open_volume_identity(const data_dir_layout& layout);
+
+// Rows as start-up reconciliation sees them: each id and the volume id
+// recorded on it, "" when it records none (a row made before migration 0004,
+// or restored from a backup: a backup carries no volume ids).
+using row_volumes = std::map<std::string, std::string>;
+
+// What a volume may do with the rows, given the ids whose files it found.
+// Only a row recorded on this volume is judged missing; a row of no volume
+// is taken over by the volume holding its file and otherwise left alone, as
+// the volume holding it may simply not be mounted here.
+struct row_verdict {
+  std::vector<std::string> missing;      // rows of this volume without their file: delete
+  std::vector<std::string> claimed;      // rows of no volume whose file is here: record this volume
+  std::vector<std::string> unattributed; // rows of no volume without a file here: keep
+  std::vector<std::string> foreign;      // rows of another volume whose file is here too: keep
+};
+
+// All four lists sorted. `here` is this directory's volume id.
+row_verdict judge_rows(const row_volumes& rows, const std::string& here,
+                       const std::set<std::string>& present);
+
+} // namespace portal::storage

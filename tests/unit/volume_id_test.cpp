@@ -1,0 +1,90 @@
+#include "storage/upload_file.hpp"
+#include "storage/volume_id.hpp"
+#include "temp_data_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace portal::storage;
+
+namespace {
+
+std::string file_text(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+} // namespace
+
+TEST_CASE("a data dir without a volume id gets one, kept across opens", "[volume_id]") {
+  temp_data_dir d;
+  auto first = open_volume_identity(d.layout);
+  CHECK(first.created);
+  CHECK(first.id.size() == 22);
+  CHECK(file_text(d.root / "volume-id") == first.id + "\n");
+  CHECK(std::filesystem::is_empty(d.layout.tmp)); // the draft was renamed, none is left
+
+  auto again = open_volume_identity(d.layout);
+  CHECK_FALSE(again.created);
+  CHECK(again.id == first.id);
+}
+
+TEST_CASE("two data dirs get different volume ids", "[volume_id]") {
+  temp_data_dir a, b;
+  CHECK(open_volume_identity(a.layout).id != open_volume_identity(b.layout).id);
+}
+
+TEST_CASE("a volume id an operator wrote without a newline is read", "[volume_id]") {
+  temp_data_dir d;
+  std::ofstream(d.root / "volume-id") << "copied-by-hand_01";
+  auto v = open_volume_identity(d.layout);
+  CHECK_FALSE(v.created);
+  CHECK(v.id == "copied-by-hand_01");
+}
+
+TEST_CASE("a volume-id file without a valid id is refused and never replaced", "[volume_id]") {
+  const std::vector<std::string> refused{
+    "", "\n", "../etc", "two words\n", std::string(65, 'a'), std::string(200, 'b')};
+  for (const auto& bad : refused) {
+    temp_data_dir d;
+    std::ofstream(d.root / "volume-id") << bad;
+    try {
+      open_volume_identity(d.layout);
+      FAIL("accepted " << bad);
+    } catch (const storage_error& e) {
+      CHECK(e.code() == std::errc::invalid_argument);
+    }
+    CHECK(file_text(d.root / "volume-id") == bad);
+  }
+}
+
+TEST_CASE("a data dir that cannot take a volume id says why", "[volume_id]") {
+  // Where the draft goes is not a directory: the create fails as a read-only
+  // mount's would, whoever runs the test (root writes through file modes).
+  temp_data_dir d;
+  std::filesystem::remove(d.layout.tmp);
+  std::ofstream(d.layout.tmp) << "a file";
+  try {
+    open_volume_identity(d.layout);
+    FAIL("made a volume id");
+  } catch (const storage_error& e) {
+    CHECK(e.code() == std::errc::not_a_directory);
+  }
+  CHECK_FALSE(std::filesystem::exists(d.root / "volume-id"));
+}
+
+TEST_CASE("judge_rows: a volume deletes only its own rows and claims rows of none", "[volume_id]") {
+  row_volumes rows{{"a", "v1"}, {"b", "v1"}, {"c", ""}, {"d", ""}, {"e", "v2"}, {"f", "v2"}};
+  auto v = judge_rows(rows, "v1", {"a", "c", "e"});
+  using names = std::vector<std::string>;
+  CHECK(v.missing == names{"b"});
+  CHECK(v.claimed == names{"c"});
+  CHECK(v.unattributed == names{"d"});
+  CHECK(v.foreign == names{"e"});
+
+  // No volume id known here: nothing is missing, whatever the rows say.
+  auto unknown = judge_rows(rows, "", {});
+  CHECK(unknown.missing.empty());
+  CHECK(unknown.unattributed == names{"c", "d"});
+}
