@@ -28,12 +28,12 @@
 #include "storage/partial_file.hpp"
 #include "storage/partial_reconcile.hpp"
 #include "storage/reconcile.hpp"
+#include "storage/upload_file.hpp"
 #include "storage/volume_id.hpp"
 
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
-#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -91,47 +91,59 @@ void log_volume_verdict(std::string_view table, uint64_t claimed,
               {{"rows", unattributed.size()}, {"first", unattributed.front()}});
 }
 
-// A new directory on a database whose uploads are on other volumes: right
-// for a new machine, wrong for a volume that is not mounted. Nothing is
-// deleted either way; the operator is told.
-void warn_if_held_elsewhere(const config& cfg, const storage::row_volumes& rows) {
-  auto elsewhere =
-    std::count_if(rows.begin(), rows.end(), [](const auto& row) { return !row.second.empty(); });
-  if (elsewhere > 0)
-    log::warn("a new data directory, while the database holds uploads of other volumes: "
-              "unless this is a new machine, is PORTAL_DATA_DIR the right volume?",
-              {{"rows", elsewhere}, {"data_dir", cfg.data_dir.string()}});
+// Every start says where the database's uploads are. With one machine
+// (no FLY_MACHINE_ID), rows of other volumes have no file anywhere this
+// server can reach: a wrong PORTAL_DATA_DIR (an unmounted volume), or a
+// volume replaced without a restore; their downloads fail, so it warns at
+// every start, not only the first (nothing is deleted either way).
+void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const std::string& here) {
+  std::size_t mine = 0, elsewhere = 0, none = 0;
+  for (const auto& [id, volume] : rows)
+    ++(volume == here ? mine : volume.empty() ? none : elsewhere);
+  boost::json::object counts{{"here", mine}, {"elsewhere", elsewhere}, {"no_volume", none}};
+  if (elsewhere > 0 && cfg.machine_id.empty())
+    log::warn("upload rows of other volumes: their files are not in this data directory; "
+              "is PORTAL_DATA_DIR the right volume? (deploy/README.md, \"The volume's identity\")",
+              counts);
+  else
+    log::info("upload rows by volume", counts);
 }
 
 // SPEC §9, §11: before serving, stale temporary files go, files without a
 // row go to orphans/, rows whose file is missing are deleted (audited) and
 // expired tus partials go. Only rows that record this directory's volume id
 // are deleted for a missing file (storage/volume_id.hpp): an empty or wrong
-// directory (an unmounted volume, a mistyped PORTAL_DATA_DIR) or another
-// machine's volume on the same database deletes none. Runs before the
-// listener exists, so nothing else touches the data dir meanwhile; without a
-// database now, nothing is repaired, and the next start does it.
-// Returns the volume id new rows record: "" when the directory cannot hold
-// one (it cannot take uploads either; such rows are claimed later).
+// directory (an unmounted volume, a mistyped PORTAL_DATA_DIR), a copy of a
+// volume on another machine, or another machine's volume on the same
+// database deletes none. Runs before the listener exists, so nothing else
+// touches the data dir meanwhile; without a database now, nothing is
+// repaired, and the next start does it.
+// Returns the volume id new rows record. Throws std::runtime_error when the
+// directory's volume-id cannot be read or made: without it the directory
+// cannot say which rows are its own, so `serve` refuses to start.
 std::string reconcile_on_start(const config& cfg) {
   auto layout = storage::layout_of(cfg.data_dir);
   storage::volume_identity volume;
   try {
-    volume = storage::open_volume_identity(layout);
-  } catch (const std::exception& e) {
-    log::error("start-up reconciliation skipped: the data directory has no volume id",
-               {{"error", e.what()}, {"data_dir", cfg.data_dir.string()}});
-    return {};
+    volume = storage::open_volume_identity(layout, cfg.machine_id);
+  } catch (const storage::storage_error& e) {
+    throw std::runtime_error(std::string{"the data directory has no usable volume id ("} +
+                             e.what() + "); see deploy/README.md, \"The volume's identity\"");
   }
-  if (volume.created)
+  if (!volume.copied_from.empty())
+    log::warn("this data directory is a copy of another machine's: it gets its own volume id, "
+              "and the rows of the original are left to the original",
+              {{"volume_id", volume.id},
+               {"copied_from", volume.copied_from},
+               {"copied_from_machine", volume.copied_from_machine}});
+  else if (volume.created)
     log::info("a new data directory: volume id made",
               {{"volume_id", volume.id}, {"data_dir", cfg.data_dir.string()}});
   try {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
     auto rows = db::upload_volumes(tx);
-    if (volume.created)
-      warn_if_held_elsewhere(cfg, rows);
+    log_row_volumes(cfg, rows, volume.id);
     auto report = storage::reconcile(layout, rows, volume.id);
     for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))
       log::warn("upload row deleted: its archive file is missing", {{"upload_id", id}});
@@ -143,7 +155,7 @@ std::string reconcile_on_start(const config& cfg) {
       log::info("tus partial expired", {{"upload_id", id}});
     }
     auto partials = storage::reconcile_partials(layout, db::tus_volumes(tx), volume.id);
-    for (auto& id : db::delete_missing_tus_uploads(tx, volume.id, partials.missing))
+    for (auto& id : db::delete_missing_tus_uploads(tx, volume.id, cfg.machine_id, partials.missing))
       log::warn("tus row deleted: its partial is missing", {{"upload_id", id}});
     log_volume_verdict("tus", db::claim_tus_uploads(tx, volume.id, partials.claimed),
                        partials.unattributed);

@@ -44,14 +44,16 @@ constexpr table_statements tables[] = {
    {"restore.insert_api_tokens",
     "INSERT INTO api_tokens SELECT * FROM jsonb_populate_recordset(NULL::api_tokens, $1::jsonb)"},
    {"", ""}},
-  // A volume id names a disk of this deployment, not data: restored rows
-  // record none, and the first start on the volume holding their files
-  // records it there (storage/volume_id.hpp).
+  // A volume id names a disk of the deployment that made the backup, not
+  // data: restored rows record none, whichever release made the backup, and
+  // the first start on the volume holding their files records it there
+  // (storage/volume_id.hpp).
   {"uploads",
    {"backup.read_uploads",
-    "SELECT id, size, sha256, (to_jsonb(t) - 'volume_id')::text AS row FROM uploads t ORDER BY id"},
+    "SELECT id, size, sha256, to_jsonb(t)::text AS row FROM uploads t ORDER BY id"},
    {"restore.insert_uploads",
-    "INSERT INTO uploads SELECT * FROM jsonb_populate_recordset(NULL::uploads, $1::jsonb)"},
+    "INSERT INTO uploads SELECT * FROM jsonb_populate_recordset(NULL::uploads,"
+    " (SELECT jsonb_agg(r - 'volume_id') FROM jsonb_array_elements($1::jsonb) r))"},
    {"", ""}},
   {"audit_events",
    {"backup.read_audit_events", "SELECT to_jsonb(t)::text AS row FROM audit_events t ORDER BY id"},

@@ -42,8 +42,11 @@ const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
 const query tus_volumes{"tus_volumes",
                         "select id, coalesce(volume_id, '') as volume_id from tus_uploads"};
 
-const query delete_missing_tus_upload{"delete_missing_tus_upload",
-                                      "delete from tus_uploads where id = $1 and volume_id = $2"};
+// The volume and the machine are checked here too: only the volume that
+// looked, on the machine that holds the partial, may delete.
+const query delete_missing_tus_upload{"delete_missing_tus_upload", R"(
+  delete from tus_uploads
+  where id = $1 and volume_id = $2 and machine_id is not distinct from nullif($3, ''))"};
 
 // $2: a JSON array of ids.
 const query claim_tus_uploads{"claim_tus_uploads", R"(
@@ -132,10 +135,11 @@ std::map<std::string, std::string> tus_volumes(pqxx::transaction_base& tx) {
 
 std::vector<std::string> delete_missing_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::string& volume_id,
+                                                    const std::string& machine_id,
                                                     const std::vector<std::string>& ids) {
   std::vector<std::string> deleted;
   for (auto& id : ids)
-    if (exec(tx, sql::delete_missing_tus_upload, id, volume_id).affected_rows() > 0)
+    if (exec(tx, sql::delete_missing_tus_upload, id, volume_id, machine_id).affected_rows() > 0)
       deleted.push_back(id);
   return deleted;
 }

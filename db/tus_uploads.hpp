@@ -86,12 +86,14 @@ std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::vector<std::string>& keep);
 
 // Start-up reconciliation (storage/partial_reconcile.hpp): every row's id and
-// the volume it records ("" for none: storage::row_volumes); deleting rows of `volume_id` whose
-// partial is gone (returns the ids deleted); recording `volume_id` on rows of no volume (returns
-// how many).
+// the volume it records ("" for none: storage::row_volumes); deleting rows of
+// `volume_id` and `machine_id` (FLY_MACHINE_ID, "" for none) whose partial is
+// gone (returns the ids deleted); recording `volume_id` on rows of no volume
+// (returns how many).
 std::map<std::string, std::string> tus_volumes(pqxx::transaction_base& tx);
 std::vector<std::string> delete_missing_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::string& volume_id,
+                                                    const std::string& machine_id,
                                                     const std::vector<std::string>& ids);
 uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
                            const std::vector<std::string>& ids);

@@ -48,7 +48,8 @@ std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored
                                    : archive_read_support_filter_zstd(a.get())) != ARCHIVE_OK ||
       archive_read_support_format_tar(a.get()) != ARCHIVE_OK)
     fail(a.get(), stored_archive, "cannot set up reading");
-  if (archive_read_open_filename(a.get(), stored_archive.c_str(), std::size_t{256} * 1024) != ARCHIVE_OK)
+  if (archive_read_open_filename(a.get(), stored_archive.c_str(), std::size_t{256} * 1024) !=
+      ARCHIVE_OK)
     fail(a.get(), stored_archive, "cannot open");
 
   std::vector<archive_entry_info> out;

@@ -19,15 +19,19 @@ namespace {
   throw storage_error(err, std::system_category(), what);
 }
 
+struct stored_identity {
+  std::string id, machine;
+};
+
 // nullopt when the file does not exist.
-std::optional<std::string> read_id(const fs::path& file) {
+std::optional<stored_identity> read_identity(const fs::path& file) {
   int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
       return std::nullopt;
     throw_errno(errno, "open " + file.string());
   }
-  char buf[80];
+  char buf[160];
   ssize_t n;
   do
     n = ::read(fd, buf, sizeof buf);
@@ -36,12 +40,24 @@ std::optional<std::string> read_id(const fs::path& file) {
   ::close(fd);
   if (n < 0)
     throw_errno(err, "read " + file.string());
-  std::string id(buf, static_cast<std::size_t>(n));
-  if (!id.empty() && id.back() == '\n')
-    id.pop_back();
-  if (!valid_upload_id(id))
+  std::string text(buf, static_cast<std::size_t>(n));
+  if (!text.empty() && text.back() == '\n')
+    text.pop_back();
+  stored_identity found;
+  auto newline = text.find('\n');
+  found.id = text.substr(0, newline);
+  if (newline != std::string::npos) {
+    found.machine = text.substr(newline + 1);
+    if (!valid_upload_id(found.machine))
+      throw_errno(EINVAL, file.string() + " does not name a valid machine on its second line");
+  }
+  if (!valid_upload_id(found.id))
     throw_errno(EINVAL, file.string() + " does not hold a volume id");
-  return id;
+  return found;
+}
+
+std::string text_of(const std::string& id, const std::string& machine) {
+  return machine.empty() ? id + "\n" : id + "\n" + machine + "\n";
 }
 
 void write_durably(const fs::path& file, const std::string& text) {
@@ -66,23 +82,36 @@ void write_durably(const fs::path& file, const std::string& text) {
 
 } // namespace
 
-volume_identity open_volume_identity(const data_dir_layout& layout) {
+volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id) {
+  if (!machine_id.empty() && !valid_upload_id(machine_id))
+    throw_errno(EINVAL, "invalid machine id");
   const auto file = layout.root / "volume-id";
-  if (auto id = read_id(file))
-    return {*id, false};
-  auto id = new_upload_id();
+  auto found = read_identity(file);
+  if (found && found->machine == machine_id)
+    return {found->id, false, {}, {}};
+  volume_identity made{new_upload_id(), true, {}, {}};
+  if (found) {
+    made.copied_from = found->id;
+    made.copied_from_machine = found->machine;
+  }
   auto draft = layout.tmp / (new_upload_id() + ".volume-id.part");
-  write_durably(draft, id + "\n");
+  write_durably(draft, text_of(made.id, machine_id));
   try {
-    rename_no_replace(draft, file);
+    if (found)
+      fs::rename(draft, file); // replaces the copy's id: the original keeps it
+    else
+      rename_no_replace(draft, file);
   } catch (const storage_error& e) {
     ::unlink(draft.c_str());
     if (e.code() != std::errc::file_exists)
       throw;
-    return {*read_id(file), false}; // another process made it first
+    return open_volume_identity(layout, machine_id); // another process made it first
+  } catch (const fs::filesystem_error& e) {
+    ::unlink(draft.c_str());
+    throw storage_error(e.code(), "rename " + draft.string());
   }
   fsync_directory(layout.root);
-  return {id, true};
+  return made;
 }
 
 row_verdict judge_rows(const row_volumes& rows, const std::string& here,

@@ -19,17 +19,24 @@ namespace portal::storage {
 
 struct volume_identity {
   std::string id;
-  bool created = false; // made by this call: the directory had none
+  bool created = false;    // made by this call
+  std::string copied_from; // the id this call replaced: the file named another machine
+  std::string copied_from_machine;
 };
 
-// Reads <root>/volume-id, or, when there is none, makes one durably: written
-// under tmp/ as "<random>.volume-id.part" (a stale one is removed by the next
-// start's reconciliation), fsynced, renamed into place without replacing
-// (two processes racing both get the winner's id), root fsynced.
-// Throws storage_error: EINVAL when the file does not hold a valid id (it is
-// never replaced: an operator decides), or the errno of the call that failed
-// (e.g. EROFS on a read-only directory without the file).
-volume_identity open_volume_identity(const data_dir_layout& layout);
+// Reads <root>/volume-id: the id, and on a second line the machine it was
+// made on (FLY_MACHINE_ID; no line when that was unset). When there is no
+// file, or it names another machine than `machine_id` (the directory is a
+// copy: a forked volume, a volume made from a snapshot, or one moved to a
+// new machine, while the original may still be serving its own rows), a new
+// id is made durably: written under tmp/ as "<random>.volume-id.part" (a
+// stale one is removed by the next start's reconciliation), fsynced, renamed
+// into place (without replacing, when there was no file: two processes
+// racing both get the winner's id), root fsynced.
+// Throws storage_error: EINVAL when the file does not hold a valid id and
+// machine (it is never replaced: an operator decides), or the errno of the
+// call that failed (e.g. EROFS on a read-only directory without the file).
+volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id);
 
 // Rows as start-up reconciliation sees them: each id and the volume id
 // recorded on it, "" when it records none (a row made before migration 0004,

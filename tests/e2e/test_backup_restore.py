@@ -74,9 +74,9 @@ def run_measured(argv, env, cwd):
 
 
 def table_rows(pg, database, table, exclude_event=None):
-    """Every row of `table` as JSON text, in id order (the backup's own form:
-    without the volume an upload's file was on, which names a disk of the
-    source deployment, not data)."""
+    """Every row of `table` as JSON text, in id order (the backup's own form),
+    without the volume an upload's file was on: it names a disk of the
+    source deployment, and restore leaves it out."""
     where = f" where event <> '{exclude_event}'" if exclude_event else ""
     out = subprocess.run(
         ["psql", pg.url_for(database), "-v", "ON_ERROR_STOP=1", "-Atc",
@@ -218,7 +218,7 @@ class BackupRestoreTest(unittest.TestCase):
         # restored rows record no volume; the first start on the volume
         # holding their files records it
         with open(os.path.join(target.portal.data_dir, "volume-id")) as f:
-            volume = f.read().strip()
+            volume = f.readline().strip()
         self.assertEqual(self.pg.psql("select distinct volume_id from uploads",
                                       database=target.database), volume)
         target.cli("user", "add", "carol")  # a new id from the restored sequence

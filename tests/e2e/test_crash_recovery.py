@@ -9,6 +9,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 
 import json
 import os
+import shutil
 import unittest
 
 import archives as A
@@ -44,6 +45,15 @@ class CrashTest(PortalTestCase, UploadChecks):
     def server(self, portal=None):
         """A fresh server (or a restart on `portal`'s data dir), cleaned up after the test."""
         p = restarted(portal) if portal else Portal(self.pg.url, env=self.PORTAL_ENV)
+        self.addCleanup(p.cleanup)
+        p.start()
+        return p
+
+    def server_on(self, where, **env):
+        """A server on `where` (a data dir path, or the data dir of a stopped
+        server), with `env` (e.g. FLY_MACHINE_ID) besides the class's."""
+        data_dir = where if isinstance(where, str) else where.data_dir
+        p = Portal(self.pg.url, env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=data_dir, **env))
         self.addCleanup(p.cleanup)
         p.start()
         return p
@@ -108,7 +118,7 @@ class CrashTest(PortalTestCase, UploadChecks):
 
     def volume_id(self, portal):
         with open(os.path.join(portal.data_dir, "volume-id")) as f:
-            return f.read().strip()
+            return f.readline().strip()  # the id; a second line names the machine
 
     def volume_of(self, upload_id):
         return self.pg.psql(f"select coalesce(volume_id, 'none') from uploads"
@@ -132,9 +142,6 @@ class CrashTest(PortalTestCase, UploadChecks):
 
         wrong = self.server()  # a fresh, empty data dir on the same database
         self.assertNotEqual(self.volume_id(wrong), self.volume_id(right))
-        self.assertTrue(any(line.get("msg", "").startswith(
-            "a new data directory, while the database holds uploads of other volumes")
-            for line in wrong.logs), wrong.output_tail())
         stray = self.upload_ok(self.token, "stray.tar.gz", self.small, "crashy", portal=wrong)
         self.assertEqual(self.volume_of(stray["id"]), self.volume_id(wrong))
         self.stop_cleanly(wrong)
@@ -145,6 +152,12 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.assertIn(stray["id"], ids)
         self.assertNotIn("upload row deleted: its archive file is missing",
                          [line.get("msg") for line in again.logs])
+        # with one machine, every start there says the rows' files are elsewhere
+        for p in (wrong, again):
+            self.assertTrue(any(line.get("msg", "").startswith(
+                "upload rows of other volumes: their files are not in this data directory")
+                and line["level"] == "warn" and line["elsewhere"] >= 1 for line in p.logs),
+                p.output_tail())
 
         back = self.server(right)  # the right directory again: nothing was lost
         status, _, obj = back.get_json(f"/api/v1/uploads/{up['id']}", self.token)
@@ -156,6 +169,58 @@ class CrashTest(PortalTestCase, UploadChecks):
         for uid in (up["id"], stray["id"]):
             self.delete_upload(back, uid)
         self.stop_cleanly(back)
+
+    def test_a_copy_of_a_volume_on_another_machine_deletes_none_of_the_originals_rows(self):
+        # A forked volume, or one made from a snapshot, holds the original's
+        # volume-id file. On another machine it gets its own id, so its
+        # starts leave the original's rows (whose newer files it lacks) alone.
+        original = Portal(self.pg.url, env=dict(self.PORTAL_ENV, FLY_MACHINE_ID="machine1"))
+        self.addCleanup(original.cleanup)
+        original.start()
+        old = self.upload_ok(self.token, "before-fork.tar.gz", self.small, "crashy",
+                             portal=original)
+        self.stop_cleanly(original)
+        fork = os.path.join(original.tmp, "forked-data")
+        shutil.copytree(original.data_dir, fork, symlinks=True)
+
+        running = self.server_on(original, FLY_MACHINE_ID="machine1")
+        new = self.upload_ok(self.token, "after-fork.tar.gz", self.small, "crashy",
+                             portal=running)
+        copy = self.server_on(fork, FLY_MACHINE_ID="machine2")
+        self.assertNotEqual(self.volume_id(copy), self.volume_id(running))
+        self.assertIn("this data directory is a copy of another machine's: it gets its own "
+                      "volume id, and the rows of the original are left to the original",
+                      [line.get("msg") for line in copy.logs])
+        self.stop_cleanly(copy)
+        self.stop_cleanly(self.server_on(fork, FLY_MACHINE_ID="machine2"))  # a restart there
+        for up in (old, new):
+            self.assertEqual(self.volume_of(up["id"]), self.volume_id(running))
+            status, _, obj = running.get_json(f"/api/v1/uploads/{up['id']}", self.token)
+            self.assertEqual((status, obj.get("sha256")), (200, up["sha256"]))
+        self.assertEqual(self.dir_files("orphans", running), [])
+        for up in (old, new):
+            self.delete_upload(running, up["id"])
+        self.stop_cleanly(running)
+
+    def test_an_unusable_volume_id_refuses_to_start_and_repairs_nothing(self):
+        first = self.server()
+        up = self.upload_ok(self.token, "kept-aside.tar.gz", self.small, "crashy", portal=first)
+        self.stop_cleanly(first)
+        os.unlink(self.data_path("archives", up["id"], portal=first))  # would be deleted
+        for content in ("", "not an id!\n", "abc\nmachine one\n"):
+            with open(os.path.join(first.data_dir, "volume-id"), "w") as f:
+                f.write(content)
+            refused = restarted(first)
+            self.addCleanup(refused.cleanup)
+            refused.start(wait=False)
+            self.assertEqual(refused.wait_exit(30), 1, refused.output_tail())
+            stderr = "".join(refused.stderr_lines)
+            self.assertIn("the data directory has no usable volume id", stderr)
+            self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
+            self.assertIn(up["id"], self.pg.psql("select id from uploads").split())
+            with open(os.path.join(first.data_dir, "volume-id")) as f:
+                self.assertEqual(f.read(), content, "never replaced: an operator decides")
+        self.pg.psql(f"delete from uploads where id = '{up['id']}'")
 
     def test_a_row_of_no_volume_is_claimed_by_the_volume_holding_its_file(self):
         # Rows made before volume ids (migration 0004) or restored from a

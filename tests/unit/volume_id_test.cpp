@@ -19,38 +19,45 @@ std::string file_text(const std::filesystem::path& p) {
 
 TEST_CASE("a data dir without a volume id gets one, kept across opens", "[volume_id]") {
   temp_data_dir d;
-  auto first = open_volume_identity(d.layout);
+  auto first = open_volume_identity(d.layout, "");
   CHECK(first.created);
   CHECK(first.id.size() == 22);
   CHECK(file_text(d.root / "volume-id") == first.id + "\n");
   CHECK(std::filesystem::is_empty(d.layout.tmp)); // the draft was renamed, none is left
 
-  auto again = open_volume_identity(d.layout);
+  auto again = open_volume_identity(d.layout, "");
   CHECK_FALSE(again.created);
   CHECK(again.id == first.id);
 }
 
 TEST_CASE("two data dirs get different volume ids", "[volume_id]") {
   temp_data_dir a, b;
-  CHECK(open_volume_identity(a.layout).id != open_volume_identity(b.layout).id);
+  CHECK(open_volume_identity(a.layout, "").id != open_volume_identity(b.layout, "").id);
 }
 
 TEST_CASE("a volume id an operator wrote without a newline is read", "[volume_id]") {
   temp_data_dir d;
   std::ofstream(d.root / "volume-id") << "copied-by-hand_01";
-  auto v = open_volume_identity(d.layout);
+  auto v = open_volume_identity(d.layout, "");
   CHECK_FALSE(v.created);
   CHECK(v.id == "copied-by-hand_01");
 }
 
 TEST_CASE("a volume-id file without a valid id is refused and never replaced", "[volume_id]") {
-  const std::vector<std::string> refused{
-    "", "\n", "../etc", "two words\n", std::string(65, 'a'), std::string(200, 'b')};
+  const std::vector<std::string> refused{"",
+                                         "\n",
+                                         "../etc",
+                                         "two words\n",
+                                         std::string(65, 'a'),
+                                         std::string(200, 'b'),
+                                         "abc\nmachine one\n",
+                                         "abc\nm1\nthird line\n",
+                                         "abc\n\n"};
   for (const auto& bad : refused) {
     temp_data_dir d;
     std::ofstream(d.root / "volume-id") << bad;
     try {
-      open_volume_identity(d.layout);
+      open_volume_identity(d.layout, "");
       FAIL("accepted " << bad);
     } catch (const storage_error& e) {
       CHECK(e.code() == std::errc::invalid_argument);
@@ -66,7 +73,7 @@ TEST_CASE("a data dir that cannot take a volume id says why", "[volume_id]") {
   std::filesystem::remove(d.layout.tmp);
   std::ofstream(d.layout.tmp) << "a file";
   try {
-    open_volume_identity(d.layout);
+    open_volume_identity(d.layout, "");
     FAIL("made a volume id");
   } catch (const storage_error& e) {
     CHECK(e.code() == std::errc::not_a_directory);
@@ -87,4 +94,32 @@ TEST_CASE("judge_rows: a volume deletes only its own rows and claims rows of non
   auto unknown = judge_rows(rows, "", {});
   CHECK(unknown.missing.empty());
   CHECK(unknown.unattributed == names{"c", "d"});
+}
+
+TEST_CASE("a volume id is bound to the machine it was made on; a copy elsewhere gets its own",
+          "[volume_id]") {
+  temp_data_dir d;
+  auto original = open_volume_identity(d.layout, "m1");
+  CHECK(original.created);
+  CHECK(file_text(d.root / "volume-id") == original.id + "\nm1\n");
+  CHECK(open_volume_identity(d.layout, "m1").id == original.id); // a restart on m1
+
+  // The same directory (a forked volume, a snapshot) on machine m2: a new id,
+  // and the original machine keeps its own.
+  auto copy = open_volume_identity(d.layout, "m2");
+  CHECK(copy.created);
+  CHECK(copy.id != original.id);
+  CHECK(copy.copied_from == original.id);
+  CHECK(copy.copied_from_machine == "m1");
+  CHECK(file_text(d.root / "volume-id") == copy.id + "\nm2\n");
+  auto again = open_volume_identity(d.layout, "m2");
+  CHECK_FALSE(again.created);
+  CHECK(again.id == copy.id);
+  CHECK(std::filesystem::is_empty(d.layout.tmp));
+
+  // A directory made without FLY_MACHINE_ID, later served on a Fly machine:
+  // as much a copy as any other.
+  temp_data_dir plain;
+  auto unbound = open_volume_identity(plain.layout, "");
+  CHECK(open_volume_identity(plain.layout, "m3").copied_from == unbound.id);
 }
