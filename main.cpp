@@ -81,9 +81,17 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
 }
 
 // How the rows of one table stand with this volume: what was taken over, and
-// what is kept without its file because it records no volume.
+// what is kept without its file (it records no volume, or this volume holds
+// none of its rows' files).
 void log_volume_verdict(std::string_view table, uint64_t claimed,
-                        const std::vector<std::string>& unattributed) {
+                        const std::vector<std::string>& unattributed,
+                        const std::vector<std::string>& unfound) {
+  if (!unfound.empty())
+    log::error(std::string{"no "} + std::string{table} +
+                 " row deleted: this directory holds none of the files of the rows that record "
+                 "its volume id; is volume-id the right one for it? (deploy/README.md, \"The "
+                 "volume's identity\")",
+               {{"rows", unfound.size()}, {"first", unfound.front()}});
   if (claimed > 0)
     log::info(std::string{table} + " rows now record this volume", {{"rows", claimed}});
   if (!unattributed.empty())
@@ -91,17 +99,19 @@ void log_volume_verdict(std::string_view table, uint64_t claimed,
               {{"rows", unattributed.size()}, {"first", unattributed.front()}});
 }
 
-// Every start says where the database's uploads are. With one machine
-// (no FLY_MACHINE_ID), rows of other volumes have no file anywhere this
-// server can reach: a wrong PORTAL_DATA_DIR (an unmounted volume), or a
-// volume replaced without a restore; their downloads fail, so it warns at
-// every start, not only the first (nothing is deleted either way).
+// Every start says where the database's uploads are. Rows of other volumes
+// while this one holds none, or with one machine (no FLY_MACHINE_ID) at
+// all, have no file this server can reach: a wrong PORTAL_DATA_DIR (an
+// unmounted volume), or a volume replaced without a restore; their
+// downloads fail, so it warns at every such start (nothing is deleted
+// either way). A new machine's first start warns too; later ones, with
+// rows of their own, say it at info.
 void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const std::string& here) {
   std::size_t mine = 0, elsewhere = 0, none = 0;
   for (const auto& [id, volume] : rows)
     ++(volume == here ? mine : volume.empty() ? none : elsewhere);
   boost::json::object counts{{"here", mine}, {"elsewhere", elsewhere}, {"no_volume", none}};
-  if (elsewhere > 0 && cfg.machine_id.empty())
+  if (elsewhere > 0 && (cfg.machine_id.empty() || mine == 0))
     log::warn("upload rows of other volumes: their files are not in this data directory; "
               "is PORTAL_DATA_DIR the right volume? (deploy/README.md, \"The volume's identity\")",
               counts);
@@ -148,7 +158,7 @@ std::string reconcile_on_start(const config& cfg) {
     for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))
       log::warn("upload row deleted: its archive file is missing", {{"upload_id", id}});
     log_volume_verdict("upload", db::claim_uploads(tx, volume.id, report.claimed),
-                       report.unattributed);
+                       report.unattributed, report.unfound);
 
     for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000, {})) {
       storage::remove_partial(layout, id);
@@ -158,7 +168,7 @@ std::string reconcile_on_start(const config& cfg) {
     for (auto& id : db::delete_missing_tus_uploads(tx, volume.id, cfg.machine_id, partials.missing))
       log::warn("tus row deleted: its partial is missing", {{"upload_id", id}});
     log_volume_verdict("tus", db::claim_tus_uploads(tx, volume.id, partials.claimed),
-                       partials.unattributed);
+                       partials.unattributed, partials.unfound);
     tx.commit();
   } catch (const std::exception& e) {
     log::warn("start-up reconciliation skipped", {{"error", e.what()}});

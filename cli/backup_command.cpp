@@ -213,7 +213,8 @@ int backup_command(const config_loader& load, const args& words) {
     auto summary = run_backup(cfg, conninfo, out);
     for (const auto& id : summary.skipped)
       std::cerr << "upload-portal: backup: upload " << id
-                << " was deleted while the backup ran; left out\n";
+                << " has no file in this data directory (deleted while the backup ran, or"
+                   " stored on another volume); left out\n";
     // The summary goes where it cannot mix with the backup itself.
     std::ostream& report = file == "-" ? std::cerr : std::cout;
     report << "backup: " << (file == "-" ? std::string("stdout") : file) << ": "

@@ -4,6 +4,9 @@
 #include "storage/fd_io.hpp"
 #include "storage/upload_file.hpp"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <optional>
@@ -23,13 +26,25 @@ struct stored_identity {
   std::string id, machine;
 };
 
-// nullopt when the file does not exist.
+// A machine id is a line of the file: printable ASCII, no space.
+bool valid_machine_id(std::string_view machine) {
+  return !machine.empty() && machine.size() <= 255 &&
+         std::all_of(machine.begin(), machine.end(), [](char c) { return c > ' ' && c < 127; });
+}
+
+// nullopt when the file does not exist. Never through a symlink (ELOOP): the
+// file is the directory's own, or it is refused.
 std::optional<stored_identity> read_identity(const fs::path& file) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     if (errno == ENOENT)
       return std::nullopt;
     throw_errno(errno, "open " + file.string());
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw_errno(EINVAL, file.string() + " is not a regular file");
   }
   char buf[160];
   ssize_t n;
@@ -48,7 +63,7 @@ std::optional<stored_identity> read_identity(const fs::path& file) {
   found.id = text.substr(0, newline);
   if (newline != std::string::npos) {
     found.machine = text.substr(newline + 1);
-    if (!valid_upload_id(found.machine))
+    if (!valid_machine_id(found.machine))
       throw_errno(EINVAL, file.string() + " does not name a valid machine on its second line");
   }
   if (!valid_upload_id(found.id))
@@ -83,8 +98,8 @@ void write_durably(const fs::path& file, const std::string& text) {
 } // namespace
 
 volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id) {
-  if (!machine_id.empty() && !valid_upload_id(machine_id))
-    throw_errno(EINVAL, "invalid machine id");
+  if (!machine_id.empty() && !valid_machine_id(machine_id))
+    throw_errno(EINVAL, "FLY_MACHINE_ID is not printable ASCII without spaces");
   const auto file = layout.root / "volume-id";
   auto found = read_identity(file);
   if (found && found->machine == machine_id)
@@ -105,7 +120,11 @@ volume_identity open_volume_identity(const data_dir_layout& layout, const std::s
     ::unlink(draft.c_str());
     if (e.code() != std::errc::file_exists)
       throw;
-    return open_volume_identity(layout, machine_id); // another process made it first
+    // Another process made it first: its id, if it is for this machine.
+    auto theirs = read_identity(file);
+    if (!theirs || theirs->machine != machine_id)
+      throw_errno(EEXIST, file.string() + " changed while it was being made");
+    return {theirs->id, false, {}, {}};
   } catch (const fs::filesystem_error& e) {
     ::unlink(draft.c_str());
     throw storage_error(e.code(), "rename " + draft.string());
@@ -117,9 +136,11 @@ volume_identity open_volume_identity(const data_dir_layout& layout, const std::s
 row_verdict judge_rows(const row_volumes& rows, const std::string& here,
                        const std::set<std::string>& present) {
   row_verdict v;
+  bool any_here = false;
   for (const auto& [id, volume] : rows) {
     const bool found = present.count(id) != 0;
     if (volume == here && !here.empty()) {
+      any_here = any_here || found;
       if (!found)
         v.missing.push_back(id);
     } else if (volume.empty()) {
@@ -128,6 +149,8 @@ row_verdict judge_rows(const row_volumes& rows, const std::string& here,
       v.foreign.push_back(id);
     }
   }
+  if (!any_here)
+    v.unfound.swap(v.missing);
   return v;
 }
 

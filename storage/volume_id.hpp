@@ -48,13 +48,17 @@ using row_volumes = std::map<std::string, std::string>;
 // is taken over by the volume holding its file and otherwise left alone, as
 // the volume holding it may simply not be mounted here.
 struct row_verdict {
-  std::vector<std::string> missing;      // rows of this volume without their file: delete
+  std::vector<std::string> missing; // rows of this volume without their file: delete
+  // Rows of this volume without their file when none of its rows has one:
+  // the directory is not the volume its volume-id names (an id written back
+  // by hand to the wrong directory), so nothing is deleted.
+  std::vector<std::string> unfound;
   std::vector<std::string> claimed;      // rows of no volume whose file is here: record this volume
   std::vector<std::string> unattributed; // rows of no volume without a file here: keep
   std::vector<std::string> foreign;      // rows of another volume whose file is here too: keep
 };
 
-// All four lists sorted. `here` is this directory's volume id.
+// All lists sorted. `here` is this directory's volume id.
 row_verdict judge_rows(const row_volumes& rows, const std::string& here,
                        const std::set<std::string>& present);
 

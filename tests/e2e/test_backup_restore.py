@@ -303,7 +303,8 @@ class BackupRestoreTest(unittest.TestCase):
             open(pause, "w").close()
             out, err = proc.communicate(timeout=300)
         self.assertEqual(proc.returncode, 0, err)
-        self.assertIn(f"upload {victim} was deleted while the backup ran; left out", err)
+        self.assertIn(f"upload {victim} has no file in this data directory (deleted while the "
+                      "backup ran, or stored on another volume); left out", err)
         self.assertIn("2 uploads", out)
 
         target = self.target()

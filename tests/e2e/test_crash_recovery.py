@@ -191,6 +191,9 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.assertIn("this data directory is a copy of another machine's: it gets its own "
                       "volume id, and the rows of the original are left to the original",
                       [line.get("msg") for line in copy.logs])
+        # a machine that holds none of the rows warns, also on Fly
+        self.assertTrue(any(line.get("msg", "").startswith("upload rows of other volumes")
+                            and line["level"] == "warn" for line in copy.logs), copy.output_tail())
         self.stop_cleanly(copy)
         self.stop_cleanly(self.server_on(fork, FLY_MACHINE_ID="machine2"))  # a restart there
         for up in (old, new):
@@ -201,6 +204,31 @@ class CrashTest(PortalTestCase, UploadChecks):
         for up in (old, new):
             self.delete_upload(running, up["id"])
         self.stop_cleanly(running)
+
+    def test_a_volume_id_written_to_the_wrong_directory_deletes_no_row(self):
+        # The recovery of a lost volume-id gone wrong: the id is written to a
+        # directory that holds none of its rows' files. None is deleted.
+        right = self.server()
+        ups = [self.upload_ok(self.token, f"held{i}.tar.gz", self.small, "crashy", portal=right)
+               for i in range(2)]
+        self.stop_cleanly(right)
+        wrong_dir = os.path.join(right.tmp, "empty-data")
+        os.makedirs(wrong_dir)
+        shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
+        wrong = self.server_on(wrong_dir)
+        self.assertEqual(self.volume_id(wrong), self.volume_id(right))
+        self.stop_cleanly(wrong)
+        ids = self.pg.psql("select id from uploads").split()
+        for up in ups:
+            self.assertIn(up["id"], ids)
+        errors = [line for line in wrong.logs if line.get("level") == "error"]
+        self.assertEqual([(e["msg"].split(":")[0], e["rows"]) for e in errors],
+                         [("no upload row deleted", 2)], wrong.output_tail())
+        back = self.server(right)
+        for up in ups:
+            self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
+            self.delete_upload(back, up["id"])
+        self.stop_cleanly(back)
 
     def test_an_unusable_volume_id_refuses_to_start_and_repairs_nothing(self):
         first = self.server()

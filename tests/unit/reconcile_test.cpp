@@ -102,18 +102,30 @@ TEST_CASE("reconcile: archives without rows move to orphans intact", "[storage]"
 TEST_CASE("reconcile: a known id that is not a regular file is missing and moved", "[storage]") {
   temp_data_dir d;
   fs::create_directory(d.layout.archives / "known1");
-  auto r = reconcile(d.layout, ours({"known1"}), here);
+  write_file(d.layout.archives / "known2", "a file of this volume");
+  auto r = reconcile(d.layout, ours({"known1", "known2"}), here);
   CHECK(r.orphaned == names{"known1"});
   CHECK(r.missing_files == names{"known1"});
   CHECK(fs::is_directory(d.layout.orphans / "known1"));
-  CHECK(names_in(d.layout.archives).empty());
+  CHECK(names_in(d.layout.archives) == names{"known2"});
 }
 
 TEST_CASE("reconcile: known ids that are not valid ids are only reported", "[storage]") {
   temp_data_dir d;
-  auto r = reconcile(d.layout, ours({"../escape", "ok-id"}), here);
+  write_file(d.layout.archives / "present", "a file of this volume");
+  auto r = reconcile(d.layout, ours({"../escape", "ok-id", "present"}), here);
   CHECK(r.missing_files == names{"../escape", "ok-id"});
   CHECK(names_in(d.layout.orphans).empty());
+}
+
+TEST_CASE("reconcile: a volume that holds none of its rows' files deletes none of them",
+          "[storage]") {
+  // volume-id written back by hand to the wrong directory: every row of
+  // this id lacks its file here, which says the directory is not that volume.
+  temp_data_dir d;
+  auto r = reconcile(d.layout, ours({"a", "b"}), here);
+  CHECK(r.missing_files.empty());
+  CHECK(r.unfound == names{"a", "b"});
 }
 
 TEST_CASE("reconcile: a name taken in orphans gets a timestamp suffix", "[storage]") {

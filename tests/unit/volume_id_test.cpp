@@ -51,6 +51,7 @@ TEST_CASE("a volume-id file without a valid id is refused and never replaced", "
                                          std::string(65, 'a'),
                                          std::string(200, 'b'),
                                          "abc\nmachine one\n",
+                                         "abc\nm\x01\n",
                                          "abc\nm1\nthird line\n",
                                          "abc\n\n"};
   for (const auto& bad : refused) {
@@ -122,4 +123,38 @@ TEST_CASE("a volume id is bound to the machine it was made on; a copy elsewhere 
   temp_data_dir plain;
   auto unbound = open_volume_identity(plain.layout, "");
   CHECK(open_volume_identity(plain.layout, "m3").copied_from == unbound.id);
+}
+
+TEST_CASE("judge_rows: a volume that holds none of its rows' files deletes none", "[volume_id]") {
+  using names = std::vector<std::string>;
+  auto v = judge_rows({{"a", "v1"}, {"b", "v1"}, {"c", ""}}, "v1", {"c"});
+  CHECK(v.missing.empty());
+  CHECK(v.unfound == names{"a", "b"});
+  CHECK(v.claimed == names{"c"}); // a claimed file does not make the volume's own rows found
+}
+
+TEST_CASE("a volume-id that is a symlink is refused, dangling or not", "[volume_id]") {
+  temp_data_dir d;
+  std::filesystem::create_symlink(d.root / "nowhere", d.root / "volume-id");
+  CHECK_THROWS_AS(open_volume_identity(d.layout, ""), storage_error);
+  CHECK(std::filesystem::is_empty(d.layout.tmp)); // no draft left behind
+
+  temp_data_dir other;
+  auto real = open_volume_identity(other.layout, "");
+  temp_data_dir linked;
+  std::filesystem::create_symlink(other.root / "volume-id", linked.root / "volume-id");
+  try {
+    open_volume_identity(linked.layout, "");
+    FAIL("followed the symlink to " << real.id);
+  } catch (const storage_error& e) {
+    CHECK(e.code() == std::errc::too_many_symbolic_link_levels);
+  }
+}
+
+TEST_CASE("any printable machine id without spaces is a machine", "[volume_id]") {
+  temp_data_dir d;
+  auto v = open_volume_identity(d.layout, "web1.example:8080");
+  CHECK(file_text(d.root / "volume-id") == v.id + "\nweb1.example:8080\n");
+  CHECK(open_volume_identity(d.layout, "web1.example:8080").id == v.id);
+  CHECK_THROWS_AS(open_volume_identity(d.layout, "two words"), storage_error);
 }
