@@ -240,9 +240,11 @@ fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
 
 void remove_partial(const data_dir_layout& layout, const std::string& id) {
   auto path = path_of(layout, id);
+  // The hold first: a crash in between leaves a partial, which the next
+  // start judges by its row, never a hold that nothing would remove.
+  unlink_hold(hold_path_of(path));
   if (::unlink(path.c_str()) != 0 && errno != ENOENT)
     throw_errno(errno, "unlink " + path.string());
-  unlink_hold(hold_path_of(path));
   fsync_directory(layout.partials);
 }
 
