@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -89,6 +90,11 @@ struct target_state {
   bool empty() const { return users == 0 && uploads == 0; }
 };
 target_state inspect_target(const std::string& conninfo);
+
+// Of `ids`, those whose uploads row exists now (outside any snapshot), each
+// with the volume it records ("" for none).
+std::map<std::string, std::string> live_upload_volumes(const std::string& conninfo,
+                                                       const std::vector<std::string>& ids);
 
 // Loads rows into the target in one transaction: nothing is visible until
 // commit(), and nothing stays if it is not reached.

@@ -11,6 +11,7 @@
 #include "storage/data_dir.hpp"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,10 @@ struct volume_identity {
 // machine (it is never replaced: an operator decides), or the errno of the
 // call that failed (e.g. EROFS on a read-only directory without the file).
 volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id);
+
+// The id in <root>/volume-id, nullopt when there is none; never makes one.
+// Throws storage_error as open_volume_identity does for a file it refuses.
+std::optional<std::string> read_volume_id(const data_dir_layout& layout);
 
 // Rows as start-up reconciliation sees them: each id and the volume id
 // recorded on it, "" when it records none (a row made before migration 0004,

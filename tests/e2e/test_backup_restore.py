@@ -303,8 +303,7 @@ class BackupRestoreTest(unittest.TestCase):
             open(pause, "w").close()
             out, err = proc.communicate(timeout=300)
         self.assertEqual(proc.returncode, 0, err)
-        self.assertIn(f"upload {victim} has no file in this data directory (deleted while the "
-                      "backup ran, or stored on another volume); left out", err)
+        self.assertIn(f"upload {victim} was deleted while the backup ran; left out", err)
         self.assertIn("2 uploads", out)
 
         target = self.target()
@@ -393,6 +392,33 @@ class BackupRestoreTest(unittest.TestCase):
 
         result = self.source.cli("backup")
         self.assertEqual(result.returncode, 2)
+
+    def test_backup_refuses_a_data_dir_without_the_files(self):
+        # The volume not mounted, a mistyped PORTAL_DATA_DIR, a lost file: a
+        # row that still exists has no file here. A backup without it would
+        # pass every later check (zstd -t, restore), so none is made.
+        made = self.some_uploads()
+        empty = os.path.join(self.work, "empty-data")
+        os.makedirs(os.path.join(empty, "tmp"))
+        path = os.path.join(self.work, f"{self.n}-wrong.tar.zst")
+        result = self.source.cli("backup", path, env={"PORTAL_DATA_DIR": empty})
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertTrue(one_line(result.stderr), result.stderr)
+        self.assertIn(f"PORTAL_DATA_DIR {empty} holds none of the files", result.stderr)
+        self.assertFalse(os.path.exists(path), "no backup file left behind")
+
+        victim = sorted(made)[0]  # one file lost on the right volume
+        os.unlink(os.path.join(self.source.portal.data_dir, "archives", victim))
+        try:
+            result = self.source.cli("backup", path)
+            self.assertEqual(result.returncode, 1, result.stderr)
+            self.assertTrue(one_line(result.stderr), result.stderr)
+            self.assertIn(f"upload {victim} has a row but no file in PORTAL_DATA_DIR",
+                          result.stderr)
+            self.assertFalse(os.path.exists(path), "no backup file left behind")
+        finally:
+            self.pg.psql(f"delete from uploads where id = '{victim}'",
+                         database=self.source.database)
 
     def test_restore_refuses_a_newer_schema_than_the_backup(self):
         path, _ = self.backup()
