@@ -81,22 +81,30 @@ tcp::endpoint resolve(net::io_context& ioc, const listen_address& where) {
 }
 
 // How the rows of one table stand with this volume: what was taken over, and
-// what is kept without its file (it records no volume, or this volume holds
-// none of its rows' files).
+// what is kept without its file because it records no volume.
 void log_volume_verdict(std::string_view table, uint64_t claimed,
-                        const std::vector<std::string>& unattributed,
-                        const std::vector<std::string>& unfound) {
-  if (!unfound.empty())
-    log::error(std::string{"no "} + std::string{table} +
-                 " row deleted: this directory holds none of the files of the rows that record "
-                 "its volume id; is volume-id the right one for it? (deploy/README.md, \"The "
-                 "volume's identity\")",
-               {{"rows", unfound.size()}, {"first", unfound.front()}});
+                        const std::vector<std::string>& unattributed) {
   if (claimed > 0)
     log::info(std::string{table} + " rows now record this volume", {{"rows", claimed}});
   if (!unattributed.empty())
     log::warn(std::string{table} + " rows kept without their file: they record no volume",
               {{"rows", unattributed.size()}, {"first", unattributed.front()}});
+}
+
+// The directory holds the file of none of the rows its volume id names: it
+// is not that volume (a volume-id copied by hand to another directory, or
+// every file of it lost). Deleting them all would make a wrong id permanent
+// loss, and keeping the id would let the first upload here make the next
+// start delete them; so the directory gets its own id, as a copy does, and
+// those rows are left to the volume that holds them.
+storage::volume_identity not_that_volume(const config& cfg, const storage::data_dir_layout& layout,
+                                         std::size_t rows) {
+  auto renewed = storage::renew_volume_identity(layout, cfg.machine_id);
+  log::warn("this data directory holds none of the files of the rows of its volume id: it gets "
+            "its own id, and those rows are left alone (deploy/README.md, \"The volume's "
+            "identity\")",
+            {{"volume_id", renewed.id}, {"was", renewed.copied_from}, {"rows", rows}});
+  return renewed;
 }
 
 // Every start says where the database's uploads are. Rows of other volumes
@@ -141,8 +149,12 @@ std::string reconcile_on_start(const config& cfg) {
                              e.what() + "); see deploy/README.md, \"The volume's identity\"");
   }
   if (!volume.copied_from.empty())
-    log::warn("this data directory is a copy of another machine's: it gets its own volume id, "
-              "and the rows of the original are left to the original",
+    log::warn(volume.copied_from_machine.empty()
+                ? "this data directory's volume-id names no machine, and this one has "
+                  "FLY_MACHINE_ID: it is treated as a copy and gets its own volume id; the rows "
+                  "of the old id are left alone"
+                : "this data directory is a copy of another machine's: it gets its own volume "
+                  "id, and the rows of the original are left to the original",
               {{"volume_id", volume.id},
                {"copied_from", volume.copied_from},
                {"copied_from_machine", volume.copied_from_machine}});
@@ -153,22 +165,25 @@ std::string reconcile_on_start(const config& cfg) {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
     auto rows = db::upload_volumes(tx);
-    log_row_volumes(cfg, rows, volume.id);
     auto report = storage::reconcile(layout, rows, volume.id);
-    for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))
-      log::warn("upload row deleted: its archive file is missing", {{"upload_id", id}});
-    log_volume_verdict("upload", db::claim_uploads(tx, volume.id, report.claimed),
-                       report.unattributed, report.unfound);
-
     for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000, {})) {
       storage::remove_partial(layout, id);
       log::info("tus partial expired", {{"upload_id", id}});
     }
     auto partials = storage::reconcile_partials(layout, db::tus_volumes(tx), volume.id);
+    if (!report.holds_any && !partials.holds_any &&
+        (!report.unfound.empty() || !partials.unfound.empty()))
+      volume = not_that_volume(cfg, layout, report.unfound.size() + partials.unfound.size());
+    log_row_volumes(cfg, rows, volume.id);
+
+    for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))
+      log::warn("upload row deleted: its archive file is missing", {{"upload_id", id}});
+    log_volume_verdict("upload", db::claim_uploads(tx, volume.id, report.claimed),
+                       report.unattributed);
     for (auto& id : db::delete_missing_tus_uploads(tx, volume.id, cfg.machine_id, partials.missing))
       log::warn("tus row deleted: its partial is missing", {{"upload_id", id}});
     log_volume_verdict("tus", db::claim_tus_uploads(tx, volume.id, partials.claimed),
-                       partials.unattributed, partials.unfound);
+                       partials.unattributed);
     tx.commit();
   } catch (const std::exception& e) {
     log::warn("start-up reconciliation skipped", {{"error", e.what()}});

@@ -17,6 +17,7 @@ struct partial_report {
   std::vector<std::string> missing;      // rows of this volume without a file: the caller
                                          // deletes them
   std::vector<std::string> unfound;      // the same, when none of its rows has one (kept)
+  bool holds_any = false;                // the file of some row of this volume is here
   std::vector<std::string> claimed;      // rows of no volume whose file is here
   std::vector<std::string> unattributed; // rows of no volume without a file here (kept)
 };

@@ -17,6 +17,7 @@ struct reconcile_report {
   std::vector<std::string> orphaned;      // names (as found in archives/) moved to orphans/
   std::vector<std::string> missing_files; // rows of this volume with no regular file in archives/
   std::vector<std::string> unfound;       // the same, when none of its rows has one (kept)
+  bool holds_any = false;                 // the file of some row of this volume is here
   std::vector<std::string> claimed;       // rows of no volume whose file is here
   std::vector<std::string> unattributed;  // rows of no volume without a file here (kept)
   std::vector<std::string> failed;        // names a repair failed for (logged at error; retried

@@ -35,7 +35,7 @@ bool valid_machine_id(std::string_view machine) {
 // nullopt when the file does not exist. Never through a symlink (ELOOP): the
 // file is the directory's own, or it is refused.
 std::optional<stored_identity> read_identity(const fs::path& file) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT)
       return std::nullopt;
@@ -46,7 +46,7 @@ std::optional<stored_identity> read_identity(const fs::path& file) {
     ::close(fd);
     throw_errno(EINVAL, file.string() + " is not a regular file");
   }
-  char buf[160];
+  char buf[400]; // an id (64), a machine (255), two newlines: a longer file is refused
   ssize_t n;
   do
     n = ::read(fd, buf, sizeof buf);
@@ -55,6 +55,8 @@ std::optional<stored_identity> read_identity(const fs::path& file) {
   ::close(fd);
   if (n < 0)
     throw_errno(err, "read " + file.string());
+  if (static_cast<std::size_t>(n) == sizeof buf)
+    throw_errno(EINVAL, file.string() + " is too long for a volume id");
   std::string text(buf, static_cast<std::size_t>(n));
   if (!text.empty() && text.back() == '\n')
     text.pop_back();
@@ -97,30 +99,30 @@ void write_durably(const fs::path& file, const std::string& text) {
 
 } // namespace
 
-volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id) {
-  if (!machine_id.empty() && !valid_machine_id(machine_id))
-    throw_errno(EINVAL, "FLY_MACHINE_ID is not printable ASCII without spaces");
+namespace {
+
+// Writes a new id for `machine_id`: replacing the file when `replaced` names
+// the id there, else only where there is none (a lost race returns the
+// winner's id when it is for this machine).
+volume_identity make_identity(const data_dir_layout& layout, const std::string& machine_id,
+                              const std::optional<stored_identity>& replaced) {
   const auto file = layout.root / "volume-id";
-  auto found = read_identity(file);
-  if (found && found->machine == machine_id)
-    return {found->id, false, {}, {}};
   volume_identity made{new_upload_id(), true, {}, {}};
-  if (found) {
-    made.copied_from = found->id;
-    made.copied_from_machine = found->machine;
+  if (replaced) {
+    made.copied_from = replaced->id;
+    made.copied_from_machine = replaced->machine;
   }
   auto draft = layout.tmp / (new_upload_id() + ".volume-id.part");
   write_durably(draft, text_of(made.id, machine_id));
   try {
-    if (found)
-      fs::rename(draft, file); // replaces the copy's id: the original keeps it
+    if (replaced)
+      fs::rename(draft, file);
     else
       rename_no_replace(draft, file);
   } catch (const storage_error& e) {
     ::unlink(draft.c_str());
     if (e.code() != std::errc::file_exists)
       throw;
-    // Another process made it first: its id, if it is for this machine.
     auto theirs = read_identity(file);
     if (!theirs || theirs->machine != machine_id)
       throw_errno(EEXIST, file.string() + " changed while it was being made");
@@ -131,6 +133,31 @@ volume_identity open_volume_identity(const data_dir_layout& layout, const std::s
   }
   fsync_directory(layout.root);
   return made;
+}
+
+void check_machine(const std::string& machine_id) {
+  if (!machine_id.empty() && !valid_machine_id(machine_id))
+    throw_errno(EINVAL, "FLY_MACHINE_ID is not printable ASCII without spaces");
+}
+
+} // namespace
+
+volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id) {
+  check_machine(machine_id);
+  auto found = read_identity(layout.root / "volume-id");
+  if (found && found->machine == machine_id)
+    return {found->id, false, {}, {}};
+  // None, or another machine's: a copy gets its own id, the original keeps its.
+  return make_identity(layout, machine_id, found);
+}
+
+volume_identity renew_volume_identity(const data_dir_layout& layout,
+                                      const std::string& machine_id) {
+  check_machine(machine_id);
+  auto found = read_identity(layout.root / "volume-id");
+  if (!found)
+    throw_errno(ENOENT, (layout.root / "volume-id").string() + " is gone");
+  return make_identity(layout, machine_id, found);
 }
 
 std::optional<std::string> read_volume_id(const data_dir_layout& layout) {
@@ -155,6 +182,7 @@ row_verdict judge_rows(const row_volumes& rows, const std::string& here,
       v.foreign.push_back(id);
     }
   }
+  v.holds_any = any_here;
   if (!any_here)
     v.unfound.swap(v.missing);
   return v;

@@ -39,6 +39,12 @@ struct volume_identity {
 // call that failed (e.g. EROFS on a read-only directory without the file).
 volume_identity open_volume_identity(const data_dir_layout& layout, const std::string& machine_id);
 
+// Replaces the id in <root>/volume-id with a new one (copied_from: the old
+// one): the directory turned out not to be the volume its id names (it
+// holds none of that volume's files). Throws storage_error as above, ENOENT
+// when there is no file.
+volume_identity renew_volume_identity(const data_dir_layout& layout, const std::string& machine_id);
+
 // The id in <root>/volume-id, nullopt when there is none; never makes one.
 // Throws storage_error as open_volume_identity does for a file it refuses.
 std::optional<std::string> read_volume_id(const data_dir_layout& layout);
@@ -58,6 +64,7 @@ struct row_verdict {
   // the directory is not the volume its volume-id names (an id written back
   // by hand to the wrong directory), so nothing is deleted.
   std::vector<std::string> unfound;
+  bool holds_any = false;                // the file of some row of this volume is here
   std::vector<std::string> claimed;      // rows of no volume whose file is here: record this volume
   std::vector<std::string> unattributed; // rows of no volume without a file here: keep
   std::vector<std::string> foreign;      // rows of another volume whose file is here too: keep

@@ -207,7 +207,9 @@ class CrashTest(PortalTestCase, UploadChecks):
 
     def test_a_volume_id_written_to_the_wrong_directory_deletes_no_row(self):
         # The recovery of a lost volume-id gone wrong: the id is written to a
-        # directory that holds none of its rows' files. None is deleted.
+        # directory that holds none of its rows' files. That directory is not
+        # the volume: it gets its own id, so neither this start nor one after
+        # an upload there deletes the rows.
         right = self.server()
         ups = [self.upload_ok(self.token, f"held{i}.tar.gz", self.small, "crashy", portal=right)
                for i in range(2)]
@@ -216,17 +218,22 @@ class CrashTest(PortalTestCase, UploadChecks):
         os.makedirs(wrong_dir)
         shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
         wrong = self.server_on(wrong_dir)
-        self.assertEqual(self.volume_id(wrong), self.volume_id(right))
+        self.assertNotEqual(self.volume_id(wrong), self.volume_id(right))
+        renewed = [line for line in wrong.logs if line.get("msg", "").startswith(
+            "this data directory holds none of the files of the rows of its volume id")]
+        self.assertEqual([(r["was"], r["rows"]) for r in renewed],
+                         [(self.volume_id(right), 2)], wrong.output_tail())
+        stray = self.upload_ok(self.token, "stray.tar.gz", self.small, "crashy", portal=wrong)
         self.stop_cleanly(wrong)
+        again = self.server_on(wrong_dir)
+        self.stop_cleanly(again)
         ids = self.pg.psql("select id from uploads").split()
-        for up in ups:
+        for up in ups + [stray]:
             self.assertIn(up["id"], ids)
-        errors = [line for line in wrong.logs if line.get("level") == "error"]
-        self.assertEqual([(e["msg"].split(":")[0], e["rows"]) for e in errors],
-                         [("no upload row deleted", 2)], wrong.output_tail())
         back = self.server(right)
         for up in ups:
             self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
+        for up in ups + [stray]:
             self.delete_upload(back, up["id"])
         self.stop_cleanly(back)
 

@@ -3,6 +3,7 @@
 #include "temp_data_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -131,6 +132,34 @@ TEST_CASE("judge_rows: a volume that holds none of its rows' files deletes none"
   CHECK(v.missing.empty());
   CHECK(v.unfound == names{"a", "b"});
   CHECK(v.claimed == names{"c"}); // a claimed file does not make the volume's own rows found
+  CHECK_FALSE(v.holds_any);
+  CHECK(judge_rows({{"a", "v1"}, {"b", "v1"}}, "v1", {"a"}).holds_any);
+}
+
+TEST_CASE("a renewed volume id replaces the old one, which it names", "[volume_id]") {
+  temp_data_dir d;
+  auto old = open_volume_identity(d.layout, "m1");
+  auto renewed = renew_volume_identity(d.layout, "m1");
+  CHECK(renewed.created);
+  CHECK(renewed.id != old.id);
+  CHECK(renewed.copied_from == old.id);
+  CHECK(open_volume_identity(d.layout, "m1").id == renewed.id);
+  temp_data_dir none;
+  CHECK_THROWS_AS(renew_volume_identity(none.layout, ""), storage_error);
+}
+
+TEST_CASE("a volume-id that is a FIFO is refused at once, not waited on", "[volume_id]") {
+  temp_data_dir d;
+  REQUIRE(::mkfifo((d.root / "volume-id").c_str(), 0600) == 0);
+  CHECK_THROWS_AS(open_volume_identity(d.layout, ""), storage_error);
+}
+
+TEST_CASE("a machine id of 255 characters keeps its volume id", "[volume_id]") {
+  temp_data_dir d;
+  const std::string machine(255, 'm');
+  auto v = open_volume_identity(d.layout, machine);
+  CHECK(open_volume_identity(d.layout, machine).id == v.id);
+  CHECK_FALSE(open_volume_identity(d.layout, machine).created);
 }
 
 TEST_CASE("a volume-id that is a symlink is refused, dangling or not", "[volume_id]") {
