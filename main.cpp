@@ -172,8 +172,11 @@ std::string reconcile_on_start(const config& cfg) {
     }
     auto partials = storage::reconcile_partials(layout, db::tus_volumes(tx), volume.id);
     if (!report.holds_any && !partials.holds_any &&
-        (!report.unfound.empty() || !partials.unfound.empty()))
-      volume = not_that_volume(cfg, layout, report.unfound.size() + partials.unfound.size());
+        (!report.missing_files.empty() || !partials.missing.empty())) {
+      volume = not_that_volume(cfg, layout, report.missing_files.size() + partials.missing.size());
+      report.missing_files.clear();
+      partials.missing.clear();
+    }
     log_row_volumes(cfg, rows, volume.id);
 
     for (auto& id : db::delete_missing_uploads(tx, volume.id, report.missing_files))

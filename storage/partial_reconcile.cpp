@@ -40,7 +40,6 @@ partial_report reconcile_partials(const data_dir_layout& layout, const row_volum
   for (auto& id : verdict.missing)
     log::warn("tus row without a partial", {{"upload_id", id}});
   report.missing = std::move(verdict.missing);
-  report.unfound = std::move(verdict.unfound);
   report.holds_any = verdict.holds_any;
   report.claimed = std::move(verdict.claimed);
   report.unattributed = std::move(verdict.unattributed);

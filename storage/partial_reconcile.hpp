@@ -12,13 +12,12 @@
 namespace portal::storage {
 
 struct partial_report {
-  std::vector<std::string> kept;         // a row and a file: fsynced, its size is the offset
-  std::vector<std::string> removed;      // files without a row (never acknowledged as complete)
-  std::vector<std::string> missing;      // rows of this volume without a file: the caller
-                                         // deletes them
-  std::vector<std::string> unfound;      // the same, when none of its rows has one (kept)
-  bool holds_any = false;                // the file of some row of this volume is here
-  std::vector<std::string> claimed;      // rows of no volume whose file is here
+  std::vector<std::string> kept;    // a row and a file: fsynced, its size is the offset
+  std::vector<std::string> removed; // files without a row (never acknowledged as complete)
+  std::vector<std::string> missing; // rows of this volume without a file: the caller
+                                    // deletes them
+  bool holds_any = false;           // the partial of some row of this volume is here (row_verdict)
+  std::vector<std::string> claimed; // rows of no volume whose file is here
   std::vector<std::string> unattributed; // rows of no volume without a file here (kept)
 };
 

@@ -122,7 +122,6 @@ reconcile_report reconcile(const data_dir_layout& layout, const row_volumes& row
     log::warn("archive file kept: its row records another volume",
               {{"upload_id", id}, {"volume_id", rows.at(id)}});
   report.missing_files = std::move(verdict.missing);
-  report.unfound = std::move(verdict.unfound);
   report.holds_any = verdict.holds_any;
   report.claimed = std::move(verdict.claimed);
   report.unattributed = std::move(verdict.unattributed);

@@ -16,12 +16,11 @@ struct reconcile_report {
   std::vector<std::string> removed_temp;  // names removed from tmp/
   std::vector<std::string> orphaned;      // names (as found in archives/) moved to orphans/
   std::vector<std::string> missing_files; // rows of this volume with no regular file in archives/
-  std::vector<std::string> unfound;       // the same, when none of its rows has one (kept)
-  bool holds_any = false;                 // the file of some row of this volume is here
-  std::vector<std::string> claimed;       // rows of no volume whose file is here
-  std::vector<std::string> unattributed;  // rows of no volume without a file here (kept)
-  std::vector<std::string> failed;        // names a repair failed for (logged at error; retried
-                                          // next start)
+  bool holds_any = false;           // the archive of some row of this volume is here (row_verdict)
+  std::vector<std::string> claimed; // rows of no volume whose file is here
+  std::vector<std::string> unattributed; // rows of no volume without a file here (kept)
+  std::vector<std::string> failed;       // names a repair failed for (logged at error; retried
+                                         // next start)
 };
 
 // `rows`: every completed upload's row and the volume it records
@@ -39,7 +38,8 @@ struct reconcile_report {
 //    ".1", ".2", ...) is added. A row's id whose entry was not a regular file
 //    is moved too and counts as not found.
 //  - the rows are judged by judge_rows(): missing_files (each logged here;
-//    the caller deletes those rows and audits each deletion), claimed (the
+//    the caller deletes those rows and audits each deletion, unless neither
+//    this nor reconcile_partials() holds_any), claimed (the
 //    caller records this volume on them) and unattributed (left alone).
 //
 // A failed repair of one entry is logged, listed in `failed` and skipped.

@@ -183,8 +183,6 @@ row_verdict judge_rows(const row_volumes& rows, const std::string& here,
     }
   }
   v.holds_any = any_here;
-  if (!any_here)
-    v.unfound.swap(v.missing);
   return v;
 }
 

@@ -59,11 +59,11 @@ using row_volumes = std::map<std::string, std::string>;
 // is taken over by the volume holding its file and otherwise left alone, as
 // the volume holding it may simply not be mounted here.
 struct row_verdict {
-  std::vector<std::string> missing; // rows of this volume without their file: delete
-  // Rows of this volume without their file when none of its rows has one:
-  // the directory is not the volume its volume-id names (an id written back
-  // by hand to the wrong directory), so nothing is deleted.
-  std::vector<std::string> unfound;
+  // Rows of this volume without their file: delete, when holds_any. When
+  // the directory holds the file of none of this volume's rows (uploads and
+  // tus together), it is not that volume (an id copied by hand to the wrong
+  // directory) and deletes none: the caller gives it its own id.
+  std::vector<std::string> missing;
   bool holds_any = false;                // the file of some row of this volume is here
   std::vector<std::string> claimed;      // rows of no volume whose file is here: record this volume
   std::vector<std::string> unattributed; // rows of no volume without a file here: keep

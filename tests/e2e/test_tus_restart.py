@@ -134,6 +134,27 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertIn("tus partial without a row removed", logs)
         self.assertIn("tus row deleted: its partial is missing", logs)
 
+    def test_a_partial_proves_the_volume_for_its_archives_too(self):
+        # Every archive of this volume is gone, but a tus partial of it is
+        # here: the directory is the volume (not a wrong one), so the rows of
+        # the missing archives are deleted, as SPEC §11 says, and the partial
+        # resumes.
+        home = self.own_server()
+        partial = self.created_id(self.token, len(self.archive), portal=home)
+        self.assertEqual(
+            self.patch(self.token, partial, 0, self.archive[:1000], portal=home)[0], 204)
+        stored = self.upload_ok(self.token, "gone.tar.gz", A.gzip_bytes(A.tar_bytes(
+            A.sample_members(seed=7))), "restarter", portal=home)
+        home.terminate()
+        os.unlink(self.data_path("archives", stored["id"], portal=home))
+        back = self.restarted(home)
+        self.assertEqual(self.pg.psql(f"select count(*) from uploads where id = '{stored['id']}'"),
+                         "0")
+        self.assertIn("upload row deleted: its archive file is missing",
+                      [line.get("msg") for line in back.logs])
+        self.assertEqual(self.offset(self.token, partial, portal=back), 1000)
+        self.assertEqual(self.delete(self.token, partial, portal=back)[0], 204)
+
     def test_a_wrong_data_dir_deletes_no_tus_row(self):
         # The same start on a directory without the partials (an unmounted
         # volume), a creation there, a restart there: the first partial's row
