@@ -136,7 +136,8 @@ void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const 
 // database deletes none. Runs before the listener exists, so nothing else
 // touches the data dir meanwhile; without a database now, nothing is
 // repaired, and the next start does it.
-// Returns the volume id new rows record. Throws std::runtime_error when the
+// Returns the volume id new rows record: "" when the rows could not be
+// judged against it (no database now). Throws std::runtime_error when the
 // directory's volume-id cannot be read or made: without it the directory
 // cannot say which rows are its own, so `serve` refuses to start.
 std::string reconcile_on_start(const config& cfg) {
@@ -189,7 +190,13 @@ std::string reconcile_on_start(const config& cfg) {
                        partials.unattributed);
     tx.commit();
   } catch (const std::exception& e) {
-    log::warn("start-up reconciliation skipped", {{"error", e.what()}});
+    // Unjudged, the id may be one copied by hand to the wrong directory:
+    // rows made now record none, and the next start that judges the
+    // directory claims them for the volume that holds their files.
+    log::warn("start-up reconciliation skipped: new rows record no volume until a start "
+              "completes it",
+              {{"error", e.what()}});
+    return {};
   }
   return volume.id;
 }

@@ -11,7 +11,6 @@
 #include "storage/failpoints.hpp"
 #include "storage/spool_file.hpp"
 #include "storage/upload_file.hpp"
-#include "storage/volume_id.hpp"
 
 #include <boost/json/object.hpp>
 #include <sys/stat.h>
@@ -88,8 +87,7 @@ struct backup_summary {
   uint64_t uploads = 0;
   uint64_t upload_bytes = 0;
   std::map<std::string, uint64_t> rows;
-  std::vector<std::string> skipped;   // deleted while the backup ran
-  std::vector<std::string> elsewhere; // rows of another volume (another machine's)
+  std::vector<std::string> skipped; // deleted while the backup ran
   int schema_version = 0;
   uint64_t written = 0;
 };
@@ -153,39 +151,22 @@ void add_rows(db::backup_snapshot& snapshot, storage::backup_writer& writer,
 
 // A file missing for a row that still exists was never deleted: this data
 // directory is not the volume holding it (an unmounted volume, a mistyped
-// PORTAL_DATA_DIR), or the file is lost. A backup silently without it would
-// pass every check, so it is refused; only rows that record another volume
-// (another machine's uploads: a backup holds one volume) are left out, and
-// not all of them (a directory holding no file at all is the wrong one).
-void judge_left_out(const config& cfg, const std::string& conninfo,
-                    const storage::data_dir_layout& layout, backup_summary& summary) {
+// PORTAL_DATA_DIR, another machine's volume) or the file is lost. A backup
+// silently without it would pass every later check, so it is refused; only
+// uploads deleted while it ran are left out. (With several machines no
+// backup holds every upload, and this refuses it: deploy/README.md §16.)
+void judge_left_out(const config& cfg, const std::string& conninfo, backup_summary& summary) {
   if (summary.skipped.empty())
     return;
-  const auto here = storage::read_volume_id(layout).value_or("");
-  const auto live = db::live_upload_volumes(conninfo, summary.skipped);
-  std::vector<std::string> deleted, lost;
-  for (const auto& id : summary.skipped) {
-    auto row = live.find(id);
-    if (row == live.end())
-      deleted.push_back(id);
-    else if (row->second.empty() || row->second == here)
-      lost.push_back(id);
-    else
-      summary.elsewhere.push_back(id);
-  }
-  const std::string where = "PORTAL_DATA_DIR " + cfg.data_dir.string();
-  if (!lost.empty())
-    throw std::runtime_error(
-      (lost.size() > 1 ? "uploads " + lost.front() + " and " + std::to_string(lost.size() - 1) +
-                           " more have rows but no files in "
-                       : "upload " + lost.front() + " has a row but no file in ") +
-      where + ": is it the right volume? refusing an incomplete backup");
-  if (summary.uploads == 0 && !summary.elsewhere.empty())
-    throw std::runtime_error(where + " holds none of the files of the " +
-                             std::to_string(summary.elsewhere.size()) +
-                             " uploads (their rows name other volumes): is it the right volume? "
-                             "refusing a backup without them");
-  summary.skipped = std::move(deleted);
+  const auto live = db::live_upload_ids(conninfo, summary.skipped);
+  if (live.empty())
+    return;
+  throw std::runtime_error(
+    (live.size() > 1 ? "uploads " + *live.begin() + " and " + std::to_string(live.size() - 1) +
+                         " more have rows but no files in "
+                     : "upload " + *live.begin() + " has a row but no file in ") +
+    "PORTAL_DATA_DIR " + cfg.data_dir.string() +
+    ": is it the right volume? refusing an incomplete backup");
 }
 
 backup_summary run_backup(const config& cfg, const std::string& conninfo, output_file& out) {
@@ -217,12 +198,10 @@ backup_summary run_backup(const config& cfg, const std::string& conninfo, output
   add_archives(snapshot, writer, layout, upload_rows, manifest, summary, shown);
   add_rows(snapshot, writer, layout, upload_rows, manifest, summary);
   snapshot.finish();
-  judge_left_out(cfg, conninfo, layout, summary);
+  judge_left_out(cfg, conninfo, summary);
 
   manifest.rows = summary.rows;
   manifest.skipped_uploads = summary.skipped;
-  manifest.skipped_uploads.insert(manifest.skipped_uploads.end(), summary.elsewhere.begin(),
-                                  summary.elsewhere.end());
   writer.add(manifest_name, to_json(manifest));
   writer.finish();
   shown.clear();
@@ -257,9 +236,6 @@ int backup_command(const config_loader& load, const args& words) {
     for (const auto& id : summary.skipped)
       std::cerr << "upload-portal: backup: upload " << id
                 << " was deleted while the backup ran; left out\n";
-    for (const auto& id : summary.elsewhere)
-      std::cerr << "upload-portal: backup: upload " << id
-                << " is stored on another machine's volume; left out\n";
     // The summary goes where it cannot mix with the backup itself.
     std::ostream& report = file == "-" ? std::cerr : std::cout;
     report << "backup: " << (file == "-" ? std::string("stdout") : file) << ": "

@@ -9,8 +9,7 @@
 //                           audit_events)
 //   manifest.json           {"members": [{"name", "size", "sha256"}...],
 //                            "rows": {"<table>": count...},
-//                            "skipped_uploads": [ids left out: deleted while the backup
-//                                                ran, or on another machine's volume]}
+//                            "skipped_uploads": [ids deleted while the backup ran]}
 //
 // The manifest comes last because the archives are hashed on their way in;
 // restore verifies every member against it before it changes anything.

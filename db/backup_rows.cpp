@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 namespace portal::db {
@@ -76,9 +77,9 @@ constexpr statement public_tables = {
 constexpr statement upload_totals_sql = {
   "backup.upload_totals",
   "SELECT count(*) AS uploads, coalesce(sum(size), 0) AS bytes FROM uploads"};
-constexpr statement live_upload_volumes_sql = {
-  "backup.live_upload_volumes", "SELECT id, coalesce(volume_id, '') AS volume_id FROM uploads"
-                                " WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))"};
+constexpr statement live_upload_ids_sql = {
+  "backup.live_upload_ids",
+  "SELECT id FROM uploads WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))"};
 constexpr statement target_counts = {
   "restore.target_counts",
   "SELECT (SELECT count(*) FROM users) AS users, (SELECT count(*) FROM uploads) AS uploads"};
@@ -206,16 +207,16 @@ void backup_snapshot::finish() {
 
 // ---- restore --------------------------------------------------------------------
 
-std::map<std::string, std::string> live_upload_volumes(const std::string& conninfo,
-                                                       const std::vector<std::string>& ids) {
-  std::map<std::string, std::string> out;
+std::set<std::string> live_upload_ids(const std::string& conninfo,
+                                      const std::vector<std::string>& ids) {
+  std::set<std::string> out;
   if (ids.empty())
     return out;
   pqxx::connection conn(conninfo);
   pqxx::nontransaction tx(conn);
   boost::json::array list(ids.begin(), ids.end());
-  for (auto row : tx.exec_params(str(live_upload_volumes_sql.sql), boost::json::serialize(list)))
-    out.emplace(row["id"].as<std::string>(), row["volume_id"].as<std::string>());
+  for (auto row : tx.exec_params(str(live_upload_ids_sql.sql), boost::json::serialize(list)))
+    out.insert(row["id"].as<std::string>());
   return out;
 }
 

@@ -13,8 +13,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -91,10 +91,9 @@ struct target_state {
 };
 target_state inspect_target(const std::string& conninfo);
 
-// Of `ids`, those whose uploads row exists now (outside any snapshot), each
-// with the volume it records ("" for none).
-std::map<std::string, std::string> live_upload_volumes(const std::string& conninfo,
-                                                       const std::vector<std::string>& ids);
+// Of `ids`, those whose uploads row exists now (outside any snapshot).
+std::set<std::string> live_upload_ids(const std::string& conninfo,
+                                      const std::vector<std::string>& ids);
 
 // Loads rows into the target in one transaction: nothing is visible until
 // commit(), and nothing stays if it is not reached.

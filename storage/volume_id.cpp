@@ -160,12 +160,6 @@ volume_identity renew_volume_identity(const data_dir_layout& layout,
   return make_identity(layout, machine_id, found);
 }
 
-std::optional<std::string> read_volume_id(const data_dir_layout& layout) {
-  if (auto found = read_identity(layout.root / "volume-id"))
-    return found->id;
-  return std::nullopt;
-}
-
 row_verdict judge_rows(const row_volumes& rows, const std::string& here,
                        const std::set<std::string>& present) {
   row_verdict v;

@@ -45,10 +45,6 @@ volume_identity open_volume_identity(const data_dir_layout& layout, const std::s
 // when there is no file.
 volume_identity renew_volume_identity(const data_dir_layout& layout, const std::string& machine_id);
 
-// The id in <root>/volume-id, nullopt when there is none; never makes one.
-// Throws storage_error as open_volume_identity does for a file it refuses.
-std::optional<std::string> read_volume_id(const data_dir_layout& layout);
-
 // Rows as start-up reconciliation sees them: each id and the volume id
 // recorded on it, "" when it records none (a row made before migration 0004,
 // or restored from a backup: a backup carries no volume ids).

@@ -404,7 +404,8 @@ class BackupRestoreTest(unittest.TestCase):
         result = self.source.cli("backup", path, env={"PORTAL_DATA_DIR": empty})
         self.assertEqual(result.returncode, 1, result.stderr)
         self.assertTrue(one_line(result.stderr), result.stderr)
-        self.assertIn(f"PORTAL_DATA_DIR {empty} holds none of the files", result.stderr)
+        self.assertIn(f"have rows but no files in PORTAL_DATA_DIR {empty}: is it the right "
+                      "volume? refusing an incomplete backup", result.stderr)
         self.assertFalse(os.path.exists(path), "no backup file left behind")
 
         victim = sorted(made)[0]  # one file lost on the right volume

@@ -237,6 +237,42 @@ class CrashTest(PortalTestCase, UploadChecks):
             self.delete_upload(back, up["id"])
         self.stop_cleanly(back)
 
+    def test_a_start_without_the_database_records_no_volume_on_new_rows(self):
+        # A start that cannot judge its directory (no database) may be on an
+        # id copied by hand to the wrong directory: the uploads it takes
+        # record no volume, so the next start (which judges and re-ids it)
+        # deletes none of the real volume's rows and claims them for itself.
+        right = self.server()
+        ups = [self.upload_ok(self.token, f"real{i}.tar.gz", self.small, "crashy", portal=right)
+               for i in range(2)]
+        self.stop_cleanly(right)
+        wrong_dir = os.path.join(right.tmp, "copied-id")
+        os.makedirs(wrong_dir)
+        shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
+        self.addCleanup(self.pg.start)  # whatever happens, the next test has a database
+        self.pg.stop()
+        p = Portal(self.pg.url, env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=wrong_dir))
+        self.addCleanup(p.cleanup)
+        p.start(wait="listening")
+        self.pg.start()
+        p.wait_ready()
+        stray = self.upload_ok(self.token, "stray.tar.gz", self.small, "crashy", portal=p)
+        self.assertEqual(self.volume_of(stray["id"]), "none")
+        self.stop_cleanly(p)
+        again = self.server_on(wrong_dir)
+        self.stop_cleanly(again)
+        ids = self.pg.psql("select id from uploads").split()
+        for up in ups + [stray]:
+            self.assertIn(up["id"], ids)
+        self.assertNotEqual(self.volume_id(again), self.volume_id(right))
+        self.assertEqual(self.volume_of(stray["id"]), self.volume_id(again))
+        back = self.server(right)
+        for up in ups:
+            self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
+        for up in ups + [stray]:
+            self.delete_upload(back, up["id"])
+        self.stop_cleanly(back)
+
     def test_an_unusable_volume_id_refuses_to_start_and_repairs_nothing(self):
         first = self.server()
         up = self.upload_ok(self.token, "kept-aside.tar.gz", self.small, "crashy", portal=first)
