@@ -130,6 +130,30 @@ class CrashTest(PortalTestCase, UploadChecks):
                                 self.auth(self.token))[0]
         self.assertEqual(status, 204)
 
+    def two_uploads_and_their_id_copied(self):
+        """A stopped server with two uploads, and an empty directory holding
+        a copy of its volume-id (a lost id's recovery gone wrong)."""
+        right = self.server()
+        ups = [self.upload_ok(self.token, f"real{i}.tar.gz", self.small, "crashy", portal=right)
+               for i in range(2)]
+        self.stop_cleanly(right)
+        wrong_dir = os.path.join(right.tmp, "copied-id")
+        os.makedirs(wrong_dir)
+        shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
+        return right, ups, wrong_dir
+
+    def assert_kept_then_delete(self, right, ups, stray):
+        """Every row is still there and `ups` download on `right`; then all go."""
+        ids = self.pg.psql("select id from uploads").split()
+        for up in ups + [stray]:
+            self.assertIn(up["id"], ids)
+        back = self.server(right)
+        for up in ups:
+            self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
+        for up in ups + [stray]:
+            self.delete_upload(back, up["id"])
+        self.stop_cleanly(back)
+
     def test_a_wrong_data_dir_deletes_no_row_even_after_storing_one(self):
         # An unmounted volume or a mistyped PORTAL_DATA_DIR: the server starts
         # on a directory without the rows' files, takes an upload there, and
@@ -210,13 +234,7 @@ class CrashTest(PortalTestCase, UploadChecks):
         # directory that holds none of its rows' files. That directory is not
         # the volume: it gets its own id, so neither this start nor one after
         # an upload there deletes the rows.
-        right = self.server()
-        ups = [self.upload_ok(self.token, f"held{i}.tar.gz", self.small, "crashy", portal=right)
-               for i in range(2)]
-        self.stop_cleanly(right)
-        wrong_dir = os.path.join(right.tmp, "empty-data")
-        os.makedirs(wrong_dir)
-        shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
+        right, ups, wrong_dir = self.two_uploads_and_their_id_copied()
         wrong = self.server_on(wrong_dir)
         self.assertNotEqual(self.volume_id(wrong), self.volume_id(right))
         renewed = [line for line in wrong.logs if line.get("msg", "").startswith(
@@ -227,28 +245,14 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.stop_cleanly(wrong)
         again = self.server_on(wrong_dir)
         self.stop_cleanly(again)
-        ids = self.pg.psql("select id from uploads").split()
-        for up in ups + [stray]:
-            self.assertIn(up["id"], ids)
-        back = self.server(right)
-        for up in ups:
-            self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
-        for up in ups + [stray]:
-            self.delete_upload(back, up["id"])
-        self.stop_cleanly(back)
+        self.assert_kept_then_delete(right, ups, stray)
 
     def test_a_start_without_the_database_records_no_volume_on_new_rows(self):
         # A start that cannot judge its directory (no database) may be on an
         # id copied by hand to the wrong directory: the uploads it takes
         # record no volume, so the next start (which judges and re-ids it)
         # deletes none of the real volume's rows and claims them for itself.
-        right = self.server()
-        ups = [self.upload_ok(self.token, f"real{i}.tar.gz", self.small, "crashy", portal=right)
-               for i in range(2)]
-        self.stop_cleanly(right)
-        wrong_dir = os.path.join(right.tmp, "copied-id")
-        os.makedirs(wrong_dir)
-        shutil.copy(os.path.join(right.data_dir, "volume-id"), wrong_dir)
+        right, ups, wrong_dir = self.two_uploads_and_their_id_copied()
         self.addCleanup(self.pg.start)  # whatever happens, the next test has a database
         self.pg.stop()
         p = Portal(self.pg.url, env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=wrong_dir))
@@ -261,17 +265,9 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.stop_cleanly(p)
         again = self.server_on(wrong_dir)
         self.stop_cleanly(again)
-        ids = self.pg.psql("select id from uploads").split()
-        for up in ups + [stray]:
-            self.assertIn(up["id"], ids)
         self.assertNotEqual(self.volume_id(again), self.volume_id(right))
         self.assertEqual(self.volume_of(stray["id"]), self.volume_id(again))
-        back = self.server(right)
-        for up in ups:
-            self.assertEqual(back.get_json(f"/api/v1/uploads/{up['id']}", self.token)[0], 200)
-        for up in ups + [stray]:
-            self.delete_upload(back, up["id"])
-        self.stop_cleanly(back)
+        self.assert_kept_then_delete(right, ups, stray)
 
     def test_an_unusable_volume_id_refuses_to_start_and_repairs_nothing(self):
         first = self.server()
