@@ -1,6 +1,7 @@
 #include "db/backup_rows.hpp"
 
 #include "db/audit.hpp"
+#include "db/query.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
@@ -214,8 +215,7 @@ std::set<std::string> live_upload_ids(const std::string& conninfo,
     return out;
   pqxx::connection conn(conninfo);
   pqxx::nontransaction tx(conn);
-  boost::json::array list(ids.begin(), ids.end());
-  for (auto row : tx.exec_params(str(live_upload_ids_sql.sql), boost::json::serialize(list)))
+  for (auto row : tx.exec_params(str(live_upload_ids_sql.sql), json_array_of(ids)))
     out.insert(row["id"].as<std::string>());
   return out;
 }

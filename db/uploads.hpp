@@ -90,9 +90,9 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit);
 
 // Start-up reconciliation (storage/reconcile.hpp): every row's id and the
-// volume it records ("" for none: storage::row_volumes); deleting rows of `volume_id` whose file is
-// gone, auditing each (returns the ids deleted); recording `volume_id` on rows of no volume
-// (returns how many).
+// volume it records ("" for none: storage::row_volumes); deleting rows of
+// `volume_id` whose file is gone, auditing each (returns the ids deleted);
+// recording `volume_id` on rows of no volume (returns how many).
 std::map<std::string, std::string> upload_volumes(pqxx::transaction_base& tx);
 std::vector<std::string> delete_missing_uploads(pqxx::transaction_base& tx,
                                                 const std::string& volume_id,

@@ -186,22 +186,7 @@ void partial_file::cut_to(uint64_t n) {
 
 void partial_file::hold() {
   sync();
-  auto hold = hold_path_of(path_);
-  int fd = ::open(hold.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0640);
-  if (fd < 0)
-    throw_errno(errno, "create " + hold.string());
-  auto text = std::to_string(size_);
-  try {
-    write_all(fd, text.data(), text.size(), "write " + hold.string());
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  bool synced = ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!synced)
-    throw_errno(err, "fsync " + hold.string());
+  write_file_synced(hold_path_of(path_), std::to_string(size_), O_TRUNC);
   fsync_directory(path_.parent_path());
   held_ = true;
 }

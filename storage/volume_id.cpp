@@ -77,30 +77,6 @@ std::string text_of(const std::string& id, const std::string& machine) {
   return machine.empty() ? id + "\n" : id + "\n" + machine + "\n";
 }
 
-void write_durably(const fs::path& file, const std::string& text) {
-  int fd = ::open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640);
-  if (fd < 0)
-    throw_errno(errno, "create " + file.string());
-  try {
-    write_all(fd, text.data(), text.size(), "write " + file.string());
-  } catch (...) {
-    ::close(fd);
-    ::unlink(file.c_str());
-    throw;
-  }
-  bool synced = ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!synced) {
-    ::unlink(file.c_str());
-    throw_errno(err, "fsync " + file.string());
-  }
-}
-
-} // namespace
-
-namespace {
-
 // Writes a new id for `machine_id`: replacing the file when `replaced` names
 // the id there, else only where there is none (a lost race returns the
 // winner's id when it is for this machine).
@@ -113,7 +89,7 @@ volume_identity make_identity(const data_dir_layout& layout, const std::string& 
     made.copied_from_machine = replaced->machine;
   }
   auto draft = layout.tmp / (new_upload_id() + ".volume-id.part");
-  write_durably(draft, text_of(made.id, machine_id));
+  write_file_synced(draft, text_of(made.id, machine_id), O_EXCL);
   try {
     if (replaced)
       fs::rename(draft, file);
