@@ -25,6 +25,7 @@
 #include "net/router.hpp"
 #include "net/tls_context.hpp"
 #include "storage/data_dir.hpp"
+#include "storage/data_dir_lock.hpp"
 #include "storage/partial_file.hpp"
 #include "storage/partial_reconcile.hpp"
 #include "storage/reconcile.hpp"
@@ -224,6 +225,9 @@ int serve(const config& cfg) {
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
   storage::prepare_data_dir(cfg.data_dir);
+  // Held until the process ends; refused (exit 1, one line) while another
+  // serve runs on the directory.
+  storage::data_dir_lock data_dir_lock{cfg.data_dir};
   const auto volume_id = reconcile_on_start(cfg);
 
   // Declared first, destroyed last: sessions still queued in the loop hold

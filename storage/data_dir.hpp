@@ -5,6 +5,8 @@
 //   <data_dir>/tmp/       uploads in progress (never /tmp: SPEC §9)
 //   <data_dir>/orphans/   files found without a row at start (SPEC §11)
 //   <data_dir>/partials/  tus partial uploads, <id>.part (storage/partial_file.hpp)
+//   <data_dir>/volume-id  the directory's identity (storage/volume_id.hpp)
+//   <data_dir>/lock       held by the one serve running here (storage/data_dir_lock.hpp)
 #pragma once
 
 #include <cstdint>

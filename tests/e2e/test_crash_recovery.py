@@ -14,7 +14,7 @@ import unittest
 
 import archives as A
 from portal_harness import Portal, PortalTestCase, wait_until
-from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
+from upload_checks import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response
 
 MiB = 1024 * 1024
 
@@ -89,6 +89,45 @@ class CrashTest(PortalTestCase, UploadChecks):
         obj = self.upload_ok(self.token, "after-crash.tar.gz", self.small, "crashy", portal=second)
         self.assertEqual(self.dir_files("archives", second), [obj["id"]])
         self.stop_cleanly(second)
+
+    def test_a_second_server_on_a_data_dir_in_use_is_refused_and_changes_nothing(self):
+        # Its start-up reconciliation would run under the first server: empty
+        # tmp/ under a streaming upload, set aside an archive whose row is a
+        # moment away. It exits (1, one line) before touching anything.
+        first = self.server()
+        archive = A.gzip_bytes(A.random_tar(4 * MiB, seed=43), level=0)
+        sock = first.connect(timeout=REQUEST_TIMEOUT)
+        self.addCleanup(sock.close)
+        sock.sendall(self.head_bytes(self.token, "streaming.tar.gz", len(archive)))
+        sock.sendall(archive[:MiB])
+        part = wait_until(lambda: self.dir_files("tmp", first), 30, message="a .part file")
+        unrowed = self.data_path("archives", "committed-a-moment-before-its-row", portal=first)
+        with open(unrowed, "wb") as f:
+            f.write(self.small)
+        with open(os.path.join(first.data_dir, "volume-id")) as f:
+            volume_id = f.read()
+
+        second = restarted(first)
+        self.addCleanup(second.cleanup)
+        second.start(wait=False)
+        self.assertEqual(second.wait_exit(30), 1, second.output_tail())
+        stderr = "".join(second.stderr_lines)
+        self.assertIn(f"the data directory {first.data_dir} is in use", stderr)
+        self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
+
+        self.assertEqual(self.dir_files("tmp", first), part)
+        self.assertTrue(os.path.exists(unrowed))
+        self.assertEqual(self.dir_files("orphans", first), [])
+        with open(os.path.join(first.data_dir, "volume-id")) as f:
+            self.assertEqual(f.read(), volume_id)
+        sock.sendall(archive[MiB:])
+        status, headers, body, _ = read_response(sock, REQUEST_TIMEOUT)
+        self.assert_upload(status, headers, body, archive, "streaming.tar.gz", "crashy", "tar.gz",
+                           portal=first)
+        os.unlink(unrowed)
+        self.stop_cleanly(first)
+        third = self.server(first)  # the lock went with its holder
+        self.stop_cleanly(third)
 
     def test_file_without_row_goes_to_orphans(self):
         first = self.server()

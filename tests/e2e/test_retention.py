@@ -89,17 +89,22 @@ class ReaperRetryTest(RetentionCase):
         # A server that starts while the database is down misses its first
         # round; the next comes within seconds of the database's return,
         # not an interval (an hour here) later.
-        up = self.upload_ok(self.token, "late.tar.gz", self.archive(73), "keeper")
+        # (Its own data dir: one server at a time on one, storage/data_dir_lock.hpp.)
+        first = self.start_portal(env=self.PORTAL_ENV)
+        up = self.upload_ok(self.token, "late.tar.gz", self.archive(73), "keeper", portal=first)
+        self.assertEqual(first.terminate(), 0, first.output_tail())
         self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
                      f" where id = '{up['id']}'")
         self.addCleanup(self.pg.start)
         self.pg.stop()
-        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=self.portal.data_dir),
+        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=first.data_dir),
                           wait="listening")
         self.pg.start()
         wait_until(lambda: int(self.pg.psql(
             f"select count(*) from uploads where id = '{up['id']}'")) == 0, 60,
                    message="the expired upload reaped after the database came back")
+        wait_until(lambda: not os.path.exists(self.data_path("archives", up["id"], portal=first)),
+                   30, message="its archive removed with it")
 
 
 if __name__ == "__main__":
