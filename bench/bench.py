@@ -532,6 +532,9 @@ def main():
     ap.add_argument("--targets", action="store_true",
                     help="run the scenarios of issues 12 and 14's targets (bench/targets.py) and "
                          "the stages on 256M, no profiles; print each target's verdict")
+    ap.add_argument("--durable", action="store_true",
+                    help="fsync and synchronous_commit on in PostgreSQL, as --targets has them "
+                         "(without it the cluster trades durability for speed, as the tests do)")
     ap.add_argument("--smoke", action="store_true",
                     help="CI's check that every part of the benchmark runs: tiny scenarios against "
                          "the portal and both peers, the stages on 1M, the verdict table")
@@ -587,7 +590,7 @@ def main():
     log(f"results in {outdir}")
 
     # Durable for the targets: "each durable with its row committed".
-    pg = PostgresCluster(durable=args.targets)
+    pg = PostgresCluster(durable=args.targets or args.durable)
     global DB_PID
     with open(os.path.join(pg.data, "postmaster.pid")) as f:
         DB_PID = int(f.readline())
