@@ -7,7 +7,7 @@ import make_archive
 
 
 class Scenario:
-    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S][+warmup]":
+    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S][+warmup][+again]":
     N concurrent uploads of a SIZE archive, by plain PUT, or by tus with one
     PATCH (+tus) or PATCH-byte PATCHes (+tus=8M); +cwu sends the first
     PATCH's bytes in the creation POST (creation-with-upload); +sync sets the
@@ -20,7 +20,9 @@ class Scenario:
     scenario costs up to a fifth more server CPU than the same load later
     (bench/RESULTS.md, run 11: most likely the VM faulting in page-cache
     memory it had handed back), so --targets first runs one that no target
-    reads.
+    reads; +again changes nothing but the label either: the second half of
+    a comparison run twice in ABBA order (PUT, tus, tus again, PUT again),
+    so a drift of the machine between the two sides cancels out.
     @nginx or @tus-node sends the same load to a store-only peer
     (bench/peers.py): a WebDAV PUT to nginx, or tus to @tus/server."""
 
@@ -54,8 +56,8 @@ class Scenario:
                 self.env["PORTAL_GZIP_INFLATER"] = "isal"
             elif key == "idle":
                 self.idle_seconds = int(value)
-            elif key == "warmup":
-                pass  # only its label differs: no target reads it
+            elif key in ("warmup", "again"):
+                pass  # only the label differs
             else:
                 raise ValueError(f"scenario {text!r}: unknown option {option!r}")
         if self.n < 1 or self.rounds < 1 or self.size < 1:
