@@ -249,7 +249,7 @@ int serve(const config& cfg) {
     trim.idle_after = [admission] { return admission->idle_after(); };
     trim.release_caches = [chunks] { chunks->release_free(); };
     auto tree = start_actor_tree(
-      sys, cfg, [tus] { return tus->live_ids(); }, trim);
+      sys, cfg, volume_id, [tus] { return tus->live_ids(); }, trim);
     if (!tree.started)
       log::error("the actor tree did not start within 10 s; serving anyway");
     auto stats = std::make_shared<metrics>(

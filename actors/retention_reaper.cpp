@@ -40,7 +40,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
     [=](reap_atom) {
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
-      auto query = [batch, layout = opts.layout, machine = opts.machine_id,
+      auto query = [batch, layout = opts.layout, machine = opts.machine_id, volume = opts.volume_id,
                     live_tus = opts.live_tus](pqxx::work& tx) {
         // Read here, on the worker, right before the statement: the window
         // in which a new session could miss the list is this statement's.
@@ -53,7 +53,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
             log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
           }
         }
-        return db::delete_expired_uploads(tx, batch);
+        return db::delete_expired_uploads(tx, volume, batch);
       };
       auto done = [me](db_outcome<std::vector<std::string>> outcome) {
         auto* ids = std::get_if<std::vector<std::string>>(&outcome);

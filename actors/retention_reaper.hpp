@@ -5,6 +5,11 @@
 // writer that owns each id to remove its file. A crash between the two
 // leaves a file without a row, which the next start moves to orphans/.
 //
+// Each volume reaps its own uploads (and those that record no volume): on a
+// shared database another machine's reaper would delete the row but could
+// not remove the file, which its own volume's next start would then keep in
+// orphans/ for good.
+//
 // The same tick removes expired tus partials of this machine (SPEC §5.2,
 // docs/TUS.md): their rows go in the same transaction, their files right
 // after, on the db worker's thread (a crash between the two leaves a row
@@ -35,6 +40,9 @@ struct reaper_options {
   unsigned batch = 500; // rows per transaction
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
+  // This data directory's volume id: whose expired uploads it reaps (with
+  // those of no volume; "" before start-up could judge the directory: all).
+  std::string volume_id;
   // Ids of the tus uploads with a live session on this machine: never reaped
   // while live, since a PATCH may be streaming into one (it moves the expiry
   // when it ends; an idle session retires, and the next round reaps it).

@@ -52,7 +52,8 @@ const query delete_upload{
 // SKIP LOCKED: a row someone is deleting right now is theirs to finish.
 const query delete_expired_uploads{"delete_expired_uploads", R"(
   delete from uploads where id in (select id from uploads
-    where expires_at <= now() order by expires_at limit $1
+    where expires_at <= now() and ($2 = '' or volume_id is null or volume_id = $2)
+    order by expires_at limit $1
     for update skip locked)
   returning id, filename)"};
 
@@ -215,9 +216,10 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
   return true;
 }
 
-std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit) {
+std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
+                                                const std::string& volume_id, unsigned limit) {
   std::vector<std::string> ids;
-  for (auto row : exec(tx, sql::delete_expired_uploads, limit)) {
+  for (auto row : exec(tx, sql::delete_expired_uploads, limit, volume_id)) {
     ids.push_back(row["id"].as<std::string>());
     record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}}, "upload.expired",
                  {{"upload_id", ids.back()}, {"filename", row["filename"].as<std::string>()}});

@@ -86,8 +86,11 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
                    const std::string& ip, const std::string& request_id);
 
 // Deletes up to `limit` rows whose expires_at has passed (SPEC §9
-// retention), auditing each; returns their ids, whose files must go next.
-std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx, unsigned limit);
+// retention) and whose file is on `volume_id`'s volume or that record no
+// volume ("": every row), auditing each; returns their ids, whose files must
+// go next.
+std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
+                                                const std::string& volume_id, unsigned limit);
 
 // Start-up reconciliation (storage/reconcile.hpp): every row's id and the
 // volume it records ("" for none: storage::row_volumes); deleting rows of

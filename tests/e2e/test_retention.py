@@ -62,6 +62,29 @@ class RetentionTest(RetentionCase):
         self.assertEqual(json.loads(audit)["upload_id"], old["id"])
 
 
+    def test_each_volume_reaps_its_own_uploads(self):
+        # Two machines on one database, each with its volume: a reaper that
+        # deleted the other's rows could not remove their files, which would
+        # then sit in that volume's orphans/ for good.
+        other = self.start_portal(env=self.PORTAL_ENV)  # its own data dir
+        theirs = self.upload_ok(self.token, "theirs.tar.gz", self.archive(74), "keeper",
+                                portal=other)
+        self.assertEqual(other.terminate(), 0, other.output_tail())
+        mine = self.upload_ok(self.token, "mine.tar.gz", self.archive(75), "keeper")
+        self.pg.psql("update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id in ('{theirs['id']}', '{mine['id']}')")
+        wait_until(lambda: self.status_of(mine["id"]) == 404, 30, message="this volume's reaped")
+        # the round that reaped it saw the other expired too, and left it
+        self.assertEqual(self.status_of(theirs["id"]), 200)
+        self.assertIn(theirs["id"], self.dir_files("archives", other))
+
+        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=other.data_dir))
+        wait_until(lambda: self.status_of(theirs["id"]) == 404, 30,
+                   message="the other volume's reaped by its own server")
+        wait_until(lambda: theirs["id"] not in self.dir_files("archives", other), 30,
+                   message="its file removed with it")
+        self.assertEqual(self.dir_files("orphans", other), [])
+
     def test_reaper_is_supervised(self):
         status, _, body = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
         reaper = [a for a in json.loads(body)["actors"] if a["name"] == "retention_reaper"][0]
