@@ -1,9 +1,11 @@
 // GET /api/v1/uploads/{id}/content (SPEC §6, §11): the stored archive,
 // streamed from disk, with a strong ETag (the SHA-256), If-None-Match -> 304,
-// one byte range -> 206, an unsatisfiable range -> 416.
+// one byte range -> 206, an unsatisfiable range -> 416; an archive not in
+// this data directory -> 503 storage_unavailable.
 #include "actors/archive_reader.hpp"
 #include "actors/db_request.hpp"
 #include "actors/messages.hpp"
+#include "config/log.hpp"
 #include "db/uploads.hpp"
 #include "net/db_answer.hpp"
 #include "net/handlers.hpp"
@@ -15,9 +17,11 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <fcntl.h>
 #include <unistd.h>
+#include <utility>
 
 namespace portal::handlers {
 
@@ -93,6 +97,20 @@ bool etag_matches(std::string_view if_none_match, const std::string& etag) {
   return false;
 }
 
+// Why an archive whose row exists cannot be opened here. Missing: the file
+// is on another volume (another machine's, on a shared database, or one not
+// mounted here; storage/volume_id.hpp), so this server cannot serve it now
+// and another may (SPEC §5.3: storage unavailable, 503 with Retry-After).
+// Anything else is this server's fault.
+failure unreadable_archive(int err, const db::upload_row& row) {
+  if (err == ENOENT) {
+    log::warn("an upload's archive is not in this data directory", {{"upload_id", row.id}});
+    return {error_code::storage_unavailable,
+            "the archive is not on this server's volume, retry later"};
+  }
+  return {error_code::internal, "the archive could not be read"};
+}
+
 // Runs on a db worker's thread (the database's answer), where opening a
 // file may block; the bytes themselves are read as the socket takes them.
 any_response content_answer(const services& svc, const http::request_header<>& head,
@@ -106,7 +124,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return error_response({error_code::internal, "the archive could not be read"});
+    return error_response(unreadable_archive(errno, row));
   auto file = std::shared_ptr<int>(new int{fd}, [](int* p) {
     ::close(*p);
     delete p;
@@ -141,7 +159,8 @@ any_response content_answer(const services& svc, const http::request_header<>& h
 
 void get_content(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
-    std::visit([&](auto&& res) { ex->reply(std::move(res)); }, content_answer(svc, ex->head, row));
+    std::visit([&](auto&& res) { ex->reply(std::forward<decltype(res)>(res)); },
+               content_answer(svc, ex->head, row));
   });
 }
 
@@ -149,6 +168,9 @@ void get_content(const services& svc, exchange_ptr ex) {
 // archive by an archive_reader (a blocking read of the whole file).
 void get_entries(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
+    auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
+    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
+      return ex->reply(error_response(unreadable_archive(ENOENT, row)));
     static std::atomic<unsigned> next{0};
     auto reader =
       svc.directory->find<archive_reader_actor>("archive_reader_" + std::to_string(next++ % 2 + 1));
@@ -156,8 +178,7 @@ void get_entries(const services& svc, exchange_ptr ex) {
       return ex->reply(
         error_response({error_code::unavailable, "storage is unavailable, retry later"}));
     entries_job job{
-      storage::layout_of(svc.cfg.data_dir).archives / row.id, format_of(row),
-      [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
+      path, format_of(row), [ex](std::optional<std::vector<storage::archive_entry_info>> entries) {
         if (!entries)
           return ex->reply(error_response({error_code::internal, "the archive could not be read"}));
         boost::json::array list;

@@ -227,8 +227,13 @@ class CrashTest(PortalTestCase, UploadChecks):
         self.assertEqual((status, obj["sha256"]), (200, up["sha256"]))
         self.assertEqual(self.dir_files("orphans", back), [])
         # the stray upload's file is on the other directory: its row is that
-        # volume's to repair, not this one's
+        # volume's to repair, not this one's, and this server cannot serve it
         self.assertIn(stray["id"], self.pg.psql("select id from uploads").split())
+        for what in ("content", "entries"):
+            status, headers, body = back.request(
+                "GET", f"/api/v1/uploads/{stray['id']}/{what}", self.auth(self.token))
+            self.assert_error(status, headers, body, 503, "storage_unavailable", what)
+            self.assertIn("Retry-After", headers, what)
         for uid in (up["id"], stray["id"]):
             self.delete_upload(back, uid)
         self.stop_cleanly(back)
