@@ -224,10 +224,12 @@ int serve(const config& cfg) {
     tls = make_tls_context(cfg.tls_cert, cfg.tls_key);
   // libpq waits this long for a database that does not answer a connect.
   ::setenv("PGCONNECT_TIMEOUT", "5", 0);
-  storage::prepare_data_dir(cfg.data_dir);
-  // Held until the process ends; refused (exit 1, one line) while another
-  // serve runs on the directory.
+  // The lock before anything else touches the directory, and held until the
+  // process ends: refused (exit 1, one line) while another serve runs there.
+  // Only a missing root is made first, the lock file's home.
+  std::filesystem::create_directories(cfg.data_dir);
   storage::data_dir_lock data_dir_lock{cfg.data_dir};
+  storage::prepare_data_dir(cfg.data_dir);
   const auto volume_id = reconcile_on_start(cfg);
 
   // Declared first, destroyed last: sessions still queued in the loop hold

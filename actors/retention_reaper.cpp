@@ -53,7 +53,9 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
             log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
           }
         }
-        return db::delete_expired_uploads(tx, volume, batch);
+        // Listed right before the statement, on the worker: an archive
+        // committed after the listing has a row that has not expired.
+        return db::delete_expired_uploads(tx, volume, storage::archive_ids(layout), batch);
       };
       auto done = [me](db_outcome<std::vector<std::string>> outcome) {
         auto* ids = std::get_if<std::vector<std::string>>(&outcome);

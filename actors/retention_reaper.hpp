@@ -5,9 +5,11 @@
 // writer that owns each id to remove its file. A crash between the two
 // leaves a file without a row, which the next start moves to orphans/.
 //
-// Each volume reaps its own uploads (and those that record no volume): on a
-// shared database another machine's reaper would delete the row but could
-// not remove the file, which its own volume's next start would then keep in
+// Each server reaps the uploads whose file is in its data directory: those
+// whose row records its volume, and any whose archive it holds (a row of no
+// volume, or a start that could not judge its directory). On a shared
+// database another machine's reaper would delete the row but could not
+// remove the file, which its own volume's next start would then keep in
 // orphans/ for good.
 //
 // The same tick removes expired tus partials of this machine (SPEC §5.2,
@@ -40,8 +42,8 @@ struct reaper_options {
   unsigned batch = 500; // rows per transaction
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
-  // This data directory's volume id: whose expired uploads it reaps (with
-  // those of no volume; "" before start-up could judge the directory: all).
+  // This data directory's volume id ("" when start-up could not judge it:
+  // then only the archives found in the directory count as its own).
   std::string volume_id;
   // Ids of the tus uploads with a live session on this machine: never reaped
   // while live, since a PATCH may be streaming into one (it moves the expiry

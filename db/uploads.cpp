@@ -16,7 +16,7 @@ namespace sql {
 // exact key of keyset pagination.
 const query find_upload{"find_upload", R"(
   select u.id, u.filename, u.size, u.sha256, u.format, u.entries, u.uncompressed_size,
-         o.username as owner,
+         o.username as owner, coalesce(u.volume_id, '') as volume_id,
          to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
          to_char(u.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at
   from uploads u join users o on o.id = u.owner_id
@@ -25,7 +25,7 @@ const query find_upload{"find_upload", R"(
 // One more row than asked ($5) tells whether there is a next page.
 const query list_uploads{"list_uploads", R"(
   select u.id, u.filename, u.size, u.sha256, u.format, u.entries, u.uncompressed_size,
-         o.username as owner,
+         o.username as owner, coalesce(u.volume_id, '') as volume_id,
          to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
          to_char(u.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at,
          (extract(epoch from u.created_at) * 1000000)::bigint as created_us
@@ -52,7 +52,8 @@ const query delete_upload{
 // SKIP LOCKED: a row someone is deleting right now is theirs to finish.
 const query delete_expired_uploads{"delete_expired_uploads", R"(
   delete from uploads where id in (select id from uploads
-    where expires_at <= now() and ($2 = '' or volume_id is null or volume_id = $2)
+    where expires_at <= now()
+      and (volume_id = $2 or id in (select jsonb_array_elements_text($3::jsonb)))
     order by expires_at limit $1
     for update skip locked)
   returning id, filename)"};
@@ -86,6 +87,7 @@ upload_row row_from(const pqxx::row& r) {
   u.created_at = r["created_at"].as<std::string>();
   if (!r["expires_at"].is_null())
     u.expires_at = r["expires_at"].as<std::string>();
+  u.volume_id = r["volume_id"].as<std::string>();
   return u;
 }
 
@@ -217,9 +219,12 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
 }
 
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const std::string& volume_id, unsigned limit) {
+                                                const std::string& volume_id,
+                                                const std::vector<std::string>& files_here,
+                                                unsigned limit) {
   std::vector<std::string> ids;
-  for (auto row : exec(tx, sql::delete_expired_uploads, limit, volume_id)) {
+  for (auto row :
+       exec(tx, sql::delete_expired_uploads, limit, volume_id, json_array_of(files_here))) {
     ids.push_back(row["id"].as<std::string>());
     record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}}, "upload.expired",
                  {{"upload_id", ids.back()}, {"filename", row["filename"].as<std::string>()}});

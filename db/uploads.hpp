@@ -40,6 +40,7 @@ struct upload_row {
   std::string owner;      // username
   std::string created_at; // RFC 3339 UTC
   std::optional<std::string> expires_at;
+  std::string volume_id; // of the data dir holding the file ("": none recorded); not shown
 };
 
 // The upload object of SPEC §6.
@@ -86,11 +87,14 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
                    const std::string& ip, const std::string& request_id);
 
 // Deletes up to `limit` rows whose expires_at has passed (SPEC §9
-// retention) and whose file is on `volume_id`'s volume or that record no
-// volume ("": every row), auditing each; returns their ids, whose files must
-// go next.
+// retention) and whose file is here: the row records `volume_id` (this data
+// directory's; "" matches none) or its id is among `files_here` (the
+// archives this directory holds, whatever volume the row records). Audits
+// each; returns their ids, whose files must go next.
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const std::string& volume_id, unsigned limit);
+                                                const std::string& volume_id,
+                                                const std::vector<std::string>& files_here,
+                                                unsigned limit);
 
 // Start-up reconciliation (storage/reconcile.hpp): every row's id and the
 // volume it records ("" for none: storage::row_volumes); deleting rows of

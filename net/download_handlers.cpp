@@ -97,17 +97,21 @@ bool etag_matches(std::string_view if_none_match, const std::string& etag) {
   return false;
 }
 
-// Why an archive whose row exists cannot be opened here. Missing: the file
-// is on another volume (another machine's, on a shared database, or one not
-// mounted here; storage/volume_id.hpp), so this server cannot serve it now
-// and another may (SPEC §5.3: storage unavailable, 503 with Retry-After).
-// Anything else is this server's fault.
-failure unreadable_archive(int err, const db::upload_row& row) {
-  if (err == ENOENT) {
-    log::warn("an upload's archive is not in this data directory", {{"upload_id", row.id}});
+// Why an archive whose row exists cannot be opened here. Missing while the
+// row records another volume, or none (another machine's, on a shared
+// database, or one not mounted here; storage/volume_id.hpp): this server
+// cannot serve it now and another may (SPEC §5.3: storage unavailable, 503
+// with Retry-After). Missing from this very volume, or unreadable: lost or
+// broken here, which no retry mends (500, logged at error).
+failure unreadable_archive(int err, const db::upload_row& row, const std::string& here) {
+  if (err == ENOENT && (row.volume_id.empty() || row.volume_id != here)) {
+    log::warn("an upload's archive is not in this data directory",
+              {{"upload_id", row.id}, {"volume_id", row.volume_id}});
     return {error_code::storage_unavailable,
             "the archive is not on this server's volume, retry later"};
   }
+  log::error("an upload's archive cannot be read from its own volume",
+             {{"upload_id", row.id}, {"errno", err}});
   return {error_code::internal, "the archive could not be read"};
 }
 
@@ -124,7 +128,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return error_response(unreadable_archive(errno, row));
+    return error_response(unreadable_archive(errno, row, svc.volume_id));
   auto file = std::shared_ptr<int>(new int{fd}, [](int* p) {
     ::close(*p);
     delete p;
@@ -170,7 +174,7 @@ void get_entries(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
     if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
-      return ex->reply(error_response(unreadable_archive(ENOENT, row)));
+      return ex->reply(error_response(unreadable_archive(ENOENT, row, svc.volume_id)));
     static std::atomic<unsigned> next{0};
     auto reader =
       svc.directory->find<archive_reader_actor>("archive_reader_" + std::to_string(next++ % 2 + 1));

@@ -1,5 +1,7 @@
 #include "storage/data_dir.hpp"
 
+#include "config/upload_id.hpp"
+
 #include <sys/statvfs.h>
 
 #include <unistd.h>
@@ -19,6 +21,17 @@ data_dir_layout prepare_data_dir(const fs::path& root) {
     fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
   }
   return l;
+}
+
+std::vector<std::string> archive_ids(const data_dir_layout& layout) {
+  std::vector<std::string> ids;
+  for (const auto& e : fs::directory_iterator(layout.archives)) {
+    std::error_code ec;
+    auto name = e.path().filename().string();
+    if (e.symlink_status(ec).type() == fs::file_type::regular && !ec && valid_upload_id(name))
+      ids.push_back(std::move(name));
+  }
+  return ids;
 }
 
 uint64_t free_bytes(const fs::path& root) {

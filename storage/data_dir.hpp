@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace portal::storage {
 
@@ -23,6 +24,11 @@ data_dir_layout layout_of(const std::filesystem::path& root);
 
 // Creates the directories (mode 0750). Throws std::filesystem::filesystem_error.
 data_dir_layout prepare_data_dir(const std::filesystem::path& root);
+
+// The upload ids whose archive is in archives/ (regular files named by a
+// valid upload id; symlinks are not followed). Throws
+// std::filesystem::filesystem_error when the directory cannot be listed.
+std::vector<std::string> archive_ids(const data_dir_layout& layout);
 
 // "ok", or why the data dir cannot take uploads: missing, read-only,
 // not writable by us, or less than `min_free_bytes` available.

@@ -13,15 +13,9 @@ namespace portal::storage {
 data_dir_lock::data_dir_lock(const std::filesystem::path& root) {
   auto file = root / "lock";
   // Read-only is enough for flock(2), so a lock file made by root (a serve
-  // started by hand) still serves the unprivileged user; O_NONBLOCK, so a FIFO put there
-  // cannot hang the start.
-  constexpr int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-  fd_ = ::open(file.c_str(), flags | O_CREAT, 0644);
-  if (fd_ < 0 && errno == EROFS) {
-    fd_ = ::open(file.c_str(), flags);
-    if (fd_ < 0 && errno == ENOENT)
-      return; // a read-only filesystem: nobody can change the directory
-  }
+  // started by hand) still serves the unprivileged user; O_NONBLOCK, so a
+  // FIFO put there cannot hang the start.
+  fd_ = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_CREAT, 0644);
   if (fd_ < 0)
     throw storage_error(errno, std::system_category(), "open " + file.string());
   int rc;
@@ -40,8 +34,7 @@ data_dir_lock::data_dir_lock(const std::filesystem::path& root) {
 }
 
 data_dir_lock::~data_dir_lock() {
-  if (fd_ >= 0)
-    ::close(fd_);
+  ::close(fd_);
 }
 
 } // namespace portal::storage

@@ -21,18 +21,16 @@ struct data_dir_in_use : std::runtime_error {
 
 class data_dir_lock {
 public:
-  // Takes the lock without waiting. The file is made (mode 0644, never
-  // through a symlink) when missing; only the lock on it matters, never its
-  // content. On a read-only filesystem without the file nothing can change
-  // the directory, and the lock is held on nothing (held() is false).
-  // Throws data_dir_in_use when another process holds it, storage_error with
-  // the errno of a call that failed (ELOOP: the file is a symlink).
+  // Takes the lock without waiting, held until destroyed. The file is made
+  // (mode 0644, never through a symlink) when missing; only the lock on it
+  // matters, never its content. Throws data_dir_in_use when another process
+  // holds it, storage_error with the errno of a call that failed (ELOOP: the
+  // file is a symlink; EROFS: a read-only filesystem, where serve could not
+  // run anyway).
   explicit data_dir_lock(const std::filesystem::path& root);
   ~data_dir_lock();
   data_dir_lock(const data_dir_lock&) = delete;
   data_dir_lock& operator=(const data_dir_lock&) = delete;
-
-  bool held() const { return fd_ >= 0; }
 
 private:
   int fd_ = -1;

@@ -85,6 +85,40 @@ class RetentionTest(RetentionCase):
                    message="its file removed with it")
         self.assertEqual(self.dir_files("orphans", other), [])
 
+    def test_a_server_reaps_only_the_archives_it_holds(self):
+        # A server that started without the database cannot judge its
+        # directory, and its uploads record no volume: it still reaps only
+        # what its directory holds, and no other server reaps its uploads.
+        other = self.start_portal(env=self.PORTAL_ENV)
+        theirs = self.upload_ok(self.token, "theirs.tar.gz", self.archive(76), "keeper",
+                                portal=other)
+        self.assertEqual(other.terminate(), 0, other.output_tail())
+        self.addCleanup(self.pg.start)
+        self.pg.stop()
+        unjudged = self.start_portal(env=self.PORTAL_ENV, wait="listening")
+        self.pg.start()
+        wait_until(lambda: unjudged.request("GET", "/ready")[0] == 200, 60,
+                   message="the unjudged server ready once the database is back")
+        stray = self.upload_ok(self.token, "stray.tar.gz", self.archive(77), "keeper",
+                               portal=unjudged)
+        self.assertEqual(self.pg.psql(
+            f"select coalesce(volume_id, 'none') from uploads where id = '{stray['id']}'").strip(),
+            "none")
+        mine = self.upload_ok(self.token, "mine.tar.gz", self.archive(78), "keeper")
+
+        ids = ", ".join(f"'{u['id']}'" for u in (theirs, stray, mine))
+        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id in ({ids})")
+        for up, holder in ((mine, self.portal), (stray, unjudged)):
+            wait_until(lambda: up["id"] not in self.dir_files("archives", holder), 30,
+                       message=f"{up['filename']} reaped, file and all, by the server holding it")
+            self.assertEqual(self.status_of(up["id"]), 404)
+        # both servers' rounds saw the other volume's upload expired, and left it
+        self.assertEqual(self.status_of(theirs["id"]), 200)
+        self.assertIn(theirs["id"], self.dir_files("archives", other))
+        self.assertEqual(self.portal.request("DELETE", f"/api/v1/uploads/{theirs['id']}",
+                                             self.auth(self.admin))[0], 204)
+
     def test_reaper_is_supervised(self):
         status, _, body = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
         reaper = [a for a in json.loads(body)["actors"] if a["name"] == "retention_reaper"][0]
