@@ -137,11 +137,12 @@ void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const 
 // database deletes none. Runs before the listener exists, so nothing else
 // touches the data dir meanwhile; without a database now, nothing is
 // repaired, and the next start does it.
-// Returns the volume id new rows record: "" when the rows could not be
-// judged against it (no database now). Throws std::runtime_error when the
-// directory's volume-id cannot be read or made: without it the directory
-// cannot say which rows are its own, so `serve` refuses to start.
-std::string reconcile_on_start(const config& cfg) {
+// Returns the directory's volume id, and whether the rows were judged
+// against it (not without a database now; new rows then record no volume).
+// Throws std::runtime_error when the directory's volume-id cannot be read or
+// made: without it the directory cannot say which rows are its own, so
+// `serve` refuses to start.
+reaped_volume reconcile_on_start(const config& cfg) {
   auto layout = storage::layout_of(cfg.data_dir);
   storage::volume_identity volume;
   try {
@@ -197,9 +198,9 @@ std::string reconcile_on_start(const config& cfg) {
     log::warn("start-up reconciliation skipped: new rows record no volume until a start "
               "completes it",
               {{"error", e.what()}});
-    return {};
+    return {volume.id, false};
   }
-  return volume.id;
+  return {volume.id, true};
 }
 
 void tune_scheduler(caf::actor_system_config& caf_cfg) {
@@ -230,7 +231,9 @@ int serve(const config& cfg) {
   std::filesystem::create_directories(cfg.data_dir);
   storage::data_dir_lock data_dir_lock{cfg.data_dir};
   storage::prepare_data_dir(cfg.data_dir);
-  const auto volume_id = reconcile_on_start(cfg);
+  const auto volume = reconcile_on_start(cfg);
+  // Unjudged, the id may be one copied by hand to the wrong directory.
+  const auto volume_id = volume.judged ? volume.id : std::string{};
 
   // Declared first, destroyed last: sessions still queued in the loop hold
   // references to the registry.
@@ -251,7 +254,7 @@ int serve(const config& cfg) {
     trim.idle_after = [admission] { return admission->idle_after(); };
     trim.release_caches = [chunks] { chunks->release_free(); };
     auto tree = start_actor_tree(
-      sys, cfg, volume_id, [tus] { return tus->live_ids(); }, trim);
+      sys, cfg, volume, [tus] { return tus->live_ids(); }, trim);
     if (!tree.started)
       log::error("the actor tree did not start within 10 s; serving anyway");
     auto stats = std::make_shared<metrics>(

@@ -68,7 +68,7 @@ supervisor_spec storage_supervisor_spec(const config& cfg) {
 
 } // namespace
 
-actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, std::string volume_id,
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, reaped_volume volume,
                             std::function<std::vector<std::string>()> live_tus,
                             heap_trim_options trim) {
   actor_tree tree;
@@ -88,7 +88,7 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, std::stri
                       500,
                       storage::layout_of(cfg.data_dir),
                       cfg.machine_id,
-                      std::move(volume_id),
+                      std::move(volume),
                       std::move(live_tus)};
   root.children.push_back(
     child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,

@@ -15,6 +15,7 @@
 #include "actors/actor_directory.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/heap_trimmer.hpp"
+#include "actors/retention_reaper.hpp"
 #include "config/config.hpp"
 
 #include <caf/actor.hpp>
@@ -40,12 +41,12 @@ struct actor_tree {
 // server listens only after this (main.cpp). Blocks: call it from outside
 // the actor system's threads. The database need not be up: a db_worker is
 // running while it retries its connection.
-// volume_id: this data directory's (storage/volume_id.hpp; "" when start-up
-// could not judge it), whose expired uploads the retention reaper removes.
+// volume: this data directory's (storage/volume_id.hpp), whose expired
+// uploads the retention reaper removes.
 // live_tus: the ids of this machine's live tus sessions (tus_registry), which
 // the retention reaper must not expire under a running PATCH. trim: when the
 // heap_trimmer gives freed memory back (without idle_after, no trimmer).
-actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, std::string volume_id = {},
+actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, reaped_volume volume = {},
                             std::function<std::vector<std::string>()> live_tus = {},
                             heap_trim_options trim = {});
 

@@ -40,7 +40,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
     [=](reap_atom) {
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
-      auto query = [batch, layout = opts.layout, machine = opts.machine_id, volume = opts.volume_id,
+      auto query = [batch, layout = opts.layout, machine = opts.machine_id, volume = opts.volume,
                     live_tus = opts.live_tus](pqxx::work& tx) {
         // Read here, on the worker, right before the statement: the window
         // in which a new session could miss the list is this statement's.
@@ -54,8 +54,15 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
           }
         }
         // Listed right before the statement, on the worker: an archive
-        // committed after the listing has a row that has not expired.
-        return db::delete_expired_uploads(tx, volume, storage::archive_ids(layout), batch);
+        // committed after the listing has a row that has not expired. A
+        // directory that cannot be listed leaves only a judged volume's rows.
+        std::vector<std::string> here;
+        try {
+          here = storage::archive_ids(layout);
+        } catch (const std::exception& e) {
+          log::error("retention reaper could not list the archives", {{"error", e.what()}});
+        }
+        return db::delete_expired_uploads(tx, {volume.id, volume.judged, std::move(here)}, batch);
       };
       auto done = [me](db_outcome<std::vector<std::string>> outcome) {
         auto* ids = std::get_if<std::vector<std::string>>(&outcome);

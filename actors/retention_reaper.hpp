@@ -5,11 +5,12 @@
 // writer that owns each id to remove its file. A crash between the two
 // leaves a file without a row, which the next start moves to orphans/.
 //
-// Each server reaps the uploads whose file is in its data directory: those
-// whose row records its volume, and any whose archive it holds (a row of no
-// volume, or a start that could not judge its directory). On a shared
-// database another machine's reaper would delete the row but could not
-// remove the file, which its own volume's next start would then keep in
+// Each server reaps the uploads whose file is its own: rows that record its
+// volume, and rows of no volume whose archive it holds. A start that could
+// not judge its directory (no database) reaps its id's rows only where it
+// holds their archive. On a shared database another machine's reaper, or a
+// copy of the volume's, would delete the row but could not remove the
+// original file, which its own volume's next start would then keep in
 // orphans/ for good.
 //
 // The same tick removes expired tus partials of this machine (SPEC §5.2,
@@ -35,6 +36,12 @@
 
 namespace portal {
 
+// Whose expired uploads a reaper removes (storage/volume_id.hpp).
+struct reaped_volume {
+  std::string id;      // this data directory's volume id
+  bool judged = false; // start-up judged the rows against it (the database answered)
+};
+
 struct reaper_options {
   std::chrono::seconds interval{300};
   std::chrono::milliseconds db_deadline{2000};
@@ -42,9 +49,7 @@ struct reaper_options {
   unsigned batch = 500; // rows per transaction
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
-  // This data directory's volume id ("" when start-up could not judge it:
-  // then only the archives found in the directory count as its own).
-  std::string volume_id;
+  reaped_volume volume;
   // Ids of the tus uploads with a live session on this machine: never reaped
   // while live, since a PATCH may be streaming into one (it moves the expiry
   // when it ends; an idle session retires, and the next round reaps it).

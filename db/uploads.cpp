@@ -53,7 +53,9 @@ const query delete_upload{
 const query delete_expired_uploads{"delete_expired_uploads", R"(
   delete from uploads where id in (select id from uploads
     where expires_at <= now()
-      and (volume_id = $2 or id in (select jsonb_array_elements_text($3::jsonb)))
+      and ((volume_id = $2 and $3)
+           or ((volume_id is null or volume_id = $2)
+               and id in (select jsonb_array_elements_text($4::jsonb))))
     order by expires_at limit $1
     for update skip locked)
   returning id, filename)"};
@@ -219,12 +221,10 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
 }
 
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const std::string& volume_id,
-                                                const std::vector<std::string>& files_here,
-                                                unsigned limit) {
+                                                const expiring_volume& volume, unsigned limit) {
   std::vector<std::string> ids;
-  for (auto row :
-       exec(tx, sql::delete_expired_uploads, limit, volume_id, json_array_of(files_here))) {
+  for (auto row : exec(tx, sql::delete_expired_uploads, limit, volume.id, volume.judged,
+                       json_array_of(volume.files_here))) {
     ids.push_back(row["id"].as<std::string>());
     record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}}, "upload.expired",
                  {{"upload_id", ids.back()}, {"filename", row["filename"].as<std::string>()}});

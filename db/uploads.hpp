@@ -86,15 +86,19 @@ std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, cons
 bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,
                    const std::string& ip, const std::string& request_id);
 
+// Whose expired uploads a data directory may delete (storage/volume_id.hpp).
+struct expiring_volume {
+  std::string id;                      // the directory's volume id
+  bool judged = false;                 // start-up judged the rows against it
+  std::vector<std::string> files_here; // the upload ids whose archive it holds
+};
+
 // Deletes up to `limit` rows whose expires_at has passed (SPEC §9
-// retention) and whose file is here: the row records `volume_id` (this data
-// directory's; "" matches none) or its id is among `files_here` (the
-// archives this directory holds, whatever volume the row records). Audits
-// each; returns their ids, whose files must go next.
+// retention) and whose file is this volume's: rows of a judged volume's id;
+// rows of no volume, or of an unjudged volume's id, only when their archive
+// is in files_here. Audits each; returns their ids, whose files must go next.
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const std::string& volume_id,
-                                                const std::vector<std::string>& files_here,
-                                                unsigned limit);
+                                                const expiring_volume& volume, unsigned limit);
 
 // Start-up reconciliation (storage/reconcile.hpp): every row's id and the
 // volume it records ("" for none: storage::row_volumes); deleting rows of

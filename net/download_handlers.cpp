@@ -103,22 +103,23 @@ bool etag_matches(std::string_view if_none_match, const std::string& etag) {
 // cannot serve it now and another may (SPEC §5.3: storage unavailable, 503
 // with Retry-After). Missing from this very volume, or unreadable: lost or
 // broken here, which no retry mends (500, logged at error).
-failure unreadable_archive(int err, const db::upload_row& row, const std::string& here) {
-  if (err == ENOENT && (row.volume_id.empty() || row.volume_id != here)) {
+failure unreadable_archive(int err, const db::upload_row& row, const services& svc,
+                           const exchange& ex) {
+  if (err == ENOENT && (row.volume_id.empty() || row.volume_id != svc.volume_id)) {
     log::warn("an upload's archive is not in this data directory",
-              {{"upload_id", row.id}, {"volume_id", row.volume_id}});
+              {{"request_id", ex.request_id}, {"upload_id", row.id}, {"volume_id", row.volume_id}});
     return {error_code::storage_unavailable,
             "the archive is not on this server's volume, retry later"};
   }
   log::error("an upload's archive cannot be read from its own volume",
-             {{"upload_id", row.id}, {"errno", err}});
+             {{"request_id", ex.request_id}, {"upload_id", row.id}, {"errno", err}});
   return {error_code::internal, "the archive could not be read"};
 }
 
 // Runs on a db worker's thread (the database's answer), where opening a
 // file may block; the bytes themselves are read as the socket takes them.
-any_response content_answer(const services& svc, const http::request_header<>& head,
-                            const db::upload_row& row) {
+any_response content_answer(const services& svc, const exchange& ex, const db::upload_row& row) {
+  const auto& head = ex.head;
   auto etag = "\"" + row.sha256 + "\"";
   if (etag_matches(head[http::field::if_none_match], etag)) {
     response res{http::status::not_modified, 11};
@@ -128,7 +129,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return error_response(unreadable_archive(errno, row, svc.volume_id));
+    return error_response(unreadable_archive(errno, row, svc, ex));
   auto file = std::shared_ptr<int>(new int{fd}, [](int* p) {
     ::close(*p);
     delete p;
@@ -164,7 +165,7 @@ any_response content_answer(const services& svc, const http::request_header<>& h
 void get_content(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     std::visit([&](auto&& res) { ex->reply(std::forward<decltype(res)>(res)); },
-               content_answer(svc, ex->head, row));
+               content_answer(svc, *ex, row));
   });
 }
 
@@ -174,7 +175,7 @@ void get_entries(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
     if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
-      return ex->reply(error_response(unreadable_archive(ENOENT, row, svc.volume_id)));
+      return ex->reply(error_response(unreadable_archive(ENOENT, row, svc, *ex)));
     static std::atomic<unsigned> next{0};
     auto reader =
       svc.directory->find<archive_reader_actor>("archive_reader_" + std::to_string(next++ % 2 + 1));

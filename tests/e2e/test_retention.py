@@ -9,6 +9,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 import datetime
 import json
 import os
+import shutil
 import unittest
 
 import archives as A
@@ -118,6 +119,48 @@ class RetentionTest(RetentionCase):
         self.assertIn(theirs["id"], self.dir_files("archives", other))
         self.assertEqual(self.portal.request("DELETE", f"/api/v1/uploads/{theirs['id']}",
                                              self.auth(self.admin))[0], 204)
+
+    def test_a_copy_of_a_volume_leaves_the_originals_expired_uploads(self):
+        # A copy (a fork, a snapshot, or cp -a with its volume-id deleted, as
+        # deploy/README.md section 4 advises) holds the original's archives
+        # under a new id: their rows are the original's to reap.
+        original = self.start_portal(env=self.PORTAL_ENV)
+        theirs = self.upload_ok(self.token, "original.tar.gz", self.archive(79), "keeper",
+                                portal=original)
+        self.assertEqual(original.terminate(), 0, original.output_tail())
+        copy_dir = os.path.join(original.tmp, "copy")
+        shutil.copytree(original.data_dir, copy_dir)
+        os.unlink(os.path.join(copy_dir, "volume-id"))
+        copy = self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=copy_dir))
+        own = self.upload_ok(self.token, "copy.tar.gz", self.archive(80), "keeper", portal=copy)
+        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id in ('{theirs['id']}', '{own['id']}')")
+        wait_until(lambda: own["id"] not in self.dir_files("archives", copy), 30,
+                   message="the copy's own upload reaped, file and all")
+        self.assertEqual(self.status_of(own["id"]), 404)
+        self.assertEqual(self.status_of(theirs["id"]), 200)
+        self.assertIn(theirs["id"], self.dir_files("archives", copy))
+        self.assertIn(theirs["id"], self.dir_files("archives", original))
+        self.assertEqual(self.portal.request("DELETE", f"/api/v1/uploads/{theirs['id']}",
+                                             self.auth(self.admin))[0], 204)
+
+    def test_a_data_dir_that_cannot_be_listed_still_reaps_its_own_rows(self):
+        # The listing only adds rows of no volume: without it this volume's
+        # rows are still reaped, and the failure is a storage error, not a
+        # database outage.
+        p = self.start_portal(env=self.PORTAL_ENV)
+        up = self.upload_ok(self.token, "unlisted.tar.gz", self.archive(81), "keeper", portal=p)
+        archives = self.data_path("archives", portal=p)
+        os.rename(archives, archives + ".away")
+        self.addCleanup(lambda: os.path.isdir(archives + ".away") and
+                        os.rename(archives + ".away", archives))
+        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id = '{up['id']}'")
+        wait_until(lambda: self.status_of(up["id"]) == 404, 30, message="its row reaped")
+        messages = [line.get("msg") for line in p.logs]
+        self.assertIn("retention reaper could not list the archives", messages)
+        self.assertNotIn("retention reaper could not reach the database; retrying later", messages)
+        os.rename(archives + ".away", archives)
 
     def test_reaper_is_supervised(self):
         status, _, body = self.portal.request("GET", "/admin/actors", self.auth(self.admin))
