@@ -169,7 +169,7 @@ reaped_volume reconcile_on_start(const config& cfg) {
     pqxx::work tx{conn};
     auto rows = db::upload_volumes(tx);
     auto report = storage::reconcile(layout, rows, volume.id);
-    for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, 1000000, {})) {
+    for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, volume.id, 1000000, {})) {
       storage::remove_partial(layout, id);
       log::info("tus partial expired", {{"upload_id", id}});
     }

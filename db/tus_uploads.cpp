@@ -35,6 +35,7 @@ const query delete_completed_tus_upload{"delete_completed_tus_upload",
 const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
   delete from tus_uploads where id in (select id from tus_uploads
     where expires_at <= now() and machine_id is not distinct from nullif($1, '')
+      and (volume_id is null or volume_id = $4)
       and id not in (select jsonb_array_elements_text($3::jsonb))
     order by expires_at limit $2 for update skip locked)
   returning id)"};
@@ -117,11 +118,12 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
 }
 
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
-                                                    const std::string& machine_id, unsigned limit,
+                                                    const std::string& machine_id,
+                                                    const std::string& volume_id, unsigned limit,
                                                     const std::vector<std::string>& keep) {
   std::vector<std::string> ids;
   for (auto row : exec(tx, sql::delete_expired_tus_uploads, machine_id, static_cast<int>(limit),
-                       json_array_of(keep)))
+                       json_array_of(keep), volume_id))
     ids.push_back(row["id"].as<std::string>());
   return ids;
 }

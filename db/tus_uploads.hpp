@@ -78,11 +78,13 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const std::string& request_id);
 
 // Deletes up to `limit` expired rows of this machine (`machine_id` empty:
-// rows without one), except the ids in `keep` (uploads with a live session:
-// a PATCH may be streaming into it), and returns their ids, whose files go
-// next.
+// rows without one) and of this data directory's volume (or of none: a
+// copy of the volume, which gets its own id, leaves the original's alone),
+// except the ids in `keep` (uploads with a live session: a PATCH may be
+// streaming into it), and returns their ids, whose files go next.
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,
-                                                    const std::string& machine_id, unsigned limit,
+                                                    const std::string& machine_id,
+                                                    const std::string& volume_id, unsigned limit,
                                                     const std::vector<std::string>& keep);
 
 // Start-up reconciliation (storage/partial_reconcile.hpp): every row's id and

@@ -15,6 +15,7 @@
 
 #include <boost/json.hpp>
 #include <caf/all.hpp>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cerrno>
@@ -130,6 +131,12 @@ any_response content_answer(const services& svc, const exchange& ex, const db::u
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return error_response(unreadable_archive(errno, row, svc, ex));
+  // Anything but a regular file (a directory opens too) is unreadable here.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return error_response(unreadable_archive(EINVAL, row, svc, ex));
+  }
   auto file = std::shared_ptr<int>(new int{fd}, [](int* p) {
     ::close(*p);
     delete p;

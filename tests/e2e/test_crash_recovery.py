@@ -241,6 +241,11 @@ class CrashTest(PortalTestCase, UploadChecks):
         status, headers, body = back.request(
             "GET", f"/api/v1/uploads/{up['id']}/content", self.auth(self.token))
         self.assert_error(status, headers, body, 500, "internal", "own volume")
+        os.mkdir(own)  # opens as well as a file does, and is none
+        status, headers, body = back.request(
+            "GET", f"/api/v1/uploads/{up['id']}/content", self.auth(self.token))
+        self.assert_error(status, headers, body, 500, "internal", "a directory in its place")
+        os.rmdir(own)
         os.rename(own + ".away", own)
         for uid in (up["id"], stray["id"]):
             self.delete_upload(back, uid)

@@ -12,6 +12,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 import base64
 import hashlib
 import os
+import shutil
 import time
 
 import archives as A
@@ -175,6 +176,27 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(self.tus_rows(stray), 1)  # the other volume's to repair
         for uid in (resumable, stray):
             self.assertEqual(self.delete(self.token, uid, portal=back)[0], 204)
+
+    def test_a_copy_of_a_volume_leaves_the_originals_expired_partials(self):
+        # A copy (cp -a with its volume-id deleted, deploy/README.md section 4)
+        # on the same machine: the original's expired tus row is the
+        # original's to expire; the copy's start leaves it alone.
+        home = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=home)
+        self.assertEqual(
+            self.patch(self.token, upload_id, 0, self.archive[:1000], portal=home)[0], 204)
+        home.terminate()
+        self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
+                     f" where id = '{upload_id}'")
+        copy_dir = os.path.join(home.tmp, "copy")
+        shutil.copytree(home.data_dir, copy_dir)
+        os.unlink(os.path.join(copy_dir, "volume-id"))
+        copy = self.own_server(PORTAL_DATA_DIR=copy_dir, PORTAL_REAPER_INTERVAL_SECONDS="1")
+        self.assertEqual(self.tus_rows(upload_id), 1)
+        copy.terminate()
+        self.restarted(home)  # the original's start expires it
+        self.assertEqual(self.tus_rows(upload_id), 0)
+        self.assertFalse(os.path.exists(self.partial_path(upload_id, portal=home)))
 
     def test_idle_session_stops_and_the_next_replays(self):
         server = self.own_server(PORTAL_TUS_SESSION_IDLE_SECONDS="1")
