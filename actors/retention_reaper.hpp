@@ -13,11 +13,6 @@
 // original file, which its own volume's next start would then keep in
 // orphans/ for good.
 //
-// Each round first applies the retention setting in force to every upload
-// (db::apply_retention), so a shorter PORTAL_RETENTION_DAYS reaps older
-// uploads and retention turned off deletes none. Every machine on one
-// database must run with the same setting.
-//
 // The same tick removes expired tus partials of this machine and volume (SPEC §5.2,
 // docs/TUS.md): their rows go in the same transaction, their files right
 // after, on the db worker's thread (a crash between the two leaves a row
@@ -36,7 +31,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,9 +50,6 @@ struct reaper_options {
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
   reaped_volume volume;
-  // PORTAL_RETENTION_DAYS (nullopt: off), applied to every upload each round
-  // before the expired ones go (db::apply_retention).
-  std::optional<unsigned> retention_days;
   // Ids of the tus uploads with a live session on this machine: never reaped
   // while live, since a PATCH may be streaming into one (it moves the expiry
   // when it ends; an idle session retires, and the next round reaps it).

@@ -49,12 +49,6 @@ const query delete_upload{
   "delete_upload",
   "delete from uploads where id = $1 and ($2 or owner_id = $3) returning filename"};
 
-// $1: days, or null with retention off. Only rows whose expiry differs are
-// written, so an unchanged setting costs a scan and no write.
-const query apply_retention{"apply_retention", R"(
-  update uploads set expires_at = created_at + make_interval(days => $1::int)
-  where expires_at is distinct from created_at + make_interval(days => $1::int))"};
-
 // SKIP LOCKED: a row someone is deleting right now is theirs to finish.
 const query delete_expired_uploads{"delete_expired_uploads", R"(
   delete from uploads where id in (select id from uploads
@@ -224,13 +218,6 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
   record_audit(tx, audit_actor{viewer.user_id, viewer.username, ip, request_id}, "upload.delete",
                {{"upload_id", id}, {"filename", r[0]["filename"].as<std::string>()}});
   return true;
-}
-
-uint64_t apply_retention(pqxx::transaction_base& tx, std::optional<unsigned> days) {
-  std::optional<int> d;
-  if (days)
-    d = static_cast<int>(*days);
-  return exec(tx, sql::apply_retention, d).affected_rows();
 }
 
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,

@@ -86,13 +86,6 @@ std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, cons
 bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,
                    const std::string& ip, const std::string& request_id);
 
-// Sets every upload's expires_at from the retention setting in force now
-// (SPEC §9: the reaper deletes uploads older than PORTAL_RETENTION_DAYS;
-// §6: expires_at is null unless retention is on): created_at + `days`, or
-// null with retention off. Returns how many rows changed (0 unless the
-// setting changed since they were stamped).
-uint64_t apply_retention(pqxx::transaction_base& tx, std::optional<unsigned> days);
-
 // Whose expired uploads a data directory may delete (storage/volume_id.hpp).
 struct expiring_volume {
   std::string id;                      // the directory's volume id

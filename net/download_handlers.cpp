@@ -128,10 +128,11 @@ any_response content_answer(const services& svc, const exchange& ex, const db::u
     return res;
   }
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in its place must not block this thread in open().
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return error_response(unreadable_archive(errno, row, svc, ex));
-  // Anything but a regular file (a directory opens too) is unreadable here.
+  // Anything but a regular file (a directory, a FIFO) is unreadable here.
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
@@ -181,8 +182,11 @@ void get_content(const services& svc, exchange_ptr ex) {
 void get_entries(const services& svc, exchange_ptr ex) {
   with_upload(svc, ex, [&svc, ex](const db::upload_row& row) {
     auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
-    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT)
-      return ex->reply(error_response(unreadable_archive(ENOENT, row, svc, *ex)));
+    // The reader would block on a FIFO: only a regular file goes to it.
+    struct stat st {};
+    int err = ::lstat(path.c_str(), &st) != 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;
+    if (err != 0)
+      return ex->reply(error_response(unreadable_archive(err, row, svc, *ex)));
     static std::atomic<unsigned> next{0};
     auto reader =
       svc.directory->find<archive_reader_actor>("archive_reader_" + std::to_string(next++ % 2 + 1));

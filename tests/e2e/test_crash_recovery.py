@@ -246,6 +246,12 @@ class CrashTest(PortalTestCase, UploadChecks):
             "GET", f"/api/v1/uploads/{up['id']}/content", self.auth(self.token))
         self.assert_error(status, headers, body, 500, "internal", "a directory in its place")
         os.rmdir(own)
+        os.mkfifo(own)  # no writer: an open without O_NONBLOCK would never return
+        for what in ("content", "entries"):
+            status, headers, body = back.request(
+                "GET", f"/api/v1/uploads/{up['id']}/{what}", self.auth(self.token))
+            self.assert_error(status, headers, body, 500, "internal", f"a FIFO: {what}")
+        os.unlink(own)
         os.rename(own + ".away", own)
         for uid in (up["id"], stray["id"]):
             self.delete_upload(back, uid)
