@@ -39,6 +39,16 @@ class TusRestartTest(PortalTestCase, TusChecks):
     def restarted(self, old, **env):
         return self.own_server(PORTAL_DATA_DIR=old.data_dir, **env)
 
+    def stopped_with_a_partial(self):
+        """A server of its own, stopped after a creation and a PATCH of the
+        first 1000 bytes: (the server, the upload's id)."""
+        home = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=home)
+        self.assertEqual(
+            self.patch(self.token, upload_id, 0, self.archive[:1000], portal=home)[0], 204)
+        home.terminate()
+        return home, upload_id
+
     def stalled_patch(self, server, upload_id, sent, checksum=None):
         """A PATCH that announces the whole archive, sends `sent` bytes and
         waits; with `checksum`, under that Upload-Checksum value."""
@@ -160,11 +170,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # The same start on a directory without the partials (an unmounted
         # volume), a creation there, a restart there: the first partial's row
         # records the other volume, so it survives and resumes at home.
-        home = self.own_server()
-        resumable = self.created_id(self.token, len(self.archive), portal=home)
-        self.assertEqual(
-            self.patch(self.token, resumable, 0, self.archive[:1000], portal=home)[0], 204)
-        home.terminate()
+        home, resumable = self.stopped_with_a_partial()
         wrong = self.own_server()
         stray = self.created_id(self.token, len(self.archive), portal=wrong)
         wrong.terminate()
@@ -181,11 +187,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # A copy (cp -a with its volume-id deleted, deploy/README.md section 4)
         # on the same machine: the original's expired tus row is the
         # original's to expire; the copy's start leaves it alone.
-        home = self.own_server()
-        upload_id = self.created_id(self.token, len(self.archive), portal=home)
-        self.assertEqual(
-            self.patch(self.token, upload_id, 0, self.archive[:1000], portal=home)[0], 204)
-        home.terminate()
+        home, upload_id = self.stopped_with_a_partial()
         self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
                      f" where id = '{upload_id}'")
         copy_dir = os.path.join(home.tmp, "copy")
