@@ -89,6 +89,7 @@ actor_tree start_actor_tree(caf::actor_system& sys, const config& cfg, reaped_vo
                       storage::layout_of(cfg.data_dir),
                       cfg.machine_id,
                       std::move(volume),
+                      cfg.retention_days,
                       std::move(live_tus)};
   root.children.push_back(
     child_spec{"retention_reaper", "retention_reaper", restart_policy::permanent,

@@ -41,7 +41,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
       auto query = [batch, layout = opts.layout, machine = opts.machine_id, volume = opts.volume,
-                    live_tus = opts.live_tus](pqxx::work& tx) {
+                    retention = opts.retention_days, live_tus = opts.live_tus](pqxx::work& tx) {
         // Read here, on the worker, right before the statement: the window
         // in which a new session could miss the list is this statement's.
         auto live = live_tus ? live_tus() : std::vector<std::string>{};
@@ -53,6 +53,8 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
             log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
           }
         }
+        if (!retention)
+          return std::vector<std::string>{};
         // Listed right before the statement, on the worker: an archive
         // committed after the listing has a row that has not expired. A
         // directory that cannot be listed leaves only a judged volume's rows.

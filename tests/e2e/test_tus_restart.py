@@ -225,6 +225,28 @@ class TusRestartTest(PortalTestCase, TusChecks):
         status, _, _ = self.head(self.token, upload_id, portal=server)
         self.assertEqual(status, 404)
 
+    def test_retention_off_reaps_no_upload(self):
+        # An upload stamped with an expiry while retention was on is kept once
+        # it is off (SPEC section 6: expires_at only with retention on). The
+        # round that expires a tus partial would have reaped it.
+        first = self.own_server(PORTAL_RETENTION_DAYS="2")
+        kept = self.upload_ok(self.token, "kept.tar.gz", A.gzip_bytes(A.tar_bytes(
+            A.sample_members(seed=8))), "restarter", portal=first)
+        first.terminate()
+        self.pg.psql("update uploads set expires_at = now() - interval '1 minute'"
+                     f" where id = '{kept['id']}'")
+        server = self.restarted(first, PORTAL_REAPER_INTERVAL_SECONDS="1",
+                                PORTAL_TUS_SESSION_IDLE_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
+                     f" where id = '{upload_id}'")
+        wait_until(lambda: self.tus_rows(upload_id) == 0, 20, message="a round of the reaper")
+        status, _, _ = server.get_json(f"/api/v1/uploads/{kept['id']}", self.token)
+        self.assertEqual(status, 200)
+        self.assertIn(kept["id"], self.dir_files("archives", server))
+        self.assertEqual(server.request("DELETE", f"/api/v1/uploads/{kept['id']}",
+                                        self.auth(self.token))[0], 204)
+
     def test_a_running_patch_outlives_its_expiry(self):
         # The reaper leaves an upload with a live session alone: a PATCH that
         # streams past Upload-Expires keeps every byte and completes.
