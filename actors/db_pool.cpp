@@ -18,6 +18,8 @@ const char* to_string(db_failure f) {
     return "timeout";
   case db_failure::error:
     return "error";
+  case db_failure::in_doubt:
+    return "in_doubt";
   }
   return "error";
 }
@@ -109,10 +111,12 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value, req);
       st.queue.push_back(std::move(req));
       dispatch(self);
+      st.publish_counts(expected);
     },
     [=](expire_atom, db_request_ptr& req) {
-      // Queued or running: either way the caller has waited long enough.
-      req->fail(db_failure::timeout);
+      // Queued or running: either way the caller has waited long enough,
+      // unless a worker is committing it (db_request::claim_commit).
+      req->expire();
     },
     [=](ready_atom, db_worker_actor& worker) {
       auto& st = self->state;

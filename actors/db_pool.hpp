@@ -3,7 +3,8 @@
 // idle worker, fails requests at once while every worker has reported that it
 // has no connection (a just-started worker may still connect), and
 // fails any request still unanswered at its deadline, so no caller waits
-// longer than config.db_deadline for the database.
+// longer than config.db_deadline for the database, save for the COMMIT round
+// trip of a transaction a worker has claimed (db_request::claim_commit).
 #pragma once
 
 #include "actors/actor_probe.hpp"

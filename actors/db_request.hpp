@@ -5,6 +5,13 @@
 // is dropped because a worker died holding it) `unavailable` from the
 // destructor. The callbacks run on CAF threads: an Asio caller must only
 // post() from them.
+//
+// The outcome the caller sees is the truth about the database. A
+// transaction's fate is decided once, by claim_commit(): before it, the
+// deadline may still answer `timeout`, and then the worker rolls back; after
+// it, only COMMIT's own answer counts, however long that round trip takes.
+// So a caller told `timeout` or `unavailable` may clean up (remove the file
+// of an upload whose row was not written) without a row surviving it.
 #pragma once
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -21,8 +28,13 @@ namespace portal {
 
 enum class db_failure {
   unavailable, // no connection, or it broke: 503 + Retry-After
-  timeout,     // the deadline passed before an answer: 503 + Retry-After
+  timeout,     // the deadline passed first; nothing was committed: 503 + Retry-After
   error,       // the statement failed: 500
+  // The connection broke after COMMIT was sent: the transaction may or may
+  // not have committed (pqxx::in_doubt_error). 503 + Retry-After; a caller
+  // must not undo what a commit would have kept (start-up reconciliation
+  // judges an archive left without a row).
+  in_doubt,
 };
 
 const char* to_string(db_failure f);
@@ -59,18 +71,41 @@ public:
   const std::string& what() const { return what_; }
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
   db_mode mode() const { return mode_; }
-  bool finished() const { return finished_.load(); }
+  bool finished() const { return state_.load() == finished_state; }
+
+  // Worker side, right before COMMIT (db_mode::transaction): true when the
+  // request is still unanswered and its deadline has not passed; from then
+  // on the deadline no longer answers it. False when it has been answered,
+  // or its deadline passed now (the caller is told `timeout`): roll back.
+  bool claim_commit() {
+    if (std::chrono::steady_clock::now() >= deadline_) {
+      expire();
+      return false;
+    }
+    int expected = pending;
+    return state_.compare_exchange_strong(expected, committing);
+  }
 
   // Worker side: runs the body (in a pqxx::work for db_mode::transaction, a
   // pqxx::nontransaction for autocommit); the returned continuation delivers.
   std::function<void()> run(pqxx::transaction_base& tx) { return run_(tx); }
   void deliver(const std::function<void()>& continuation) {
-    if (!finished_.exchange(true))
+    if (state_.exchange(finished_state) != finished_state)
       continuation();
   }
+  // The worker's (or the destructor's) failure: it answers a claimed request.
   void fail(db_failure f) {
-    if (!finished_.exchange(true) && fail_)
+    if (state_.exchange(finished_state) != finished_state && fail_)
       fail_(f);
+  }
+  // The deadline: it answers `timeout` unless the worker has claimed the
+  // commit (see claim_commit). A db_mode::autocommit request is never
+  // claimed: it is answered at its deadline even while a statement runs,
+  // because its statements are reads or idempotent writes (db_mode).
+  void expire() {
+    int expected = pending;
+    if (state_.compare_exchange_strong(expected, finished_state) && fail_)
+      fail_(db_failure::timeout);
   }
 
 private:
@@ -79,7 +114,8 @@ private:
   run_fn run_;
   fail_fn fail_;
   db_mode mode_;
-  std::atomic<bool> finished_{false};
+  enum : int { pending, committing, finished_state };
+  std::atomic<int> state_{pending};
 };
 
 using db_request_ptr = std::shared_ptr<db_request>;

@@ -91,6 +91,13 @@ void run_request(worker_ptr self, db_request& req) {
       return req.deliver(run_autocommit(self, req));
     auto tx = begin(self);
     auto deliver = req.run(*tx);
+    if (!req.claim_commit()) {
+      // The caller has been told `timeout`: what it was told must stay true.
+      tx->abort();
+      log::warn("database request rolled back: its deadline passed",
+                {{"actor", st.worker_name}, {"request", req.what()}});
+      return;
+    }
     tx->commit();
     req.deliver(deliver);
   } catch (const pqxx::broken_connection& e) {
@@ -98,7 +105,7 @@ void run_request(worker_ptr self, db_request& req) {
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const pqxx::in_doubt_error& e) {
-    req.fail(db_failure::unavailable);
+    req.fail(db_failure::in_doubt);
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const pqxx::sql_error& e) {

@@ -40,21 +40,21 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
     [=](reap_atom) {
       auto me = caf::actor_cast<caf::actor>(self);
       auto batch = opts.batch;
+      // Rows first, files after COMMIT: a round that rolls back (its
+      // deadline passed) must leave every file its rows name.
+      struct expired {
+        std::vector<std::string> partials; // tus uploads
+        std::vector<std::string> archives; // uploads
+      };
       auto query = [batch, layout = opts.layout, machine = opts.machine_id, volume = opts.volume,
                     retention = opts.retention_days, live_tus = opts.live_tus](pqxx::work& tx) {
         // Read here, on the worker, right before the statement: the window
         // in which a new session could miss the list is this statement's.
         auto live = live_tus ? live_tus() : std::vector<std::string>{};
-        for (auto& id : db::delete_expired_tus_uploads(tx, machine, volume.id, batch, live)) {
-          try {
-            storage::remove_partial(layout, id);
-            log::info("tus partial expired", {{"upload_id", id}});
-          } catch (const std::exception& e) {
-            log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
-          }
-        }
+        expired found;
+        found.partials = db::delete_expired_tus_uploads(tx, machine, volume.id, batch, live);
         if (!retention)
-          return std::vector<std::string>{};
+          return found;
         // Listed right before the statement, on the worker: an archive
         // committed after the listing has a row that has not expired. A
         // directory that cannot be listed leaves only a judged volume's rows.
@@ -64,19 +64,31 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
         } catch (const std::exception& e) {
           log::error("retention reaper could not list the archives", {{"error", e.what()}});
         }
-        return db::delete_expired_uploads(tx, {volume.id, volume.judged, std::move(here)}, batch);
+        found.archives =
+          db::delete_expired_uploads(tx, {volume.id, volume.judged, std::move(here)}, batch);
+        return found;
       };
-      auto done = [me](db_outcome<std::vector<std::string>> outcome) {
-        auto* ids = std::get_if<std::vector<std::string>>(&outcome);
-        caf::anon_send(me, reaped_atom::value, ids ? *ids : std::vector<std::string>{},
-                       ids != nullptr);
+      // On success this runs on the db worker's thread, after COMMIT.
+      auto done = [me, batch, layout = opts.layout](db_outcome<expired> outcome) {
+        auto* found = std::get_if<expired>(&outcome);
+        if (!found)
+          return caf::anon_send(me, reaped_atom::value, std::vector<std::string>{}, false, false);
+        for (auto& id : found->partials) {
+          try {
+            storage::remove_partial(layout, id);
+            log::info("tus partial expired", {{"upload_id", id}});
+          } catch (const std::exception& e) {
+            log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
+          }
+        }
+        caf::anon_send(me, reaped_atom::value, found->archives, true,
+                       found->partials.size() == batch);
       };
-      submit(*dir, make_db_request<std::vector<std::string>>(
-                     std::string{db::sql::delete_expired_uploads.name},
-                     std::chrono::steady_clock::now() + opts.db_deadline, std::move(query),
-                     std::move(done)));
+      submit(*dir, make_db_request<expired>(std::string{db::sql::delete_expired_uploads.name},
+                                            std::chrono::steady_clock::now() + opts.db_deadline,
+                                            std::move(query), std::move(done)));
     },
-    [=](reaped_atom, const std::vector<std::string>& ids, bool ok) {
+    [=](reaped_atom, const std::vector<std::string>& ids, bool ok, bool more_partials) {
       auto& failures = self->state.failures;
       if (!ok) {
         // One miss is the start-up race or a blip; two in a row are news.
@@ -95,7 +107,7 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
           remove_atom::value, id);
         log::info("upload expired", {{"upload_id", id}});
       }
-      if (ids.size() == opts.batch)
+      if (ids.size() == opts.batch || more_partials)
         return self->send(self, reap_atom::value); // more are waiting
       self->delayed_send(self, opts.interval, reap_atom::value);
     });

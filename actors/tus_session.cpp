@@ -346,10 +346,15 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
   if (refused) {
     // The archive is in place but unrecorded: it goes, and so does the
     // resource (a HEAD must not report a complete upload that has no object).
-    try {
-      storage::remove_archive(st.limits.layout, st.info.id);
-    } catch (const std::exception& e) {
-      log::error("could not remove archive", {{"upload_id", st.info.id}, {"error", e.what()}});
+    // Unless the row may have been committed after all: then the next start
+    // judges the archive (SPEC §9).
+    auto* failed = std::get_if<db_failure>(&outcome);
+    if (!failed || *failed != db_failure::in_doubt) {
+      try {
+        storage::remove_archive(st.limits.layout, st.info.id);
+      } catch (const std::exception& e) {
+        log::error("could not remove archive", {{"upload_id", st.info.id}, {"error", e.what()}});
+      }
     }
     return destroy(self, *refused);
   }

@@ -254,8 +254,10 @@ void on_recorded(session_ptr self, recorded& outcome) {
     return;
   if (auto* failed = std::get_if<db_failure>(&outcome)) {
     // The archive is in place but unrecorded: it must go, or the next
-    // start would find it an orphan.
-    self->send(st.writer, remove_atom::value, st.req.id);
+    // start would find it an orphan. Unless the row may have been
+    // committed after all: then the next start judges it (SPEC §9).
+    if (*failed != db_failure::in_doubt)
+      self->send(st.writer, remove_atom::value, st.req.id);
     log::warn("upload not recorded", {{"upload_id", st.req.id}, {"error", to_string(*failed)}});
     if (*failed == db_failure::error)
       return fail(self, {error_code::internal, "the upload could not be recorded"});

@@ -114,5 +114,62 @@ class DatabaseGoneTest(PortalTestCase, UploadChecks):
         self.recovers()
 
 
+
+class SlowDatabaseTest(PortalTestCase, UploadChecks):
+    """A request answered 503 at its deadline changed nothing: the worker that
+    still held it rolls it back (db_request::claim_commit) instead of
+    committing it after the caller was told otherwise. Before, an upload's
+    row was committed after its archive had been removed (a row without a
+    file), and a DELETE answered 503 had deleted the row."""
+
+    DEADLINE_S = 1.0
+    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS=str(int(DEADLINE_S * 1000)))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token("slowuser", "uploader")
+        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=53)))
+
+    def settled(self):
+        """Every connection of the server is idle again: the request the lock
+        held has ended, by COMMIT or by ROLLBACK."""
+        busy_sql = ("select count(*) from pg_stat_activity where datname = current_database() "
+                    "and pid <> pg_backend_pid() and backend_type = 'client backend' "
+                    "and state <> 'idle'")
+        wait_until(lambda: self.pg.psql(busy_sql) == "0", 30,
+                   message="the server's database connections to be idle")
+
+    def rolled_back(self, request):
+        wait_until(lambda: any(l.get("msg") == "database request rolled back: its deadline passed"
+                               and l.get("request") == request for l in self.portal.logs),
+                   30, message=f"the worker to log the roll-back of {request}")
+
+    def test_an_upload_answered_503_at_the_deadline_leaves_no_row(self):
+        before = self.snapshot()
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "slow.tar.gz", self.small)
+            self.assert_error(status, headers, body, 503, "unavailable", "record held up")
+            self.assertTrue(headers.get("Retry-After", "").strip().isdigit(), headers)
+        self.settled()
+        self.assert_nothing_left(before, context="record held up past its deadline")
+        self.rolled_back("insert_upload")
+
+    def test_a_delete_answered_503_at_the_deadline_deletes_nothing(self):
+        status, _, body = self.put(self.token, "kept.tar.gz", self.small)
+        self.assertEqual(status, 201, body[:300])
+        up = json.loads(body)
+        path = f"/api/v1/uploads/{up['id']}"
+        with self.pg.holding(f"select 1 from uploads where id = '{up['id']}' for update"):
+            status, headers, body = self.portal.request("DELETE", path, self.auth(self.token))
+            self.assert_error(status, headers, body, 503, "unavailable", "delete held up")
+        self.settled()
+        status, _, body = self.portal.request("GET", path, self.auth(self.token))
+        self.assertEqual(status, 200, f"the upload a 503 answered must still exist: {body[:300]!r}")
+        status, _, content = self.portal.request("GET", path + "/content", self.auth(self.token))
+        self.assertEqual((status, content), (200, self.small))
+        self.rolled_back("delete_upload")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -225,6 +225,47 @@ class TusRestartTest(PortalTestCase, TusChecks):
         status, _, _ = self.head(self.token, upload_id, portal=server)
         self.assertEqual(status, 404)
 
+    def test_a_reaper_round_past_its_deadline_keeps_each_row_with_its_file(self):
+        # A round held up past the db deadline rolls back (its caller was
+        # told `timeout`): an expired partial it found must stay with its
+        # row, so files go only after COMMIT. Retention is on so that the
+        # round's second statement meets the held lock on uploads.
+        server = self.own_server(PORTAL_REAPER_INTERVAL_SECONDS="1", PORTAL_RETENTION_DAYS="1",
+                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1", PORTAL_DB_DEADLINE_MS="1000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.assertEqual(
+            self.patch(self.token, upload_id, 0, self.archive[:1000], portal=server)[0], 204)
+        self.wait_session_stopped(upload_id, server)
+        partial = self.partial_path(upload_id, portal=server)
+
+        def rolled_back():
+            return sum(1 for l in server.logs
+                       if l.get("msg") == "database request rolled back: its deadline passed"
+                       and l.get("request") == "delete_expired_uploads")
+
+        with self.pg.holding("lock table uploads in exclusive mode"):
+            self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
+                         f" where id = '{upload_id}'")
+            wait_until(self.reaper_blocked, 20, message="a round of the reaper to wait")
+            self.assertTrue(os.path.exists(partial),
+                            "a round removed a partial before its COMMIT")
+            # Held past the deadline: the reaper says so after a second miss.
+            wait_until(lambda: any(l.get("msg") == "retention reaper could not reach the "
+                                   "database; retrying later" for l in server.logs), 20,
+                       message="the held rounds to pass their deadline")
+        wait_until(rolled_back, 20, message="the held round to roll back")
+        # The file first: a later round may take both, row before file.
+        file_there = os.path.exists(partial)
+        self.assertTrue(file_there or self.tus_rows(upload_id) == 0,
+                        "a rolled-back round removed the partial of a row it kept")
+        wait_until(lambda: self.tus_rows(upload_id) == 0 and not os.path.exists(partial), 20,
+                   message="a later round to expire row and partial")
+
+    def reaper_blocked(self):
+        return int(self.pg.psql(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+            " and query like '%delete_expired_uploads%'")) > 0
+
     def test_retention_off_reaps_no_upload(self):
         # An upload stamped with an expiry while retention was on is kept once
         # it is off (SPEC section 6: expires_at only with retention on). The

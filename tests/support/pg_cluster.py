@@ -4,8 +4,10 @@ Python 3 standard library only. As root, PostgreSQL runs as the `postgres`
 OS user (initdb and postgres refuse root).
 """
 
+import contextlib
 import os
 import pwd
+import select
 import shutil
 import signal
 import subprocess
@@ -208,6 +210,38 @@ class PostgresCluster:
         if result.returncode != 0:
             raise RuntimeError(f"psql failed ({sql!r}): {result.stderr.strip()}")
         return result.stdout.strip()
+
+    @contextlib.contextmanager
+    def holding(self, sql, database="portal", timeout=30):
+        """Runs `sql` (e.g. a SELECT ... FOR UPDATE) in a transaction that
+        stays open, holding its locks, until the with-block ends."""
+        proc = subprocess.Popen(
+            [os.path.join(PG_TOOLS, "psql"), self.url_for(database), "-v", "ON_ERROR_STOP=1",
+             "-At"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            proc.stdin.write(f"begin;\n{sql};\nselect 'held';\n")
+            proc.stdin.flush()
+            # Unbuffered reads: a buffered reader could hold "held" while
+            # select() waits on the empty pipe.
+            out = b""
+            deadline = time.monotonic() + timeout
+            while b"held\n" not in out:
+                left = deadline - time.monotonic()
+                ready, _, _ = select.select([proc.stdout], [], [], max(left, 0))
+                if not ready:
+                    raise AssertionError(f"psql did not take the lock within {timeout}s: {sql!r}")
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    raise RuntimeError(f"psql failed ({sql!r}): {proc.stderr.read().strip()}")
+                out += chunk
+            yield
+        finally:
+            try:
+                proc.communicate("commit;\n", timeout=timeout)
+            except (OSError, ValueError):
+                proc.kill()
+                proc.communicate()
 
     def create_database(self, name):
         """Creates an empty database; returns its URL."""

@@ -116,6 +116,52 @@ TEST_CASE("db_pool: an unanswered request fails at its deadline", "[actors][db_p
   }
 }
 
+TEST_CASE("db_pool: a commit a worker has claimed is answered by the worker, not the deadline",
+          "[actors][db_pool]") {
+  // The caller's outcome must be the database's truth: `timeout` only for a
+  // transaction that will roll back (db_request::claim_commit).
+  pool_fixture fx{1};
+  auto held = fx.request(2s);
+  submit(*fx.dir, held);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  REQUIRE(fx.handed() == held);
+
+  SECTION("claimed before the deadline: COMMIT's answer counts, however late") {
+    REQUIRE(held->claim_commit());
+    fx.sched.advance_time(2s);
+    fx.run();
+    CHECK_FALSE(fx.outcome);
+    held->deliver([&] { fx.outcome = db_outcome<int>{7}; });
+    REQUIRE(fx.outcome);
+    CHECK(std::get<int>(*fx.outcome) == 7);
+  }
+  SECTION("claimed, then the connection broke: the worker's failure counts") {
+    REQUIRE(held->claim_commit());
+    held->fail(db_failure::in_doubt);
+    REQUIRE(fx.outcome);
+    CHECK(std::get<db_failure>(*fx.outcome) == db_failure::in_doubt);
+  }
+  SECTION("the deadline answered first: the worker may not commit") {
+    fx.sched.advance_time(2s);
+    fx.run();
+    REQUIRE(fx.outcome);
+    CHECK(std::get<db_failure>(*fx.outcome) == db_failure::timeout);
+    CHECK_FALSE(held->claim_commit());
+  }
+}
+
+TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
+          "[actors][db_pool]") {
+  std::optional<db_outcome<int>> outcome;
+  auto late = make_db_request<int>(
+    "db_pool_test", std::chrono::steady_clock::now() - 1ms, [](pqxx::work&) { return 1; },
+    [&](db_outcome<int> o) { outcome = std::move(o); });
+  CHECK_FALSE(late->claim_commit());
+  REQUIRE(outcome);
+  CHECK(std::get<db_failure>(*outcome) == db_failure::timeout);
+}
+
 TEST_CASE("db_pool: no pool in the directory fails the request at once", "[actors][db_pool]") {
   actor_directory empty;
   std::optional<db_outcome<int>> outcome;
