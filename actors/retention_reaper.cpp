@@ -64,8 +64,8 @@ caf::behavior retention_reaper(reaper_ptr self, probe_ptr probe,
         } catch (const std::exception& e) {
           log::error("retention reaper could not list the archives", {{"error", e.what()}});
         }
-        found.archives =
-          db::delete_expired_uploads(tx, {volume.id, volume.judged, std::move(here)}, batch);
+        found.archives = db::delete_expired_uploads(tx, {volume.id, volume.judged, std::move(here)},
+                                                    *retention, batch);
         return found;
       };
       // On success this runs on the db worker's thread, after COMMIT.

@@ -5,8 +5,9 @@
 // writer that owns each id to remove its file. A crash between the two
 // leaves a file without a row, which the next start moves to orphans/.
 //
-// With retention off no upload is reaped, whatever expiry a row was stamped
-// with while it was on.
+// An upload expires PORTAL_RETENTION_DAYS after its created_at, by the
+// setting in force now (nothing is stamped on the row): a shorter setting
+// reaches older uploads at once, and with retention off none is reaped.
 //
 // Each server reaps the uploads whose file is its own: rows that record its
 // volume, and rows of no volume whose archive it holds. A start that could
@@ -54,9 +55,8 @@ struct reaper_options {
   storage::data_dir_layout layout;
   std::string machine_id; // FLY_MACHINE_ID: whose partials this machine reaps
   reaped_volume volume;
-  // PORTAL_RETENTION_DAYS; nullopt: off, and no upload is reaped (an expiry
-  // stamped while it was on is not acted on: SPEC §6, expires_at only with
-  // retention on).
+  // PORTAL_RETENTION_DAYS; nullopt: off, and no upload is reaped (SPEC §6:
+  // expires_at only with retention on).
   std::optional<unsigned> retention_days;
   // Ids of the tus uploads with a live session on this machine: never reaped
   // while live, since a PATCH may be streaming into one (it moves the expiry

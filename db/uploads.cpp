@@ -13,12 +13,14 @@ namespace sql {
 
 // Timestamps leave the database formatted, in UTC, so output does not depend
 // on the session's TimeZone; created_us (microseconds since the epoch) is the
-// exact key of keyset pagination.
+// exact key of keyset pagination. expires_at is created_at plus the retention
+// in force ($4 days; null when off: the sum and its text are null).
 const query find_upload{"find_upload", R"(
   select u.id, u.filename, u.size, u.sha256, u.format, u.entries, u.uncompressed_size,
          o.username as owner, coalesce(u.volume_id, '') as volume_id,
          to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
-         to_char(u.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at
+         to_char((u.created_at + make_interval(days => $4::int)) at time zone 'UTC',
+                 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at
   from uploads u join users o on o.id = u.owner_id
   where u.id = $1 and ($2 or u.owner_id = $3))"};
 
@@ -27,7 +29,8 @@ const query list_uploads{"list_uploads", R"(
   select u.id, u.filename, u.size, u.sha256, u.format, u.entries, u.uncompressed_size,
          o.username as owner, coalesce(u.volume_id, '') as volume_id,
          to_char(u.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
-         to_char(u.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at,
+         to_char((u.created_at + make_interval(days => $6::int)) at time zone 'UTC',
+                 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at,
          (extract(epoch from u.created_at) * 1000000)::bigint as created_us
   from uploads u join users o on o.id = u.owner_id
   where ($1 or u.owner_id = $2)
@@ -42,21 +45,22 @@ const query lock_owner{"lock_owner", "select 1 from users where id = $1 for upda
 
 const query insert_upload{"insert_upload", R"(
   insert into uploads (id, owner_id, filename, size, sha256, format, entries,
-                       uncompressed_size, expires_at, volume_id)
-  values ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(days => $9), nullif($10, '')))"};
+                       uncompressed_size, volume_id)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, '')))"};
 
 const query delete_upload{
   "delete_upload",
   "delete from uploads where id = $1 and ($2 or owner_id = $3) returning filename"};
 
-// SKIP LOCKED: a row someone is deleting right now is theirs to finish.
+// Older than $5 days (uploads_created_idx, oldest first). SKIP LOCKED: a
+// row someone is deleting right now is theirs to finish.
 const query delete_expired_uploads{"delete_expired_uploads", R"(
   delete from uploads where id in (select id from uploads
-    where expires_at <= now()
+    where created_at <= now() - make_interval(days => $5::int)
       and ((volume_id = $2 and $3)
            or ((volume_id is null or volume_id = $2)
                and id in (select jsonb_array_elements_text($4::jsonb))))
-    order by expires_at limit $1
+    order by created_at limit $1
     for update skip locked)
   returning id, filename)"};
 
@@ -95,6 +99,14 @@ upload_row row_from(const pqxx::row& r) {
 
 bool is_admin(const identity& viewer) {
   return viewer.role == "admin";
+}
+
+// PORTAL_RETENTION_DAYS as a statement's parameter (config bounds it far
+// below INT_MAX); null when retention is off.
+std::optional<int> days_of(std::optional<unsigned> retention_days) {
+  if (!retention_days)
+    return std::nullopt;
+  return static_cast<int>(*retention_days);
 }
 
 // A cursor is the last row's (created_at in microseconds since the epoch,
@@ -167,21 +179,20 @@ std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, cons
     if (stored_bytes(tx, up.owner_id) + up.size > up.quota)
       return failure{error_code::quota_exceeded, "the upload would exceed your storage quota"};
   }
-  std::optional<int> days;
-  if (up.retention_days)
-    days = static_cast<int>(*up.retention_days);
   exec0(tx, sql::insert_upload, up.id, up.owner_id, up.filename, static_cast<int64_t>(up.size),
         up.sha256, up.format, static_cast<int64_t>(up.entries),
-        static_cast<int64_t>(up.uncompressed_size), days, up.volume_id);
+        static_cast<int64_t>(up.uncompressed_size), up.volume_id);
   record_audit(tx, audit_actor{owner.user_id, owner.username, ip, request_id}, "upload.complete",
                {{"upload_id", up.id}, {"filename", up.filename}, {"size", up.size}});
-  auto found = find_upload(tx, up.id, owner);
+  auto found = find_upload(tx, up.id, owner, up.retention_days);
   return *found;
 }
 
 std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::string& id,
-                                      const identity& viewer) {
-  auto r = exec(tx, sql::find_upload, id, is_admin(viewer), viewer.user_id);
+                                      const identity& viewer,
+                                      std::optional<unsigned> retention_days) {
+  auto r =
+    exec(tx, sql::find_upload, id, is_admin(viewer), viewer.user_id, days_of(retention_days));
   if (r.empty())
     return std::nullopt;
   return row_from(r[0]);
@@ -189,7 +200,8 @@ std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::str
 
 std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, const identity& viewer,
                                                 unsigned limit,
-                                                const std::optional<std::string>& cursor) {
+                                                const std::optional<std::string>& cursor,
+                                                std::optional<unsigned> retention_days) {
   std::optional<int64_t> after_time;
   std::optional<std::string> after_id;
   if (cursor) {
@@ -200,7 +212,7 @@ std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, cons
     after_id = std::move(after->id);
   }
   auto r = exec(tx, sql::list_uploads, is_admin(viewer), viewer.user_id, after_time, after_id,
-                static_cast<int>(limit) + 1);
+                static_cast<int>(limit) + 1, days_of(retention_days));
   upload_page page;
   for (std::size_t i = 0; i < r.size() && i < limit; ++i)
     page.uploads.push_back(row_from(r[i]));
@@ -221,10 +233,11 @@ bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const iden
 }
 
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const expiring_volume& volume, unsigned limit) {
+                                                const expiring_volume& volume,
+                                                unsigned retention_days, unsigned limit) {
   std::vector<std::string> ids;
   for (auto row : exec(tx, sql::delete_expired_uploads, limit, volume.id, volume.judged,
-                       json_array_of(volume.files_here))) {
+                       json_array_of(volume.files_here), days_of(retention_days))) {
     ids.push_back(row["id"].as<std::string>());
     record_audit(tx, audit_actor{std::nullopt, std::string{"system"}, {}, {}}, "upload.expired",
                  {{"upload_id", ids.back()}, {"filename", row["filename"].as<std::string>()}});

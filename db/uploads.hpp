@@ -39,6 +39,8 @@ struct upload_row {
   uint64_t uncompressed_size = 0;
   std::string owner;      // username
   std::string created_at; // RFC 3339 UTC
+  // created_at + the retention in force when read (RFC 3339 UTC); none when
+  // retention is off (SPEC §6).
   std::optional<std::string> expires_at;
   std::string volume_id; // of the data dir holding the file ("": none recorded); not shown
 };
@@ -55,9 +57,9 @@ struct new_upload {
   std::string format;
   uint64_t entries = 0;
   uint64_t uncompressed_size = 0;
-  std::optional<unsigned> retention_days;
-  uint64_t quota = 0;    // the owner's quota, 0 = none
-  std::string volume_id; // of the data dir holding the file ("": none known)
+  std::optional<unsigned> retention_days; // only for the row returned: nothing is stored
+  uint64_t quota = 0;                     // the owner's quota, 0 = none
+  std::string volume_id;                  // of the data dir holding the file ("": none known)
 };
 
 // Inserts the row (and its audit event) and returns it as stored. With
@@ -68,8 +70,10 @@ std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, cons
                                                 const identity& owner, const std::string& ip,
                                                 const std::string& request_id);
 
+// `retention_days` (PORTAL_RETENTION_DAYS, nullopt = off) gives expires_at.
 std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::string& id,
-                                      const identity& viewer);
+                                      const identity& viewer,
+                                      std::optional<unsigned> retention_days);
 
 struct upload_page {
   std::vector<upload_row> uploads;
@@ -80,7 +84,8 @@ struct upload_page {
 // this server did not make: failure invalid_cursor (SPEC §6, 400).
 std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, const identity& viewer,
                                                 unsigned limit,
-                                                const std::optional<std::string>& cursor);
+                                                const std::optional<std::string>& cursor,
+                                                std::optional<unsigned> retention_days);
 
 // Deletes the row the viewer may see (and audits it); false if there is none.
 bool delete_upload(pqxx::transaction_base& tx, const std::string& id, const identity& viewer,
@@ -93,12 +98,14 @@ struct expiring_volume {
   std::vector<std::string> files_here; // the upload ids whose archive it holds
 };
 
-// Deletes up to `limit` rows whose expires_at has passed (SPEC §9
-// retention) and whose file is this volume's: rows of a judged volume's id;
+// Deletes up to `limit` rows, oldest first, created `retention_days` or more
+// days ago (SPEC §9 retention: the setting in force, whatever it was at
+// upload) and whose file is this volume's: rows of a judged volume's id;
 // rows of no volume, or of an unjudged volume's id, only when their archive
 // is in files_here. Audits each; returns their ids, whose files must go next.
 std::vector<std::string> delete_expired_uploads(pqxx::transaction_base& tx,
-                                                const expiring_volume& volume, unsigned limit);
+                                                const expiring_volume& volume,
+                                                unsigned retention_days, unsigned limit);
 
 // Start-up reconciliation (storage/reconcile.hpp): every row's id and the
 // volume it records ("" for none: storage::row_volumes); deleting rows of

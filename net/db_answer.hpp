@@ -51,9 +51,8 @@ void with_db_autocommit(const services& svc, const exchange_ptr& ex, const db::q
 template <class Then>
 void with_upload(const services& svc, const exchange_ptr& ex, Then then) {
   using found = std::optional<db::upload_row>;
-  auto query = [id = ex->params.at(0), viewer = *ex->user](pqxx::transaction_base& tx) {
-    return db::find_upload(tx, id, viewer);
-  };
+  auto query = [id = ex->params.at(0), viewer = *ex->user, days = svc.cfg.retention_days](
+                 pqxx::transaction_base& tx) { return db::find_upload(tx, id, viewer, days); };
   auto answer = [ex, then = std::move(then)](const found& row) {
     if (!row)
       return ex->reply(no_such_upload());

@@ -204,7 +204,8 @@ void with_tus_upload(const services& svc, const exchange_ptr& ex, Then then) {
     lookup found;
     found.partial = db::find_tus_upload(tx, id, viewer.user_id);
     if (!found.partial) {
-      auto done = db::find_upload(tx, id, viewer);
+      // Only its size is used: no retention is needed for its expiry.
+      auto done = db::find_upload(tx, id, viewer, std::nullopt);
       if (done && done->owner == viewer.username)
         found.completed_size = done->size;
     }

@@ -161,7 +161,9 @@ void list_uploads(const services& svc, exchange_ptr ex) {
   auto viewer = *ex->user;
   with_db<page>(
     svc, ex, db::sql::list_uploads,
-    [viewer, limit, cursor](pqxx::work& tx) { return db::list_uploads(tx, viewer, limit, cursor); },
+    [viewer, limit, cursor, days = svc.cfg.retention_days](pqxx::work& tx) {
+      return db::list_uploads(tx, viewer, limit, cursor, days);
+    },
     [ex](const page& outcome) {
       if (auto* refused = std::get_if<failure>(&outcome))
         return ex->reply(error_response(*refused));

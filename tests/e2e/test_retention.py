@@ -1,6 +1,7 @@
 """End-to-end test of SPEC §9 retention: with PORTAL_RETENTION_DAYS set,
-uploads carry expires_at, and the retention_reaper (a supervised,
-long-lived actor) deletes expired ones: row, file and an audit row.
+uploads show expires_at (created_at + the setting in force), and the
+retention_reaper (a supervised, long-lived actor) deletes the older ones:
+row, file and an audit row.
 
 Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_retention        (from tests/e2e)
@@ -51,7 +52,7 @@ class RetentionTest(RetentionCase):
         self.assertAlmostEqual((expires - created).total_seconds(), 2 * 86400, delta=5)
 
         # time passes for one of them
-        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql(f"update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id = '{old['id']}'")
         wait_until(lambda: self.status_of(old["id"]) == 404, 30, message="the expired upload reaped")
         wait_until(lambda: old["id"] not in self.dir_files("archives"), 30,
@@ -63,6 +64,34 @@ class RetentionTest(RetentionCase):
         self.assertEqual(json.loads(audit)["upload_id"], old["id"])
 
 
+    def test_retention_follows_the_setting_in_force(self):
+        # SPEC section 6: expires_at is null unless retention is on; section
+        # 9: the reaper deletes older uploads. Older than the setting in
+        # force, whatever it was at upload: nothing is stamped on the row.
+        off = self.start_portal(env=dict(NO_RATE_LIMITS))  # retention off, its own dir
+        up = self.upload_ok(self.token, "before.tar.gz", self.archive(82), "keeper", portal=off)
+        self.assertIsNone(up["expires_at"])
+        self.assertEqual(off.terminate(), 0, off.output_tail())
+        self.pg.psql(f"update uploads set created_at = now() - interval '3 days'"
+                     f" where id = '{up['id']}'")
+
+        month = self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_RETENTION_DAYS="30",
+                                           PORTAL_DATA_DIR=off.data_dir))
+        _, _, shown = month.get_json(f"/api/v1/uploads/{up['id']}", self.token)
+        _, _, page = month.get_json("/api/v1/uploads?limit=200", self.token)
+        listed = [u for u in page["uploads"] if u["id"] == up["id"]][0]
+        for obj in (shown, listed):
+            created = datetime.datetime.fromisoformat(obj["created_at"].replace("Z", "+00:00"))
+            expires = datetime.datetime.fromisoformat(obj["expires_at"].replace("Z", "+00:00"))
+            self.assertEqual((expires - created).total_seconds(), 30 * 86400, obj)
+        self.assertEqual(month.terminate(), 0, month.output_tail())
+
+        self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=off.data_dir))  # 2 days
+        wait_until(lambda: self.status_of(up["id"]) == 404, 30,
+                   message="an upload older than the new setting reaped")
+        wait_until(lambda: up["id"] not in self.dir_files("archives", off), 30,
+                   message="its file removed with it")
+
     def test_each_volume_reaps_its_own_uploads(self):
         # Two machines on one database, each with its volume: a reaper that
         # deleted the other's rows could not remove their files, which would
@@ -72,7 +101,7 @@ class RetentionTest(RetentionCase):
                                 portal=other)
         self.assertEqual(other.terminate(), 0, other.output_tail())
         mine = self.upload_ok(self.token, "mine.tar.gz", self.archive(75), "keeper")
-        self.pg.psql("update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql("update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id in ('{theirs['id']}', '{mine['id']}')")
         wait_until(lambda: self.status_of(mine["id"]) == 404, 30, message="this volume's reaped")
         # the round that reaped it saw the other expired too, and left it
@@ -108,7 +137,7 @@ class RetentionTest(RetentionCase):
         mine = self.upload_ok(self.token, "mine.tar.gz", self.archive(78), "keeper")
 
         ids = ", ".join(f"'{u['id']}'" for u in (theirs, stray, mine))
-        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql(f"update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id in ({ids})")
         for up, holder in ((mine, self.portal), (stray, unjudged)):
             wait_until(lambda: up["id"] not in self.dir_files("archives", holder), 30,
@@ -133,7 +162,7 @@ class RetentionTest(RetentionCase):
         os.unlink(os.path.join(copy_dir, "volume-id"))
         copy = self.start_portal(env=dict(self.PORTAL_ENV, PORTAL_DATA_DIR=copy_dir))
         own = self.upload_ok(self.token, "copy.tar.gz", self.archive(80), "keeper", portal=copy)
-        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql(f"update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id in ('{theirs['id']}', '{own['id']}')")
         wait_until(lambda: own["id"] not in self.dir_files("archives", copy), 30,
                    message="the copy's own upload reaped, file and all")
@@ -154,7 +183,7 @@ class RetentionTest(RetentionCase):
         os.rename(archives, archives + ".away")
         self.addCleanup(lambda: os.path.isdir(archives + ".away") and
                         os.rename(archives + ".away", archives))
-        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql(f"update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id = '{up['id']}'")
         wait_until(lambda: self.status_of(up["id"]) == 404, 30, message="its row reaped")
         messages = [line.get("msg") for line in p.logs]
@@ -193,7 +222,7 @@ class ReaperRetryTest(RetentionCase):
         first = self.start_portal(env=self.PORTAL_ENV)
         up = self.upload_ok(self.token, "late.tar.gz", self.archive(73), "keeper", portal=first)
         self.assertEqual(first.terminate(), 0, first.output_tail())
-        self.pg.psql(f"update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql(f"update uploads set created_at = now() - interval '2 days 1 minute'"
                      f" where id = '{up['id']}'")
         self.addCleanup(self.pg.start)
         self.pg.stop()

@@ -267,14 +267,15 @@ class TusRestartTest(PortalTestCase, TusChecks):
             " and query like '%delete_expired_uploads%'")) > 0
 
     def test_retention_off_reaps_no_upload(self):
-        # An upload stamped with an expiry while retention was on is kept once
-        # it is off (SPEC section 6: expires_at only with retention on). The
-        # round that expires a tus partial would have reaped it.
+        # An upload made while retention was on is kept once it is off, and
+        # shows no expiry (SPEC section 6: expires_at only with retention on).
+        # The round that expires a tus partial would have reaped it.
         first = self.own_server(PORTAL_RETENTION_DAYS="2")
         kept = self.upload_ok(self.token, "kept.tar.gz", A.gzip_bytes(A.tar_bytes(
             A.sample_members(seed=8))), "restarter", portal=first)
+        self.assertIsNotNone(kept["expires_at"])
         first.terminate()
-        self.pg.psql("update uploads set expires_at = now() - interval '1 minute'"
+        self.pg.psql("update uploads set created_at = now() - interval '3 days'"
                      f" where id = '{kept['id']}'")
         server = self.restarted(first, PORTAL_REAPER_INTERVAL_SECONDS="1",
                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1")
@@ -282,8 +283,9 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
                      f" where id = '{upload_id}'")
         wait_until(lambda: self.tus_rows(upload_id) == 0, 20, message="a round of the reaper")
-        status, _, _ = server.get_json(f"/api/v1/uploads/{kept['id']}", self.token)
+        status, _, obj = server.get_json(f"/api/v1/uploads/{kept['id']}", self.token)
         self.assertEqual(status, 200)
+        self.assertIsNone(obj["expires_at"])
         self.assertIn(kept["id"], self.dir_files("archives", server))
         self.assertEqual(server.request("DELETE", f"/api/v1/uploads/{kept['id']}",
                                         self.auth(self.token))[0], 204)
