@@ -129,7 +129,9 @@ any_response content_answer(const services& svc, const exchange& ex, const db::u
   }
   auto path = storage::layout_of(svc.cfg.data_dir).archives / row.id;
   // O_NONBLOCK: a FIFO in its place must not block this thread in open().
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  // O_NOFOLLOW: storage writes no symlink there; /entries does not follow
+  // one either.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0)
     return error_response(unreadable_archive(errno, row, svc, ex));
   // Anything but a regular file (a directory, a FIFO) is unreadable here.

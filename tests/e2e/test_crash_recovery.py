@@ -252,6 +252,14 @@ class CrashTest(PortalTestCase, UploadChecks):
                 "GET", f"/api/v1/uploads/{up['id']}/{what}", self.auth(self.token))
             self.assert_error(status, headers, body, 500, "internal", f"a FIFO: {what}")
         os.unlink(own)
+        # the server writes no symlink there: one that is there points
+        # outside what it keeps, and neither endpoint follows it
+        os.symlink(own + ".away", own)
+        for what in ("content", "entries"):
+            status, headers, body = back.request(
+                "GET", f"/api/v1/uploads/{up['id']}/{what}", self.auth(self.token))
+            self.assert_error(status, headers, body, 500, "internal", f"a symlink: {what}")
+        os.unlink(own)
         os.rename(own + ".away", own)
         for uid in (up["id"], stray["id"]):
             self.delete_upload(back, uid)
