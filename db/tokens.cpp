@@ -56,13 +56,22 @@ const query revoke_all_tokens{"revoke_all_tokens", R"(
 
 // Revocation, expiry and disabled users are checked in SQL against the
 // database clock, so every application instance agrees on "now".
+// `stale`: last_used_at is worth writing (a minute or more old, or none).
 const query token_identity{"token_identity", R"(
-  SELECT t.secret_hash, u.id, u.username, u.role, u.quota_bytes
+  SELECT t.secret_hash, u.id, u.username, u.role, u.quota_bytes,
+         (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
   FROM api_tokens t JOIN users u ON u.id = t.user_id
   WHERE t.id = $1
     AND t.revoked_at IS NULL
     AND (t.expires_at IS NULL OR t.expires_at > now())
     AND u.disabled_at IS NULL)"};
+
+// At most one write a minute per token, not one per request: last_used_at
+// (GET /admin/tokens, the admin page) is good to the minute. Idempotent, as
+// an autocommit request must be (actors/db_request.hpp).
+const query touch_token{"touch_token", R"(
+  UPDATE api_tokens SET last_used_at = now()
+  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"};
 
 } // namespace sql
 
@@ -220,6 +229,9 @@ std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std
   if (!crypto::equal_constant_time(secret_hash, row["secret_hash"].as<std::string>())) {
     return std::nullopt;
   }
+  // Only a proven use counts: a wrong secret for a real id touches nothing.
+  if (row["stale"].as<bool>())
+    exec0(tx, sql::touch_token, token_id);
   identity who;
   who.user_id = row["id"].as<int64_t>();
   who.username = row["username"].as<std::string>();

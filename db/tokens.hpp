@@ -70,8 +70,9 @@ std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& act
 // The caller behind a bearer token, given the token's public id and the
 // SHA-256 of its secret (crypto::parse_token, crypto::hash_token_secret: the
 // caller computes them). Unknown, revoked, expired or disabled-user tokens:
-// nullopt. The hash is compared in constant time; last_used_at is not
-// written here (a read-only lookup keeps the hot path cheap).
+// nullopt. The hash is compared in constant time. A proven use writes
+// last_used_at when it is a minute or more old: a second statement at most
+// once a minute per token, so the hot path stays one read.
 std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std::string& token_id,
                                            const std::string& secret_hash);
 

@@ -8,8 +8,8 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_web_api        (from tests/e2e)
 """
 
+import datetime
 import json
-import re
 import socket
 import unittest
 
@@ -109,6 +109,21 @@ class WebApiTest(PortalTestCase, SessionChecks):
             self.assertNotIn(h, raw)
         self.assertNotIn("argon2", raw)
 
+    def test_only_a_proven_use_marks_a_token_used(self):
+        token = self.portal.create_user_and_token("fresh", "uploader")
+        token_id = token[4:20]
+        last_used = f"SELECT coalesce(last_used_at::text, 'never') FROM api_tokens WHERE id = '{token_id}'"
+        self.assertEqual(self.pg.psql(last_used), "never")
+        forged = token[:21] + ("A" if token[21] != "A" else "B") + token[22:]
+        self.assertEqual(self.portal.get_json("/api/v1/uploads", token=forged)[0], 401)
+        self.assertEqual(self.pg.psql(last_used), "never")
+        self.assertEqual(self.portal.get_json("/api/v1/uploads", token=token)[0], 200)
+        first = self.pg.psql(last_used)
+        self.assertNotEqual(first, "never")
+        # within the minute, a use writes nothing
+        self.assertEqual(self.portal.get_json("/api/v1/uploads", token=token)[0], 200)
+        self.assertEqual(self.pg.psql(last_used), first)
+
     def test_tokens_overview_is_for_admins_and_holds_no_secret(self):
         for token, want in ((None, 401), (self.uploader_token, 403)):
             self.assertEqual(self.portal.get_json("/admin/tokens", token=token)[0], want)
@@ -118,6 +133,10 @@ class WebApiTest(PortalTestCase, SessionChecks):
         self.assertEqual(len(mine), 1)
         self.assertEqual(set(mine[0]), {"id", "user", "name", "created_at", "expires_at", "last_used_at", "state"})
         self.assertEqual(mine[0]["state"], "active")
+        # Used (by the 403 above): when, to the minute.
+        used = datetime.datetime.fromisoformat(mine[0]["last_used_at"].replace("Z", "+00:00"))
+        age = datetime.datetime.now(datetime.timezone.utc) - used
+        self.assertLess(abs(age.total_seconds()), 600, mine[0])
         # "upt_<id>_<secret>": the public id is listed, the secret never.
         self.assertEqual(mine[0]["id"], self.uploader_token[4:20])
         raw = json.dumps(doc)
