@@ -43,6 +43,9 @@ const query list_uploads{"list_uploads", R"(
 // are checked one after the other.
 const query lock_owner{"lock_owner", "select 1 from users where id = $1 for update"};
 
+// uploads.expires_at (migration 0001) is neither written nor read since
+// retention is computed at read: the previous release still reads it, so
+// it is dropped in a later release (deploy/README.md §11: two releases).
 const query insert_upload{"insert_upload", R"(
   insert into uploads (id, owner_id, filename, size, sha256, format, entries,
                        uncompressed_size, volume_id)
