@@ -116,7 +116,17 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
     [=](expire_atom, db_request_ptr& req) {
       // Queued or running: either way the caller has waited long enough,
       // unless a worker is committing it (db_request::claim_commit).
-      req->expire();
+      if (req->expire() || req->finished())
+        return;
+      self->delayed_send(self, req->budget(), interrupt_atom::value, req);
+    },
+    [=](interrupt_atom, db_request_ptr& req) {
+      // Queued, running or committing: interrupted only while committing
+      // (a hung COMMIT), and again each budget until it ends.
+      if (req->finished())
+        return;
+      req->interrupt_commit();
+      self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](ready_atom, db_worker_actor& worker) {
       auto& st = self->state;

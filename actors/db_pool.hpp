@@ -3,8 +3,10 @@
 // idle worker, fails requests at once while every worker has reported that it
 // has no connection (a just-started worker may still connect), and
 // fails any request still unanswered at its deadline, so no caller waits
-// longer than config.db_deadline for the database, save for the COMMIT round
-// trip of a transaction a worker has claimed (db_request::claim_commit).
+// longer than config.db_deadline for the database, save for the COMMIT of a
+// transaction a worker has claimed (db_request::claim_commit); that COMMIT is
+// interrupted once it outlives the deadline by as long again
+// (db_request::interrupt_commit).
 #pragma once
 
 #include "actors/actor_probe.hpp"
@@ -30,11 +32,12 @@ struct db_pool_counts {
 };
 
 using db_pool_actor =
-  caf::typed_actor<caf::reacts_to<submit_atom, db_request_ptr>,  // from anyone: see submit()
-                   caf::reacts_to<ready_atom, db_worker_actor>,  // a worker is idle (and connected)
-                   caf::reacts_to<lost_atom, db_worker_actor>,   // a worker has no connection
-                   caf::reacts_to<expire_atom, db_request_ptr>>; // its own timer: a request's
-                                                                 // deadline
+  caf::typed_actor<caf::reacts_to<submit_atom, db_request_ptr>, // from anyone: see submit()
+                   caf::reacts_to<ready_atom, db_worker_actor>, // a worker is idle (and connected)
+                   caf::reacts_to<lost_atom, db_worker_actor>,  // a worker has no connection
+                   caf::reacts_to<expire_atom, db_request_ptr>, // its own timers: a
+                   caf::reacts_to<interrupt_atom, db_request_ptr>>; // request's deadline, and
+                                                                    // a COMMIT's overrun
 
 db_pool_actor spawn_db_pool(caf::local_actor* sup, probe_ptr probe,
                             std::shared_ptr<db_pool_counts> counts, unsigned workers);

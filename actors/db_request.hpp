@@ -17,11 +17,14 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <variant>
 
 namespace portal {
@@ -62,60 +65,117 @@ public:
 
   db_request(std::string what, std::chrono::steady_clock::time_point deadline, run_fn run,
              fail_fn fail, db_mode mode = db_mode::transaction)
-    : what_(std::move(what)), deadline_(deadline), run_(std::move(run)), fail_(std::move(fail)),
-      mode_(mode) {}
+    : what_(std::move(what)), deadline_(deadline),
+      budget_(std::max<std::chrono::steady_clock::duration>(
+        deadline - std::chrono::steady_clock::now(), std::chrono::milliseconds{100})),
+      run_(std::move(run)), fail_(std::move(fail)), mode_(mode) {}
   db_request(const db_request&) = delete;
   db_request& operator=(const db_request&) = delete;
   ~db_request() { fail(db_failure::unavailable); }
 
   const std::string& what() const { return what_; }
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  // How long it was given (deadline - creation, at least 100 ms): also how
+  // often the pool interrupts a COMMIT that outlives it.
+  std::chrono::steady_clock::duration budget() const { return budget_; }
+
+  // For a request no caller waits on to tell a client (an audit row, a
+  // moved expiry, a clean-up): its deadline never answers it `timeout`, so
+  // it is never rolled back for being late; it commits when a worker gets
+  // to it. It still fails at once while the database is away.
+  void commit_however_late() { however_late_ = true; }
   db_mode mode() const { return mode_; }
   bool finished() const { return state_.load() == finished_state; }
+  bool claimed() const { return claimed_.load(); }
 
   // Worker side, right before COMMIT (db_mode::transaction): true when the
   // request is still unanswered and its deadline has not passed; from then
   // on the deadline no longer answers it. False when it has been answered,
   // or its deadline passed now (the caller is told `timeout`): roll back.
   bool claim_commit() {
-    if (std::chrono::steady_clock::now() >= deadline_) {
+    if (!however_late_ && std::chrono::steady_clock::now() >= deadline_) {
       expire();
       return false;
     }
     int expected = pending;
-    return state_.compare_exchange_strong(expected, committing);
+    bool won = state_.compare_exchange_strong(expected, committing);
+    claimed_ = won;
+    return won;
   }
 
   // Worker side: runs the body (in a pqxx::work for db_mode::transaction, a
   // pqxx::nontransaction for autocommit); the returned continuation delivers.
   std::function<void()> run(pqxx::transaction_base& tx) { return run_(tx); }
+
+  // What undoes the body's effects outside the database (a file it made)
+  // when its transaction surely did not commit: rolled back because the
+  // deadline answered first, or its connection lost before COMMIT. Run on
+  // the worker's thread, after the rollback; never once COMMIT was sent.
+  void on_rollback(std::function<void()> undo) { undo_ = std::move(undo); }
+  void rolled_back() {
+    if (undo_)
+      std::exchange(undo_, nullptr)();
+  }
   void deliver(const std::function<void()>& continuation) {
     if (state_.exchange(finished_state) != finished_state)
       continuation();
   }
   // The worker's (or the destructor's) failure: it answers a claimed request.
+  // A connection (or a worker) lost once COMMIT may have been sent leaves
+  // the outcome unknown: `unavailable` then becomes `in_doubt`.
   void fail(db_failure f) {
-    if (state_.exchange(finished_state) != finished_state && fail_)
-      fail_(f);
+    auto was = state_.exchange(finished_state);
+    if (was == finished_state || !fail_)
+      return;
+    fail_(was == committing && f == db_failure::unavailable ? db_failure::in_doubt : f);
   }
   // The deadline: it answers `timeout` unless the worker has claimed the
-  // commit (see claim_commit). A db_mode::autocommit request is never
-  // claimed: it is answered at its deadline even while a statement runs,
-  // because its statements are reads or idempotent writes (db_mode).
-  void expire() {
+  // commit (see claim_commit); true when it did. A db_mode::autocommit
+  // request is never claimed: it is answered at its deadline even while a
+  // statement runs, because its statements are reads or idempotent writes
+  // (db_mode).
+  bool expire() {
+    if (however_late_)
+      return false;
     int expected = pending;
-    if (state_.compare_exchange_strong(expected, finished_state) && fail_)
+    if (!state_.compare_exchange_strong(expected, finished_state))
+      return false;
+    if (fail_)
       fail_(db_failure::timeout);
+    return true;
+  }
+
+  // A claimed COMMIT that waits on the database (a synchronous standby
+  // that is down) would hold its caller for good: the worker sets how to
+  // interrupt it (pqxx's cancel_query) for the time COMMIT runs, and the
+  // pool calls interrupt_commit() a second budget after the deadline. A
+  // COMMIT cancelled while waiting for a standby has committed locally
+  // (PostgreSQL says so in a WARNING) and is answered as done; one
+  // cancelled in any other wait fails, rolled back.
+  void set_interrupt(std::function<void()> interrupt) {
+    std::lock_guard<std::mutex> lock(interrupt_mutex_);
+    interrupt_ = std::move(interrupt);
+  }
+  void interrupt_commit() {
+    std::lock_guard<std::mutex> lock(interrupt_mutex_);
+    if (interrupt_)
+      interrupt_();
   }
 
 private:
   std::string what_;
   std::chrono::steady_clock::time_point deadline_;
+  std::chrono::steady_clock::duration budget_;
   run_fn run_;
   fail_fn fail_;
+  std::function<void()> undo_;
   db_mode mode_;
   enum : int { pending, committing, finished_state };
   std::atomic<int> state_{pending};
+  std::atomic<bool> claimed_{false}; // COMMIT may have been sent
+  bool however_late_ = false;        // set before submit: read-only after
+  std::mutex interrupt_mutex_;
+  std::function<void()> interrupt_;
 };
 
 using db_request_ptr = std::shared_ptr<db_request>;

@@ -94,13 +94,29 @@ void run_request(worker_ptr self, db_request& req) {
     if (!req.claim_commit()) {
       // The caller has been told `timeout`: what it was told must stay true.
       tx->abort();
+      req.rolled_back();
       log::warn("database request rolled back: its deadline passed",
                 {{"actor", st.worker_name}, {"request", req.what()}});
       return;
     }
-    tx->commit();
+    {
+      // Interruptible for as long as COMMIT runs, never after (the pool's
+      // cancel must not reach this connection's next request).
+      struct interruptible {
+        db_request& req;
+        interruptible(db_request& r, pqxx::connection& c) : req(r) {
+          req.set_interrupt([&c] { c.cancel_query(); });
+        }
+        interruptible(const interruptible&) = delete;
+        interruptible& operator=(const interruptible&) = delete;
+        ~interruptible() { req.set_interrupt(nullptr); }
+      } during{req, *st.conn};
+      tx->commit();
+    }
     req.deliver(deliver);
   } catch (const pqxx::broken_connection& e) {
+    if (!req.claimed())
+      req.rolled_back();
     req.fail(db_failure::unavailable);
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);

@@ -7,12 +7,13 @@
 
 namespace portal {
 
-using submit_atom = caf::atom_constant<caf::atom("submit")>;   // work for the db pool
-using run_atom = caf::atom_constant<caf::atom("run")>;         // pool -> worker
-using ready_atom = caf::atom_constant<caf::atom("ready")>;     // worker -> pool: idle
-using lost_atom = caf::atom_constant<caf::atom("lost")>;       // worker -> pool: no connection
-using connect_atom = caf::atom_constant<caf::atom("connect")>; // worker: try to (re)connect
-using expire_atom = caf::atom_constant<caf::atom("expire")>;   // pool: a request's deadline
+using submit_atom = caf::atom_constant<caf::atom("submit")>;       // work for the db pool
+using run_atom = caf::atom_constant<caf::atom("run")>;             // pool -> worker
+using ready_atom = caf::atom_constant<caf::atom("ready")>;         // worker -> pool: idle
+using lost_atom = caf::atom_constant<caf::atom("lost")>;           // worker -> pool: no connection
+using connect_atom = caf::atom_constant<caf::atom("connect")>;     // worker: try to (re)connect
+using expire_atom = caf::atom_constant<caf::atom("expire")>;       // pool: a request's deadline
+using interrupt_atom = caf::atom_constant<caf::atom("interrupt")>; // pool: a COMMIT too long
 
 } // namespace portal
 

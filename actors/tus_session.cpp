@@ -86,6 +86,7 @@ struct session_state {
   uint64_t patches = 0;
   uint64_t idle_generation = 0;
   phase at = phase::open;
+  bool terminated = false; // while completing: the completion must not reopen it
   const char* name = "tus_session";
 };
 
@@ -217,11 +218,15 @@ void move_expiry(session_ptr self) {
   st.info.expires_at = now_seconds() + st.limits.expiry.count();
   auto id = st.info.id;
   auto expiry = static_cast<int64_t>(st.limits.expiry.count());
-  submit(*st.dir, make_db_request<int64_t>(
-                    std::string{db::sql::touch_tus_upload.name},
-                    std::chrono::steady_clock::now() + st.limits.db_deadline,
-                    [id, expiry](pqxx::work& tx) { return db::touch_tus_upload(tx, id, expiry); },
-                    [](const db_outcome<int64_t>&) {}));
+  // Nobody waits: it commits however late (the expiry the client was sent
+  // must hold).
+  auto req = make_db_request<int64_t>(
+    std::string{db::sql::touch_tus_upload.name},
+    std::chrono::steady_clock::now() + st.limits.db_deadline,
+    [id, expiry](pqxx::work& tx) { return db::touch_tus_upload(tx, id, expiry); },
+    [](const db_outcome<int64_t>&) {});
+  req->commit_however_late();
+  submit(*st.dir, std::move(req));
 }
 
 void stop_patch(session_ptr self, failure why) {
@@ -280,11 +285,14 @@ void destroy(session_ptr self, failure why) {
     if (link)
       link->done(upload_answer{why, {}, tus_progress{}});
   };
-  submit(*st.dir, make_db_request<bool>(
-                    std::string{db::sql::delete_tus_upload.name},
-                    std::chrono::steady_clock::now() + st.limits.db_deadline,
-                    [id, owner](pqxx::work& tx) { return db::delete_tus_upload(tx, id, owner); },
-                    std::move(done)));
+  // The answer is `why`, whatever the database says: the deletion is not
+  // rolled back for being late (a row would outlive its partial).
+  auto req = make_db_request<bool>(
+    std::string{db::sql::delete_tus_upload.name},
+    std::chrono::steady_clock::now() + st.limits.db_deadline,
+    [id, owner](pqxx::work& tx) { return db::delete_tus_upload(tx, id, owner); }, std::move(done));
+  req->commit_however_late();
+  submit(*st.dir, std::move(req));
   self->quit();
 }
 
@@ -293,6 +301,12 @@ void destroy(session_ptr self, failure why) {
 void complete(session_ptr self) {
   auto& st = self->state;
   st.at = phase::completing;
+  // Completed by a HEAD (after a restart, or a record that failed) the
+  // validator and the digest are rebuilt from the file first.
+  if (!st.check) {
+    if (auto refused = rebuild(self))
+      return destroy(self, *refused);
+  }
   auto outcome = st.check->finish();
   if (auto* refused = std::get_if<failure>(&outcome))
     return destroy(self, *refused);
@@ -317,8 +331,9 @@ void complete(session_ptr self) {
                      st.limits.quota,
                      st.limits.volume_id};
   auto owner = st.info.owner;
-  auto ip = st.patch->head.ip;
-  auto rid = st.patch->head.request_id;
+  // A HEAD's completion has no PATCH: its audit row names no request.
+  auto ip = st.patch ? st.patch->head.ip : std::string{};
+  auto rid = st.patch ? st.patch->head.request_id : std::string{};
   auto me = caf::actor_cast<session_actor>(self);
   auto query = [row, owner, ip, rid](pqxx::work& tx) {
     return db::complete_tus_upload(tx, row, owner, ip, rid);
@@ -332,10 +347,42 @@ void complete(session_ptr self) {
                     std::move(done)));
 }
 
+// A completion the database never recorded (timeout: rolled back;
+// unavailable: lost before COMMIT; actors/db_request.hpp): the archive goes
+// back to partials/ and the session is open again at the full offset, so a
+// database outage costs the client a retry, not the upload. The next HEAD
+// or PATCH completes it again. False when it could not be moved back.
+bool reopen(session_ptr self) {
+  auto& st = self->state;
+  if (st.terminated)
+    return false;
+  try {
+    storage::return_to_partials(st.limits.layout, st.info.id);
+  } catch (const storage::storage_error& e) {
+    log::error("tus archive not returned to partials",
+               {{"upload_id", st.info.id}, {"error", e.what()}});
+    return false;
+  }
+  st.check.reset(); // finished: the next completion rebuilds it from the file
+  st.sha.reset();
+  st.at = phase::open;
+  log::warn("tus upload complete but not recorded; kept for a retry",
+            {{"upload_id", st.info.id}, {"offset", st.durable}});
+  return true;
+}
+
 void on_recorded(session_ptr self, tus_recorded& outcome) {
   auto& st = self->state;
   if (st.at != phase::completing)
     return;
+  bool creation = st.patch && st.patch->head.creation;
+  if (auto* failed = std::get_if<db_failure>(&outcome);
+      failed && (*failed == db_failure::timeout || *failed == db_failure::unavailable) &&
+      reopen(self))
+    return end_patch(
+      self, upload_answer{{error_code::unavailable, "the database is unavailable, retry later"},
+                          {},
+                          progress_of(self, creation)});
   std::optional<failure> refused;
   if (auto* failed = std::get_if<db_failure>(&outcome))
     refused = *failed == db_failure::error
@@ -360,13 +407,13 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
   }
   auto& row = std::get<db::upload_row>(std::get<0>(outcome));
   st.at = phase::over;
-  log::info("upload complete", {{"request_id", st.patch->head.request_id},
+  log::info("upload complete", {{"request_id", st.patch ? st.patch->head.request_id : ""},
                                 {"upload_id", row.id},
                                 {"size", row.size},
                                 {"entries", row.entries},
                                 {"tus", true}});
   st.registry->forget(st.info.id, self->address());
-  end_patch(self, upload_answer{{}, db::to_json(row), progress_of(self, st.patch->head.creation)});
+  end_patch(self, upload_answer{{}, db::to_json(row), progress_of(self, creation)});
   self->quit();
 }
 
@@ -517,16 +564,30 @@ void on_abort(session_ptr self, uint64_t n) {
 
 // ---- HEAD and termination --------------------------------------------------------
 
+// Every byte is here but the upload object is not, yet: a HEAD answered
+// with the full offset now would tell a client (tus-js-client) that it is
+// done, before the record, which may fail. It is told to retry instead
+// (503 + Retry-After): then it finds the upload object, or the partial.
+failure being_recorded() {
+  return {error_code::unavailable, "the upload is being recorded, retry later"};
+}
+
 void on_head(session_ptr self, const tus_reply& reply) {
   auto& st = self->state;
   arm_idle(self);
-  if (st.at == phase::completing) // every byte is durable; the 204 follows
-    return reply(st.durable);
+  if (st.at == phase::completing)
+    return reply(being_recorded());
   stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
   if (st.at == phase::over)
     return reply(failure{error_code::not_found, "no such upload"});
   if (auto broken = open_file(self))
     return reply(*broken);
+  if (st.durable == st.info.length) {
+    // Complete but unrecorded: a crash between the last fsync and the
+    // record, or a record the database did not take (reopen).
+    reply(being_recorded());
+    return complete(self);
+  }
   reply(st.durable);
 }
 
@@ -534,8 +595,10 @@ void on_head(session_ptr self, const tus_reply& reply) {
 // completing, the completion's transaction finds no row and undoes itself.
 void on_delete(session_ptr self, const tus_reply& reply) {
   auto& st = self->state;
-  if (st.at == phase::completing)
+  if (st.at == phase::completing) {
+    st.terminated = true;
     return reply(uint64_t{0});
+  }
   stop_patch(self, {error_code::not_found, "the upload was terminated"});
   st.at = phase::over;
   drop_partial(self);

@@ -9,6 +9,7 @@
 #include "net/exchange.hpp"
 #include "net/responses.hpp"
 
+#include <functional>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -28,11 +29,16 @@ auto answering(const exchange_ptr& ex, Then then) {
   };
 }
 
+// `undo` (optional) undoes the query's effects outside the database when its
+// transaction surely did not commit (db_request::on_rollback).
 template <class R, class Query, class Then>
 void with_db(const services& svc, const exchange_ptr& ex, const db::query& statement, Query query,
-             Then then) {
-  submit(*svc.directory, make_db_request<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
-                                            std::move(query), answering<R>(ex, std::move(then))));
+             Then then, std::function<void()> undo = {}) {
+  auto req = make_db_request<R>(std::string{statement.name}, ex->db_deadline(svc.cfg),
+                                std::move(query), answering<R>(ex, std::move(then)));
+  if (undo)
+    req->on_rollback(std::move(undo));
+  submit(*svc.directory, std::move(req));
 }
 
 // with_db for a query of one statement, or of reads that need no common

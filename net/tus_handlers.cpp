@@ -3,6 +3,7 @@
 // docs/TUS.md; the session that serves an upload is actors/tus_session.hpp.
 #include "actors/tus_registry.hpp"
 #include "actors/tus_session.hpp"
+#include "config/log.hpp"
 #include "config/upload_id.hpp"
 #include "db/quota.hpp"
 #include "db/tus_uploads.hpp"
@@ -400,9 +401,11 @@ void tus_create(const services& svc, exchange_ptr ex) {
                         db::effective_quota(*ex->user, cfg.user_quota_bytes)};
   using created = std::variant<db::tus_row, failure>;
   auto layout = storage::layout_of(cfg.data_dir);
-  // The partial is made (and its name fsynced) before the row: a row never
-  // names a file that does not exist. A row whose commit fails leaves a
-  // file without a row, removed at the next start (main.cpp).
+  // The partial is made before the row: a row never names a file that does
+  // not exist. A transaction rolled back (its deadline passed, its
+  // connection lost before COMMIT) removes the file after it (`undo`); only
+  // a commit in doubt leaves a file without a row, removed at the next
+  // start (main.cpp).
   auto query = [up, layout](pqxx::work& tx) -> created {
     try {
       storage::partial_file::create(layout, up.id);
@@ -432,28 +435,35 @@ void tus_create(const services& svc, exchange_ptr ex) {
       storage::remove_partial(layout, up.id);
     return row;
   };
-  with_db<created>(svc, ex, db::sql::insert_tus_upload, query,
-                   [&svc, ex, with_body, ticket, checksum](const created& outcome) {
-                     if (auto* refused = std::get_if<failure>(&outcome))
-                       return ex->reply(tus_error(*refused));
-                     auto& row = std::get<db::tus_row>(outcome);
-                     if (with_body) {
-                       auto session = std::make_shared<tus_session_actor>();
-                       return send_begin(svc, ex, row,
-                                         begin_of(svc, ex, 0, checksum, true, ticket, session),
-                                         session);
-                     }
-                     ticket->release();
-                     // The session starts now: the PATCH that follows finds
-                     // it live and needs no lookup (tus_patch).
-                     with_session_of(svc, ex, row, [](const tus_session_actor&) {});
-                     auto res = with_tus(response{http::status::created, 11});
-                     res.set(http::field::location, "/api/v1/tus/" + row.id);
-                     res.set("Upload-Expires", http_date(row.expires_at));
-                     if (!svc.cfg.machine_id.empty())
-                       res.set("Portal-Instance", svc.cfg.machine_id);
-                     ex->reply(std::move(res));
-                   });
+  with_db<created>(
+    svc, ex, db::sql::insert_tus_upload, query,
+    [&svc, ex, with_body, ticket, checksum](const created& outcome) {
+      if (auto* refused = std::get_if<failure>(&outcome))
+        return ex->reply(tus_error(*refused));
+      auto& row = std::get<db::tus_row>(outcome);
+      if (with_body) {
+        auto session = std::make_shared<tus_session_actor>();
+        return send_begin(svc, ex, row, begin_of(svc, ex, 0, checksum, true, ticket, session),
+                          session);
+      }
+      ticket->release();
+      // The session starts now: the PATCH that follows finds
+      // it live and needs no lookup (tus_patch).
+      with_session_of(svc, ex, row, [](const tus_session_actor&) {});
+      auto res = with_tus(response{http::status::created, 11});
+      res.set(http::field::location, "/api/v1/tus/" + row.id);
+      res.set("Upload-Expires", http_date(row.expires_at));
+      if (!svc.cfg.machine_id.empty())
+        res.set("Portal-Instance", svc.cfg.machine_id);
+      ex->reply(std::move(res));
+    },
+    [layout, id = up.id] {
+      try {
+        storage::remove_partial(layout, id);
+      } catch (const storage::storage_error& e) {
+        log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
+      }
+    });
 }
 
 void tus_head(const services& svc, exchange_ptr ex) {

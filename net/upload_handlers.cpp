@@ -56,9 +56,12 @@ std::function<void(const failure&, uint64_t)> audit_refusal(const services& svc,
       db::record_audit(tx, who, "upload.rejected", detail);
       return true;
     };
-    submit(*dir, make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
-                                       std::chrono::steady_clock::now() + deadline,
-                                       std::move(query), [](const db_outcome<bool>&) {}));
+    // Nobody waits: the audit row is written however late.
+    auto req = make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
+                                     std::chrono::steady_clock::now() + deadline, std::move(query),
+                                     [](const db_outcome<bool>&) {});
+    req->commit_however_late();
+    submit(*dir, std::move(req));
   };
 }
 

@@ -223,6 +223,11 @@ fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
   return target;
 }
 
+void return_to_partials(const data_dir_layout& layout, const std::string& id) {
+  rename_no_replace(layout.archives / id, path_of(layout, id));
+  fsync_directory(layout.partials);
+}
+
 void remove_partial(const data_dir_layout& layout, const std::string& id) {
   auto path = path_of(layout, id);
   // The hold first: a crash in between leaves a partial, which the next

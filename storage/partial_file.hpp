@@ -76,6 +76,13 @@ private:
   bool held_ = false;         // a hold of this file is on disk
 };
 
+// The inverse of commit_to_archive, for an archive whose record the
+// database never took (actors/tus_session.cpp): archives/<id> goes back to
+// partials/<id>.part (never replacing), and partials/ is fsynced, so the
+// upload stays resumable at its full length. A crash in between leaves an
+// archive without a row, which the next start moves to orphans/.
+void return_to_partials(const data_dir_layout& layout, const std::string& id);
+
 // Removes the partial of `id` and its hold (missing is not an error) and
 // fsyncs partials/.
 void remove_partial(const data_dir_layout& layout, const std::string& id);

@@ -155,6 +155,38 @@ class SlowDatabaseTest(PortalTestCase, UploadChecks):
         self.assert_nothing_left(before, context="record held up past its deadline")
         self.rolled_back("insert_upload")
 
+    def drop_connections(self):
+        """The server's connections are replaced at their next use, and take
+        the database's settings then."""
+        self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                     "where datname = current_database() and pid <> pg_backend_pid() "
+                     "and backend_type = 'client backend'")
+
+    def test_a_commit_waiting_on_the_database_is_interrupted_not_left_hanging(self):
+        # A claimed COMMIT is answered by COMMIT, not by the deadline (it may
+        # commit). One that waits for a synchronous standby that is not
+        # there would wait for good: it is interrupted a second deadline
+        # later, and PostgreSQL has committed it locally by then.
+        def restore():
+            self.pg.psql("alter system reset synchronous_standby_names")
+            self.pg.psql("select pg_reload_conf()")
+            self.pg.psql("alter database portal reset synchronous_commit")
+            self.drop_connections()
+        self.addCleanup(restore)
+        self.pg.psql("alter system set synchronous_standby_names = 'nowhere'")
+        self.pg.psql("select pg_reload_conf()")
+        self.pg.psql("alter database portal set synchronous_commit = on")
+        self.drop_connections()
+        before = self.row_count()
+        started = time.monotonic()
+        status, _, body = self.put(self.token, "standby.tar.gz", self.small, timeout=30)
+        elapsed = time.monotonic() - started
+        self.assertEqual(status, 201, body[:300])
+        self.assertLess(elapsed, 2 * self.DEADLINE_S + 10, "the COMMIT was interrupted")
+        up = json.loads(body)
+        self.assertEqual(self.row_count(), before + 1)
+        self.assertIn(up["id"], self.dir_files("archives"))
+
     def test_a_delete_answered_503_at_the_deadline_deletes_nothing(self):
         status, _, body = self.put(self.token, "kept.tar.gz", self.small)
         self.assertEqual(status, 201, body[:300])

@@ -10,6 +10,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 """
 
 import base64
+import concurrent.futures
 import hashlib
 import os
 import shutil
@@ -144,6 +145,87 @@ class TusRestartTest(PortalTestCase, TusChecks):
         logs = [line.get("msg") for line in second.logs]
         self.assertIn("tus partial without a row removed", logs)
         self.assertIn("tus row deleted: its partial is missing", logs)
+
+    def completed_by_head(self, server, upload_id):
+        """HEADs until one says the upload is complete: 503 (being recorded,
+        retry) until then, never 200 before the upload object exists."""
+        def complete():
+            status, headers, _ = self.head(self.token, upload_id, portal=server)
+            if status == 503:
+                self.assertTrue(headers.get("Retry-After", "").strip().isdigit(), headers)
+                return False
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["Upload-Offset"], str(len(self.archive)))
+            status, _, obj = server.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+            self.assertEqual(status, 200, "a complete-looking HEAD before the upload object")
+            return obj
+        obj = wait_until(complete, 30, message="a HEAD to find the upload complete")
+        self.assertEqual(obj["sha256"], hashlib.sha256(self.archive).hexdigest())
+        self.assertIn(upload_id, self.dir_files("archives", server))
+        self.assertFalse(os.path.exists(self.partial_path(upload_id, portal=server)))
+        self.assertEqual(self.tus_rows(upload_id), 0)
+
+    def test_a_completion_the_database_did_not_take_stays_resumable(self):
+        # The last PATCH's record is held past the db deadline: 503, and it
+        # is rolled back. The upload is not lost: the archive goes back to
+        # partials/ and the next HEAD completes it.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+            # held up still: whatever a HEAD says, it is not "complete"
+            self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 503)
+        wait_until(lambda: any(l.get("msg") == "tus upload complete but not recorded; kept for "
+                               "a retry" for l in server.logs), 20,
+                   message="the session to keep the upload")
+        self.completed_by_head(server, upload_id)
+
+    def test_a_creation_answered_503_at_the_deadline_leaves_nothing(self):
+        # The partial is made inside the creation's transaction: rolled back
+        # at the deadline, the file goes with the row that never was.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
+        before, rows = self.dir_files("partials", server), self.tus_rows()
+        with self.pg.holding("select 1 from users where username = 'restarter' for update"):
+            status, headers, body = self.create(self.token, len(self.archive), portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "creation held up")
+        wait_until(lambda: any(l.get("msg") == "database request rolled back: its deadline passed"
+                               and l.get("request") == "insert_tus_upload"
+                               for l in server.logs), 20, message="the creation rolled back")
+        self.assertEqual(self.dir_files("partials", server), before)
+        self.assertEqual(self.tus_rows(), rows)
+
+    def test_a_refused_upload_is_deleted_however_late_the_database(self):
+        # Nobody is told the deletion's outcome (the PATCH answers its
+        # refusal), so being late must not roll it back: a row left behind
+        # would answer 404 without its partial and hold the owner's quota.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        late = ("select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                " and query like '%delete_tus_upload%' and now() - query_start > interval '2s'")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+                answer = pool.submit(self.patch, self.token, upload_id, 0, b"not an archive" * 64,
+                                     portal=server)
+                wait_until(lambda: int(self.pg.psql(late)) == 1, 30,
+                           message="the deletion held past the deadline")
+            status, headers, body = answer.result(timeout=30)
+        self.assert_tus_error(status, headers, body, 415, "unsupported_media_type", "refused")
+        self.assertEqual(self.tus_rows(upload_id), 0)
+        self.assertFalse(os.path.exists(self.partial_path(upload_id, portal=server)))
+        self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 404)
+
+    def test_a_complete_partial_found_at_start_is_completed_by_a_head(self):
+        # A crash after the last PATCH's fsync and before its record leaves
+        # a whole partial and its row. A HEAD answering the full offset then
+        # would tell tus-js-client it is done, with no upload object.
+        first = self.own_server()
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        first.terminate()
+        with open(self.partial_path(upload_id, portal=first), "wb") as f:
+            f.write(self.archive)
+        self.completed_by_head(self.restarted(first), upload_id)
 
     def test_a_partial_proves_the_volume_for_its_archives_too(self):
         # Every archive of this volume is gone, but a tus partial of it is

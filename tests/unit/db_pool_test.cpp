@@ -136,9 +136,9 @@ TEST_CASE("db_pool: a commit a worker has claimed is answered by the worker, not
     REQUIRE(fx.outcome);
     CHECK(std::get<int>(*fx.outcome) == 7);
   }
-  SECTION("claimed, then the connection broke: the worker's failure counts") {
+  SECTION("claimed, then the connection broke: the outcome is in doubt") {
     REQUIRE(held->claim_commit());
-    held->fail(db_failure::in_doubt);
+    held->fail(db_failure::unavailable); // or the worker died: the destructor's
     REQUIRE(fx.outcome);
     CHECK(std::get<db_failure>(*fx.outcome) == db_failure::in_doubt);
   }
@@ -149,6 +149,27 @@ TEST_CASE("db_pool: a commit a worker has claimed is answered by the worker, not
     CHECK(std::get<db_failure>(*fx.outcome) == db_failure::timeout);
     CHECK_FALSE(held->claim_commit());
   }
+}
+
+TEST_CASE("db_pool: a request to commit however late is never answered `timeout`",
+          "[actors][db_pool]") {
+  pool_fixture fx{1};
+  std::optional<db_outcome<int>> outcome;
+  auto cleanup = make_db_request<int>(
+    "db_pool_test", std::chrono::steady_clock::now() - 1ms, [](pqxx::work&) { return 1; },
+    [&](db_outcome<int> o) { outcome = std::move(o); });
+  cleanup->commit_however_late();
+  submit(*fx.dir, cleanup);
+  fx.run();
+  fx.sched.advance_time(std::chrono::hours{24});
+  fx.run();
+  CHECK_FALSE(outcome);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  REQUIRE(fx.handed() == cleanup);
+  CHECK(cleanup->claim_commit());
+  cleanup->deliver([&] { outcome = db_outcome<int>{1}; });
+  CHECK(std::get<int>(*outcome) == 1);
 }
 
 TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
