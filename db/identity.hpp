@@ -17,6 +17,9 @@ struct identity {
   std::string session_hash;            // set when authenticated by a session cookie
   std::string csrf_token;              // that session's CSRF token (SPEC §11)
   std::optional<uint64_t> quota_bytes; // the user's own quota; nullopt: the default
+  // The token's last_used_at is a minute or more old: the caller writes it,
+  // on the side (db::touch_token), once the request is authenticated.
+  bool token_use_unrecorded = false;
 };
 
 } // namespace portal::db

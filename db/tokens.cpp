@@ -67,8 +67,7 @@ const query token_identity{"token_identity", R"(
     AND u.disabled_at IS NULL)"};
 
 // At most one write a minute per token, not one per request: last_used_at
-// (GET /admin/tokens, the admin page) is good to the minute. Idempotent, as
-// an autocommit request must be (actors/db_request.hpp).
+// (GET /admin/tokens, the admin page) is good to the minute.
 const query touch_token{"touch_token", R"(
   UPDATE api_tokens SET last_used_at = now()
   WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"};
@@ -217,6 +216,10 @@ std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& act
   return row["revoked"].as<std::size_t>();
 }
 
+void touch_token(pqxx::transaction_base& tx, const std::string& token_id) {
+  exec0(tx, sql::touch_token, token_id);
+}
+
 std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std::string& token_id,
                                            const std::string& secret_hash) {
   const pqxx::result rows = exec(tx, sql::token_identity, token_id);
@@ -229,10 +232,9 @@ std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std
   if (!crypto::equal_constant_time(secret_hash, row["secret_hash"].as<std::string>())) {
     return std::nullopt;
   }
-  // Only a proven use counts: a wrong secret for a real id touches nothing.
-  if (row["stale"].as<bool>())
-    exec0(tx, sql::touch_token, token_id);
   identity who;
+  // Only a proven use counts: a wrong secret for a real id touches nothing.
+  who.token_use_unrecorded = row["stale"].as<bool>();
   who.user_id = row["id"].as<int64_t>();
   who.username = row["username"].as<std::string>();
   who.role = row["role"].as<std::string>();

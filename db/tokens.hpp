@@ -19,6 +19,7 @@ namespace portal::db {
 // The statement whose name labels the db request that runs identity_for_token.
 namespace sql {
 extern const query token_identity;
+extern const query touch_token;
 extern const query list_tokens;
 } // namespace sql
 
@@ -70,10 +71,14 @@ std::size_t revoke_all_tokens(pqxx::transaction_base& tx, const audit_actor& act
 // The caller behind a bearer token, given the token's public id and the
 // SHA-256 of its secret (crypto::parse_token, crypto::hash_token_secret: the
 // caller computes them). Unknown, revoked, expired or disabled-user tokens:
-// nullopt. The hash is compared in constant time. A proven use writes
-// last_used_at when it is a minute or more old: a second statement at most
-// once a minute per token, so the hot path stays one read.
+// nullopt. The hash is compared in constant time. It writes nothing:
+// identity::token_use_unrecorded says a proven use should be recorded
+// (touch_token), which the caller does on the side, so that authentication
+// needs no writable database and the hot path stays one read.
 std::optional<identity> identity_for_token(pqxx::transaction_base& tx, const std::string& token_id,
                                            const std::string& secret_hash);
+
+// last_used_at = now(), unless it is less than a minute old (idempotent).
+void touch_token(pqxx::transaction_base& tx, const std::string& token_id);
 
 } // namespace portal::db

@@ -66,6 +66,20 @@ void refuse(const exchange_ptr& ex, access who, const failure& f) {
   ex->reply(error_response(f));
 }
 
+// On the side: nobody waits, and a database that takes no writes (a
+// failover, a standby that is missing) loses only the timestamp.
+void record_token_use(const services& svc, const std::string& token_id) {
+  auto req = make_db_request<bool>(
+    std::string{db::sql::touch_token.name}, std::chrono::steady_clock::now() + svc.cfg.db_deadline,
+    [token_id](pqxx::work& tx) {
+      db::touch_token(tx, token_id);
+      return true;
+    },
+    [](const db_outcome<bool>&) {});
+  req->commit_however_late();
+  submit(*svc.directory, std::move(req));
+}
+
 } // namespace
 
 void authenticate(const services& svc, exchange_ptr ex, access who,
@@ -96,6 +110,8 @@ void authenticate(const services& svc, exchange_ptr ex, access who,
     auto& caller = std::get<found>(outcome);
     if (!caller)
       return refuse_anonymous(svc, ex, who, cred);
+    if (caller->token_use_unrecorded) // proven, whatever it is allowed
+      record_token_use(svc, caller->token_id);
     if (!caller->session_hash.empty() && changes_state(ex->head.method()) &&
         !crypto::equal_constant_time(ex->head["X-CSRF-Token"], caller->csrf_token))
       return refuse(ex, who,

@@ -118,8 +118,9 @@ class WebApiTest(PortalTestCase, SessionChecks):
         self.assertEqual(self.portal.get_json("/api/v1/uploads", token=forged)[0], 401)
         self.assertEqual(self.pg.psql(last_used), "never")
         self.assertEqual(self.portal.get_json("/api/v1/uploads", token=token)[0], 200)
-        first = self.pg.psql(last_used)
-        self.assertNotEqual(first, "never")
+        # written on the side, after the answer
+        first = wait_until(lambda: self.pg.psql(last_used) != "never" and self.pg.psql(last_used),
+                           30, message="last_used_at written")
         # within the minute, a use writes nothing
         self.assertEqual(self.portal.get_json("/api/v1/uploads", token=token)[0], 200)
         self.assertEqual(self.pg.psql(last_used), first)
@@ -133,8 +134,12 @@ class WebApiTest(PortalTestCase, SessionChecks):
         self.assertEqual(len(mine), 1)
         self.assertEqual(set(mine[0]), {"id", "user", "name", "created_at", "expires_at", "last_used_at", "state"})
         self.assertEqual(mine[0]["state"], "active")
-        # Used (by the 403 above): when, to the minute.
-        used = datetime.datetime.fromisoformat(mine[0]["last_used_at"].replace("Z", "+00:00"))
+        # Used (by the 403 above): when, to the minute, written on the side.
+        def listed():
+            _, _, d = self.portal.get_json("/admin/tokens", token=self.admin_token)
+            return [t for t in d["tokens"] if t["user"] == "webuser"][0]["last_used_at"]
+        stamp = wait_until(listed, 30, message="the uploader token's last_used_at")
+        used = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         age = datetime.datetime.now(datetime.timezone.utc) - used
         self.assertLess(abs(age.total_seconds()), 600, mine[0])
         # "upt_<id>_<secret>": the public id is listed, the secret never.
