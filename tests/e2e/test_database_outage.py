@@ -19,19 +19,30 @@ from upload_checks import (NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_r
 MiB = 1024 * 1024
 
 
-class DatabaseGoneTest(PortalTestCase, UploadChecks):
+class DeadlineCase(PortalTestCase, UploadChecks):
+    """A server with a short PORTAL_DB_DEADLINE_MS (DEADLINE_S), an
+    uploader USER and a small archive."""
+
+    DEADLINE_S = 1.5
+    USER = "dbuser"
+    SEED = 51
+
+    @classmethod
+    def setUpClass(cls):
+        cls.PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS=str(int(cls.DEADLINE_S * 1000)))
+        super().setUpClass()
+        cls.token = cls.portal.create_user_and_token(cls.USER, "uploader")
+        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=cls.SEED)))
+
+
+class DatabaseGoneTest(DeadlineCase):
     """SPEC §5.3: database unavailable -> 503 + Retry-After within the
     configured deadline, nothing half-written; /ready says so; uploads work
     again once it is back, in the same process."""
 
-    DEADLINE_S = 1.5
-    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS=str(int(DEADLINE_S * 1000)))
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.token = cls.portal.create_user_and_token("dbuser", "uploader")
-        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=51)))
         cls.big = A.gzip_bytes(A.random_tar(3 * MiB, seed=52), level=0)
 
     def setUp(self):
@@ -115,7 +126,7 @@ class DatabaseGoneTest(PortalTestCase, UploadChecks):
 
 
 
-class SlowDatabaseTest(PortalTestCase, UploadChecks):
+class SlowDatabaseTest(DeadlineCase):
     """A request answered 503 at its deadline changed nothing: the worker that
     still held it rolls it back (db_request::claim_commit) instead of
     committing it after the caller was told otherwise. Before, an upload's
@@ -123,13 +134,8 @@ class SlowDatabaseTest(PortalTestCase, UploadChecks):
     file), and a DELETE answered 503 had deleted the row."""
 
     DEADLINE_S = 1.0
-    PORTAL_ENV = dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS=str(int(DEADLINE_S * 1000)))
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.token = cls.portal.create_user_and_token("slowuser", "uploader")
-        cls.small = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=53)))
+    USER = "slowuser"
+    SEED = 53
 
     def settled(self):
         """Every connection of the server is idle again: the request the lock
