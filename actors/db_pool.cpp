@@ -122,10 +122,11 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
     },
     [=](interrupt_atom, db_request_ptr& req) {
       // Queued, running or committing: interrupted only while committing
-      // (a hung COMMIT), and again each budget until it ends.
+      // (a hung COMMIT), and again each budget until it ends. The cancel
+      // connects to the database and may block: never on this actor.
       if (req->finished())
         return;
-      req->interrupt_commit();
+      self->spawn<caf::detached>([req] { req->interrupt_commit(); });
       self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](ready_atom, db_worker_actor& worker) {

@@ -156,9 +156,11 @@ public:
     std::lock_guard<std::mutex> lock(interrupt_mutex_);
     interrupt_ = std::move(interrupt);
   }
+  // Skipped while another interrupt still runs (a cancel that cannot reach
+  // the database blocks): one at a time, however long COMMIT hangs.
   void interrupt_commit() {
-    std::lock_guard<std::mutex> lock(interrupt_mutex_);
-    if (interrupt_)
+    std::unique_lock<std::mutex> lock(interrupt_mutex_, std::try_to_lock);
+    if (lock && interrupt_)
       interrupt_();
   }
 

@@ -105,7 +105,14 @@ void run_request(worker_ptr self, db_request& req) {
       struct interruptible {
         db_request& req;
         interruptible(db_request& r, pqxx::connection& c) : req(r) {
-          req.set_interrupt([&c] { c.cancel_query(); });
+          req.set_interrupt([&c, name = req.what()] {
+            try {
+              c.cancel_query();
+            } catch (const std::exception& e) {
+              log::warn("a COMMIT could not be interrupted",
+                        {{"request", name}, {"error", e.what()}});
+            }
+          });
         }
         interruptible(const interruptible&) = delete;
         interruptible& operator=(const interruptible&) = delete;
@@ -125,6 +132,7 @@ void run_request(worker_ptr self, db_request& req) {
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const pqxx::sql_error& e) {
+    req.rolled_back(); // a failed statement or COMMIT: nothing was committed
     // The statement's name rides in its text (db/query.hpp); the text itself
     // and its parameters are not logged.
     log::error("database request failed", {{"actor", st.worker_name},
@@ -134,6 +142,7 @@ void run_request(worker_ptr self, db_request& req) {
                                            {"error", e.what()}});
     req.fail(db_failure::error);
   } catch (const std::exception& e) {
+    req.rolled_back();
     log::error("database request failed",
                {{"actor", st.worker_name}, {"request", req.what()}, {"error", e.what()}});
     req.fail(db_failure::error);

@@ -366,6 +366,7 @@ bool reopen(session_ptr self) {
   st.check.reset(); // finished: the next completion rebuilds it from the file
   st.sha.reset();
   st.at = phase::open;
+  move_expiry(self); // kept: as any PATCH that ends with the upload
   log::warn("tus upload complete but not recorded; kept for a retry",
             {{"upload_id", st.info.id}, {"offset", st.durable}});
   return true;
@@ -566,10 +567,12 @@ void on_abort(session_ptr self, uint64_t n) {
 
 // Every byte is here but the upload object is not, yet: a HEAD answered
 // with the full offset now would tell a client (tus-js-client) that it is
-// done, before the record, which may fail. It is told to retry instead
-// (503 + Retry-After): then it finds the upload object, or the partial.
+// done, before the record, which may fail. It is told to retry instead:
+// 423, which tus-js-client retries on the same URL (any other error makes
+// it start a new upload), and `push` too; then it finds the upload object,
+// or the partial.
 failure being_recorded() {
-  return {error_code::unavailable, "the upload is being recorded, retry later"};
+  return {error_code::locked, "the upload is being recorded, retry later"};
 }
 
 void on_head(session_ptr self, const tus_reply& reply) {

@@ -67,10 +67,13 @@ const query token_identity{"token_identity", R"(
     AND u.disabled_at IS NULL)"};
 
 // At most one write a minute per token, not one per request: last_used_at
-// (GET /admin/tokens, the admin page) is good to the minute.
+// (GET /admin/tokens, the admin page) is good to the minute. SKIP LOCKED: a
+// row another touch holds (its COMMIT slow) is left to it, not waited on.
 const query touch_token{"touch_token", R"(
   UPDATE api_tokens SET last_used_at = now()
-  WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute'))"};
+  WHERE id IN (SELECT id FROM api_tokens WHERE id = $1
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+               FOR UPDATE SKIP LOCKED))"};
 
 } // namespace sql
 

@@ -11,6 +11,10 @@
 
 #include <boost/beast/core/string.hpp>
 
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
 namespace portal {
 
 namespace {
@@ -66,18 +70,38 @@ void refuse(const exchange_ptr& ex, access who, const failure& f) {
   ex->reply(error_response(f));
 }
 
-// On the side: nobody waits, and a database that takes no writes (a
-// failover, a standby that is missing) loses only the timestamp.
+// At most once a minute per token from this process, whatever the database
+// answers: one that takes no writes (a failover, a missing synchronous
+// standby) costs one request a minute per token, not one per request.
+bool due_for_record(const std::string& token_id) {
+  using clock = std::chrono::steady_clock;
+  static std::mutex mutex;
+  static std::unordered_map<std::string, clock::time_point> recorded;
+  auto now = clock::now();
+  std::lock_guard<std::mutex> lock(mutex);
+  if (recorded.size() > 100000) // tokens proven in the last minute stay
+    for (auto it = recorded.begin(); it != recorded.end();)
+      it = now - it->second >= std::chrono::minutes{1} ? recorded.erase(it) : std::next(it);
+  auto [it, fresh] = recorded.try_emplace(token_id, now);
+  if (!fresh && now - it->second < std::chrono::minutes{1})
+    return false;
+  it->second = now;
+  return true;
+}
+
+// On the side and droppable: nobody waits, and a late one is rolled back
+// (the stamp is lost, not the request).
 void record_token_use(const services& svc, const std::string& token_id) {
-  auto req = make_db_request<bool>(
-    std::string{db::sql::touch_token.name}, std::chrono::steady_clock::now() + svc.cfg.db_deadline,
-    [token_id](pqxx::work& tx) {
-      db::touch_token(tx, token_id);
-      return true;
-    },
-    [](const db_outcome<bool>&) {});
-  req->commit_however_late();
-  submit(*svc.directory, std::move(req));
+  if (!due_for_record(token_id))
+    return;
+  submit(*svc.directory, make_db_request<bool>(
+                           std::string{db::sql::touch_token.name},
+                           std::chrono::steady_clock::now() + svc.cfg.db_deadline,
+                           [token_id](pqxx::work& tx) {
+                             db::touch_token(tx, token_id);
+                             return true;
+                           },
+                           [](const db_outcome<bool>&) {}));
 }
 
 } // namespace

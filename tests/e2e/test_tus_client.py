@@ -12,6 +12,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_tus_client        (from tests/e2e)
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -164,6 +165,35 @@ class TusClientTest(PortalTestCase, UploadChecks):
         # the restarted server received exactly what was not durable
         received = wait_until(lambda: self.patch_bytes(second), 10)
         self.assertEqual(received, len(self.archive) - offset)
+
+    def test_resume_of_a_whole_partial_found_at_start(self):
+        # A crash between the last fsync and the record leaves every byte in
+        # the partial and no upload object. The client resuming it must end
+        # with that upload, completed by the server, and send nothing again:
+        # a HEAD error other than 423 would make it start a second upload.
+        first = self.start_portal(env=dict(NO_RATE_LIMITS))
+        name = base64.b64encode(os.path.basename(self.path).encode()).decode()
+        status, headers, body = first.request(
+            "POST", "/api/v1/tus/", {"Tus-Resumable": "1.0.0", **self.auth(self.token),
+                                     "Upload-Length": str(len(self.archive)),
+                                     "Upload-Metadata": f"filename {name}"})
+        self.assertEqual(status, 201, body)
+        url = first.base_url + headers["Location"]
+        upload_id = url.rsplit("/", 1)[1]
+        self.assertEqual(first.terminate(), 0, first.output_tail())
+        with open(self.data_path("partials", upload_id + ".part", portal=first), "wb") as f:
+            f.write(self.archive)
+        second = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_LISTEN=f"127.0.0.1:{first.port}",
+                                            PORTAL_DATA_DIR=first.data_dir))
+        # retries on, as the web page has them
+        client = self.run_client(second, "--resume", url, "--retry-delays", "0,500,1000,2000,4000")
+        code, err = client.wait()
+        self.assertEqual(code, 0, f"{client.events} {err}")
+        self.assertEqual(client.event("success")["url"], url)
+        self.assert_stored(second, url)
+        self.assertEqual(self.patch_bytes(second), 0)
+        self.assertFalse(any(l.get("method") == "POST" for l in second.logs
+                             if l.get("msg") == "request"), "no second upload was created")
 
 
 if __name__ == "__main__":

@@ -147,12 +147,12 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertIn("tus row deleted: its partial is missing", logs)
 
     def completed_by_head(self, server, upload_id):
-        """HEADs until one says the upload is complete: 503 (being recorded,
-        retry) until then, never 200 before the upload object exists."""
+        """HEADs until one says the upload is complete: 423 (being recorded,
+        retry; tus-js-client keeps the URL) until then, never 200 before the
+        upload object exists."""
         def complete():
             status, headers, _ = self.head(self.token, upload_id, portal=server)
-            if status == 503:
-                self.assertTrue(headers.get("Retry-After", "").strip().isdigit(), headers)
+            if status == 423:
                 return False
             self.assertEqual(status, 200)
             self.assertEqual(headers["Upload-Offset"], str(len(self.archive)))
@@ -176,7 +176,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
                                                portal=server)
             self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
             # held up still: whatever a HEAD says, it is not "complete"
-            self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 503)
+            self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 423)
         wait_until(lambda: any(l.get("msg") == "tus upload complete but not recorded; kept for "
                                "a retry" for l in server.logs), 20,
                    message="the session to keep the upload")

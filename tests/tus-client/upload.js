@@ -6,7 +6,7 @@
 //   {"event":"success","url":...}      then exit 0
 //   {"event":"error","message":...}    then exit 1
 // Usage: node upload.js ENDPOINT TOKEN FILE [--resume URL] [--abort-after BYTES]
-//        [--chunk-size BYTES]
+//        [--chunk-size BYTES] [--retry-delays MS,MS,...]
 "use strict";
 
 const fs = require("fs");
@@ -33,7 +33,8 @@ function run(uploadUrl, abortAfter) {
       headers: { Authorization: `Bearer ${token}` },
       metadata: { filename: path.basename(file) },
       chunkSize: opts["chunk-size"] ? Number(opts["chunk-size"]) : Infinity,
-      retryDelays: null, // the test decides what happens after an error
+      // the test decides what happens after an error: none, or these (ms)
+      retryDelays: opts["retry-delays"] ? opts["retry-delays"].split(",").map(Number) : null,
       onUploadUrlAvailable() {
         say({ event: "url", url: upload.url });
       },
