@@ -71,7 +71,11 @@ public:
       run_(std::move(run)), fail_(std::move(fail)), mode_(mode) {}
   db_request(const db_request&) = delete;
   db_request& operator=(const db_request&) = delete;
-  ~db_request() { fail(db_failure::unavailable); }
+  ~db_request() {
+    fail(db_failure::unavailable);
+    if (!claimed_) // never run, or rolled back: surely not committed
+      rolled_back();
+  }
 
   const std::string& what() const { return what_; }
   std::chrono::steady_clock::time_point deadline() const { return deadline_; }
@@ -109,14 +113,16 @@ public:
 
   // What undoes the body's effects outside the database (a file it made)
   // when its transaction surely did not commit: rolled back because the
-  // deadline answered first, or its connection lost before COMMIT. Run on
-  // the worker's thread, after the rollback; never once COMMIT was sent.
+  // deadline answered first, a statement failed, or its connection was lost
+  // before COMMIT (on the worker's thread, after the rollback); or never
+  // run at all (when the request is destroyed). Never once COMMIT was sent.
   void on_rollback(std::function<void()> undo) { undo_ = std::move(undo); }
   void rolled_back() {
     if (undo_)
       std::exchange(undo_, nullptr)();
   }
   void deliver(const std::function<void()>& continuation) {
+    undo_ = nullptr; // it ran to the end: nothing to undo
     if (state_.exchange(finished_state) != finished_state)
       continuation();
   }

@@ -31,5 +31,7 @@ using recorded_atom = caf::atom_constant<caf::atom("recorded")>; // db: the row 
 using list_atom = caf::atom_constant<caf::atom("list")>;         // archive_reader: list members
 using reap_atom = caf::atom_constant<caf::atom("reap")>;         // retention_reaper: look now
 using reaped_atom = caf::atom_constant<caf::atom("reaped")>;     // db: expired rows deleted
+using settled_atom = caf::atom_constant<caf::atom("settled")>;   // db: a request surely ended
+                                                                 // uncommitted (its undo)
 
 } // namespace portal

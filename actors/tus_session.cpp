@@ -36,7 +36,8 @@ namespace {
 
 // The session's whole interface: the handlers' and the feed's messages, and
 // the database's answer to completion, which the session sends itself.
-using session_actor = tus_session_actor::extend<caf::reacts_to<recorded_atom, tus_recorded>>;
+using session_actor = tus_session_actor::extend<caf::reacts_to<recorded_atom, tus_recorded>,
+                                                caf::reacts_to<settled_atom>>;
 
 // The running Upload-Checksum digest of one PATCH's body (OpenSSL EVP).
 class patch_digest {
@@ -87,6 +88,11 @@ struct session_state {
   uint64_t idle_generation = 0;
   phase at = phase::open;
   bool terminated = false; // while completing: the completion must not reopen it
+  // A completion's record was answered `timeout` but may still hold a db
+  // worker (a statement waiting on a lock) until it is rolled back: no
+  // second attempt before, or retries during an outage would fill the pool.
+  bool record_in_flight = false;
+  bool expiry_pending = false; // move_expiry once that attempt has settled
   const char* name = "tus_session";
 };
 
@@ -341,10 +347,12 @@ void complete(session_ptr self) {
   auto done = [me](tus_recorded outcome) {
     caf::anon_send(me, recorded_atom::value, std::move(outcome));
   };
-  submit(*st.dir, make_db_request<std::variant<db::upload_row, failure>>(
-                    std::string{db::sql::insert_upload.name},
-                    std::chrono::steady_clock::now() + st.limits.db_deadline, std::move(query),
-                    std::move(done)));
+  auto req = make_db_request<std::variant<db::upload_row, failure>>(
+    std::string{db::sql::insert_upload.name},
+    std::chrono::steady_clock::now() + st.limits.db_deadline, std::move(query), std::move(done));
+  req->on_rollback([me] { caf::anon_send(me, settled_atom::value); });
+  st.record_in_flight = true;
+  submit(*st.dir, std::move(req));
 }
 
 // A completion the database never recorded (timeout: rolled back;
@@ -366,7 +374,12 @@ bool reopen(session_ptr self) {
   st.check.reset(); // finished: the next completion rebuilds it from the file
   st.sha.reset();
   st.at = phase::open;
-  move_expiry(self); // kept: as any PATCH that ends with the upload
+  // Kept: its expiry moves as after any PATCH that ends with the upload, once
+  // the attempt no longer holds its row (its transaction deleted it).
+  if (st.record_in_flight)
+    st.expiry_pending = true;
+  else
+    move_expiry(self);
   log::warn("tus upload complete but not recorded; kept for a retry",
             {{"upload_id", st.info.id}, {"offset", st.durable}});
   return true;
@@ -377,6 +390,12 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
   if (st.at != phase::completing)
     return;
   bool creation = st.patch && st.patch->head.creation;
+  // Answered `timeout`, the worker may still run it: settled_atom says when
+  // it is over. Any other outcome comes from the worker, or from a request
+  // that never ran.
+  auto* late = std::get_if<db_failure>(&outcome);
+  if (!late || *late != db_failure::timeout)
+    st.record_in_flight = false;
   if (auto* failed = std::get_if<db_failure>(&outcome);
       failed && (*failed == db_failure::timeout || *failed == db_failure::unavailable) &&
       reopen(self))
@@ -428,7 +447,7 @@ void on_begin(session_ptr self, tus_begin& head) {
   // The session's expiry is the row's: only this session moves it.
   if (st.info.expires_at <= now_seconds())
     return head.reply(failure{error_code::gone, "the upload expired"});
-  if (st.at != phase::open)
+  if (st.at != phase::open || st.record_in_flight)
     return head.reply(failure{error_code::locked, "the upload is completing"});
   stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
   if (st.at != phase::open)
@@ -589,7 +608,9 @@ void on_head(session_ptr self, const tus_reply& reply) {
     // Complete but unrecorded: a crash between the last fsync and the
     // record, or a record the database did not take (reopen).
     reply(being_recorded());
-    return complete(self);
+    if (!st.record_in_flight)
+      complete(self);
+    return;
   }
   reply(st.durable);
 }
@@ -609,11 +630,23 @@ void on_delete(session_ptr self, const tus_reply& reply) {
   self->quit();
 }
 
+// The record answered `timeout` has been rolled back: its worker and its
+// row locks are free.
+void on_settled(session_ptr self) {
+  auto& st = self->state;
+  st.record_in_flight = false;
+  if (std::exchange(st.expiry_pending, false) && st.at == phase::open)
+    move_expiry(self);
+}
+
 void on_idle(session_ptr self, uint64_t generation) {
   auto& st = self->state;
-  if (generation != st.idle_generation || st.at != phase::open)
+  if (generation != st.idle_generation || st.at == phase::over)
     return;
-  if (st.patch) // a long PATCH is activity: look again later
+  // A long PATCH, or a completion, is activity: look again later (a
+  // completion the database did not take reopens the session, which must
+  // still stop idle, so that the reaper can expire it).
+  if (st.patch || st.at == phase::completing)
     return arm_idle(self);
   if (st.registry->retire(st.info.id, self->address(),
                           [self] { return self->mailbox().empty(); })) {
@@ -645,7 +678,8 @@ session_actor::behavior_type tus_session(session_ptr self, probe_ptr probe,
     [=](tus_head_atom, const tus_reply& reply) { on_head(self, reply); },
     [=](tus_delete_atom, const tus_reply& reply) { on_delete(self, reply); },
     [=](tus_idle_atom, uint64_t generation) { on_idle(self, generation); },
-    [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); });
+    [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); },
+    [=](settled_atom) { on_settled(self); });
 }
 
 } // namespace

@@ -182,6 +182,43 @@ class TusRestartTest(PortalTestCase, TusChecks):
                    message="the session to keep the upload")
         self.completed_by_head(server, upload_id)
 
+    def test_heads_during_an_outage_run_one_completion_at_a_time(self):
+        # Each HEAD of a whole upload may start its completion; one whose
+        # record was answered `timeout` still holds a db worker until it is
+        # rolled back. Without one attempt at a time, HEADs during a long
+        # outage filled the pool, and HEAD itself turned 503 (tus-js-client
+        # then starts a second upload).
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000", PORTAL_DB_POOL_SIZE="2")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        with self.pg.holding("lock table uploads in exclusive mode"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+            statuses = []
+            until = time.monotonic() + 4 * 1.0  # four deadlines of HEADs, paced
+            while time.monotonic() < until:
+                statuses.append(self.head(self.token, upload_id, portal=server)[0])
+                time.sleep(0.2)
+            self.assertEqual(set(statuses), {423}, statuses)
+        self.completed_by_head(server, upload_id)
+
+    def test_a_kept_upload_left_alone_still_expires(self):
+        # Kept after a record the database did not take, then abandoned: its
+        # session stops idle like any other, and the reaper takes row and file.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000", PORTAL_REAPER_INTERVAL_SECONDS="1",
+                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        self.wait_session_stopped(upload_id, server)
+        self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
+                     f" where id = '{upload_id}'")
+        partial = self.partial_path(upload_id, portal=server)
+        wait_until(lambda: self.tus_rows(upload_id) == 0 and not os.path.exists(partial), 20,
+                   message="the abandoned upload reaped, row and partial")
+
     def test_a_creation_answered_503_at_the_deadline_leaves_nothing(self):
         # The partial is made inside the creation's transaction: rolled back
         # at the deadline, the file goes with the row that never was.
