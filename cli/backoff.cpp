@@ -20,6 +20,13 @@ std::chrono::milliseconds backoff::delay(int failures) {
   return std::min<milliseconds>(ms, std::chrono::seconds(30));
 }
 
+// The last line of a transient failure that did not go away: which work,
+// why, and that it was tried (a bare "503 Service Unavailable" said neither).
+std::string backoff::gave_up(const std::string& why) const {
+  return what_ + ": " + one_line(why) + " (gave up after " + std::to_string(failures_) +
+         (failures_ == 1 ? " attempt)" : " attempts)");
+}
+
 void backoff::wait_or_rethrow() {
   std::string why;
   std::optional<std::chrono::seconds> retry_after;
@@ -29,7 +36,7 @@ void backoff::wait_or_rethrow() {
     if (!e.transient() && e.status != 460)
       throw;
     if (++failures_ >= attempts_)
-      throw;
+      throw std::runtime_error(gave_up(e.what()));
     why = e.what();
     retry_after = e.retry_after;
   } catch (const boost::beast::system_error& e) {
@@ -38,8 +45,7 @@ void backoff::wait_or_rethrow() {
     if (e.code().category() == boost::asio::error::get_ssl_category())
       throw std::runtime_error(what_ + ": TLS: " + e.code().message());
     if (++failures_ >= attempts_)
-      throw std::runtime_error(what_ + ": " + e.code().message() + " (gave up after " +
-                               std::to_string(failures_) + " attempts)");
+      throw std::runtime_error(gave_up(e.code().message()));
     why = e.code().message();
   }
   std::chrono::milliseconds wait = delay(failures_);

@@ -22,7 +22,9 @@ public:
 
   // Call from a catch block. Prints one line on stderr and sleeps when the
   // current exception is transient and attempts remain; otherwise rethrows
-  // it (a network error as std::runtime_error naming `what`).
+  // it: a final status as it is, and a transient failure with no attempt
+  // left (or a network error) as std::runtime_error naming `what`, the
+  // reason and the attempts made.
   void wait_or_rethrow();
 
   // After a success: the next failure starts the count again.
@@ -32,6 +34,8 @@ public:
   static std::chrono::milliseconds delay(int failures);
 
 private:
+  std::string gave_up(const std::string& why) const;
+
   std::string what_;
   int attempts_;
   int failures_ = 0;

@@ -194,6 +194,10 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
           throw std::runtime_error(name + ": the server no longer has the upload " + t.upload_url +
                                    "; run push again to start over");
         }
+        // What the server kept of a request whose answer was lost (a 503
+        // from the last PATCH's record, a cut connection) was sent too.
+        if (at->offset > offset)
+          t.sent += at->offset - offset;
         offset = at->offset;
         resync = false;
         continue;

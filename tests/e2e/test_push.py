@@ -28,7 +28,6 @@ import os
 import pty
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import unittest
@@ -252,6 +251,36 @@ class PushTest(PortalTestCase, UploadChecks):
         self.assertEqual(self.patch_bytes(second, upload_id), len(archive) - durable,
                          "the durable prefix was not sent again")
         self.assertEqual(self.state_entries(), [])
+
+    def test_a_last_patch_answered_503_counts_as_sent(self):
+        # The last PATCH's record is held past the db deadline: 503, and the
+        # server keeps the whole upload, which push's next HEADs complete
+        # (423 while it is recorded). Those bytes were sent, once: the
+        # summary counts them (it said "sent" without them).
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS="1000"))
+        archive = archive_of(2 * CHUNK, seed=11)
+        path = self.write("held.tar.gz", archive)
+        proc, gate = self.push_paused(path, CHUNK, portal=server)
+        entries = self.state_entries()
+        self.assertEqual(len(entries), 1)
+        upload_id = self.tus_id(server, os.path.join(self.state_home, "upload-portal", "push",
+                                                     entries[0]))
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            with open(gate, "w"):
+                pass
+            wait_until(lambda: any(l.get("msg") == "tus upload complete but not recorded; kept "
+                                   "for a retry" for l in server.logs), 30,
+                       message="the last PATCH answered 503, its upload kept")
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(json.loads(out)["id"], upload_id)
+        self.assertIn("503 unavailable", err)
+        summary = [l for l in err.splitlines() if l.startswith("push ")]
+        self.assertEqual(len(summary), 1, err)
+        sizes = re.search(r": (\S+ \S+) uploaded as \S+, sent (\S+ \S+) in ", summary[0])
+        self.assertIsNotNone(sizes, summary[0])
+        self.assertEqual(sizes.group(2), sizes.group(1), summary[0])
+        self.assertEqual(self.patch_bytes(server, upload_id), len(archive), "no byte sent twice")
 
     def test_retries_until_the_server_is_up(self):
         # a port where a server listened and no longer does: refused at first

@@ -147,5 +147,6 @@ TEST_CASE("a final status is rethrown at once, a transient one is not after the 
     }
   };
   CHECK_THROWS_AS(fails_with(403), tus_status_error);
-  CHECK_THROWS_AS(fails_with(503), tus_status_error); // one attempt only: no wait
+  // One attempt only, so no wait: the last line says what gave up, and why.
+  CHECK_THROWS_WITH(fails_with(503), "push x: boom (gave up after 1 attempt)");
 }
