@@ -83,6 +83,15 @@ struct session_state {
   // Rebuilt from the durable prefix at the first PATCH (replay).
   std::unique_ptr<storage::archive_check> check;
   std::unique_ptr<storage::sha256_hasher> sha;
+  // What a finished validation found, kept when a completion the database
+  // did not take reopens the upload: the whole file is then judged already,
+  // and the next attempt needs no replay (of up to Tus-Max-Size bytes, at
+  // every attempt of an outage).
+  struct verdict {
+    storage::archive_summary summary;
+    std::string sha256;
+  };
+  std::optional<verdict> judged;
   std::optional<patch_state> patch;
   uint64_t patches = 0;
   uint64_t idle_generation = 0;
@@ -159,6 +168,8 @@ std::optional<failure> rebuild(session_ptr self) {
   } catch (const storage::storage_error& e) {
     return storage_failure(e);
   }
+  if (at > 0)
+    log::info("tus validator rebuilt from the partial", {{"upload_id", st.info.id}, {"bytes", at}});
   return std::nullopt;
 }
 
@@ -307,19 +318,26 @@ void destroy(session_ptr self, failure why) {
 void complete(session_ptr self) {
   auto& st = self->state;
   st.at = phase::completing;
-  // Completed by a HEAD (after a restart, or a record that failed) the
-  // validator and the digest are rebuilt from the file first.
-  if (!st.check) {
-    if (auto refused = rebuild(self))
+  if (!st.judged) {
+    // Completed by a HEAD after a restart, the validator and the digest are
+    // rebuilt from the file first.
+    if (!st.check) {
+      if (auto refused = rebuild(self))
+        return destroy(self, *refused);
+    }
+    auto outcome = st.check->finish();
+    if (auto* refused = std::get_if<failure>(&outcome))
       return destroy(self, *refused);
+    try {
+      st.judged =
+        session_state::verdict{std::get<storage::archive_summary>(outcome), st.sha->hex_digest()};
+    } catch (const storage::storage_error& e) {
+      return destroy(self, storage_failure(e));
+    }
   }
-  auto outcome = st.check->finish();
-  if (auto* refused = std::get_if<failure>(&outcome))
-    return destroy(self, *refused);
-  auto summary = std::get<storage::archive_summary>(outcome);
-  std::string sha;
+  auto summary = st.judged->summary;
+  auto sha = st.judged->sha256;
   try {
-    sha = st.sha->hex_digest();
     st.file->commit_to_archive(st.limits.layout);
     st.file.reset();
   } catch (const storage::storage_error& e) {
@@ -371,7 +389,7 @@ bool reopen(session_ptr self) {
                {{"upload_id", st.info.id}, {"error", e.what()}});
     return false;
   }
-  st.check.reset(); // finished: the next completion rebuilds it from the file
+  st.check.reset(); // finished: the next completion takes st.judged
   st.sha.reset();
   st.at = phase::open;
   // Kept: its expiry moves as after any PATCH that ends with the upload, once

@@ -146,6 +146,13 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertIn("tus partial without a row removed", logs)
         self.assertIn("tus row deleted: its partial is missing", logs)
 
+    @staticmethod
+    def replays(server, upload_id):
+        """The bytes each rebuild of the upload's validator read from its partial."""
+        return [l["bytes"] for l in server.logs
+                if l.get("msg") == "tus validator rebuilt from the partial"
+                and l.get("upload_id") == upload_id]
+
     def completed_by_head(self, server, upload_id):
         """HEADs until one says the upload is complete: 423 (being recorded,
         retry; tus-js-client keeps the URL) until then, never 200 before the
@@ -181,6 +188,8 @@ class TusRestartTest(PortalTestCase, TusChecks):
                                "a retry" for l in server.logs), 20,
                    message="the session to keep the upload")
         self.completed_by_head(server, upload_id)
+        self.assertEqual(self.replays(server, upload_id), [],
+                         "the kept upload was judged already: its retry replays nothing")
 
     def test_heads_during_an_outage_run_one_completion_at_a_time(self):
         # Each HEAD of a whole upload may start its completion; one whose
@@ -201,6 +210,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
                 time.sleep(0.2)
             self.assertEqual(set(statuses), {423}, statuses)
         self.completed_by_head(server, upload_id)
+        self.assertEqual(self.replays(server, upload_id), [], "no attempt replayed the file")
 
     def test_a_kept_upload_left_alone_still_expires(self):
         # Kept after a record the database did not take, then abandoned: its
@@ -262,7 +272,10 @@ class TusRestartTest(PortalTestCase, TusChecks):
         first.terminate()
         with open(self.partial_path(upload_id, portal=first), "wb") as f:
             f.write(self.archive)
-        self.completed_by_head(self.restarted(first), upload_id)
+        second = self.restarted(first)
+        self.completed_by_head(second, upload_id)
+        self.assertEqual(self.replays(second, upload_id), [len(self.archive)],
+                         "after a restart, the validator is rebuilt once from the file")
 
     def test_a_partial_proves_the_volume_for_its_archives_too(self):
         # Every archive of this volume is gone, but a tus partial of it is
