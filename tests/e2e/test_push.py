@@ -121,6 +121,13 @@ class PushTest(PortalTestCase, UploadChecks):
                    if e.get("msg") == "request" and e.get("method") == "PATCH"
                    and e.get("path", "").endswith("/" + upload_id))
 
+    def remembered_upload(self, portal):
+        """The id of the one upload the state dir remembers."""
+        entries = self.state_entries()
+        self.assertEqual(len(entries), 1)
+        return self.tus_id(portal, os.path.join(self.state_home, "upload-portal", "push",
+                                                entries[0]))
+
     def tus_id(self, portal, state_file):
         with open(state_file) as f:
             entry = json.load(f)
@@ -206,10 +213,7 @@ class PushTest(PortalTestCase, UploadChecks):
         archive = archive_of(4 * MiB, seed=3)
         path = self.write("resumed.tar.gz", archive)
         proc, _ = self.push_paused(path, MiB)
-        entries = self.state_entries()
-        self.assertEqual(len(entries), 1)
-        upload_id = self.tus_id(self.portal, os.path.join(self.state_home, "upload-portal", "push",
-                                                           entries[0]))
+        upload_id = self.remembered_upload(self.portal)
         proc.kill()
         proc.communicate(timeout=30)
         first = self.patch_bytes(self.portal, upload_id)
@@ -228,10 +232,7 @@ class PushTest(PortalTestCase, UploadChecks):
         archive = archive_of(4 * MiB, seed=4)
         path = self.write("crash.tar.gz", archive)
         proc, gate = self.push_paused(path, MiB, portal=first)
-        entries = self.state_entries()
-        self.assertEqual(len(entries), 1)
-        upload_id = self.tus_id(first, os.path.join(self.state_home, "upload-portal", "push",
-                                                    entries[0]))
+        upload_id = self.remembered_upload(first)
         durable = self.patch_bytes(first, upload_id)
         first.kill()
 
@@ -261,10 +262,7 @@ class PushTest(PortalTestCase, UploadChecks):
         archive = archive_of(2 * CHUNK, seed=11)
         path = self.write("held.tar.gz", archive)
         proc, gate = self.push_paused(path, CHUNK, portal=server)
-        entries = self.state_entries()
-        self.assertEqual(len(entries), 1)
-        upload_id = self.tus_id(server, os.path.join(self.state_home, "upload-portal", "push",
-                                                     entries[0]))
+        upload_id = self.remembered_upload(server)
         with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
             with open(gate, "w"):
                 pass
