@@ -33,5 +33,6 @@ using reap_atom = caf::atom_constant<caf::atom("reap")>;         // retention_re
 using reaped_atom = caf::atom_constant<caf::atom("reaped")>;     // db: expired rows deleted
 using settled_atom = caf::atom_constant<caf::atom("settled")>;   // db: a request surely ended
                                                                  // uncommitted (its undo)
+using fate_atom = caf::atom_constant<caf::atom("fate")>;         // db: what a COMMIT in doubt did
 
 } // namespace portal

@@ -23,12 +23,14 @@ namespace {
 
 // nullopt: recording it would have passed the owner's quota.
 using tus_recorded = db_outcome<std::variant<db::upload_row, failure>>;
+using tus_fate = db_outcome<db::completion_fate>;
 
 } // namespace
 
 } // namespace portal
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::tus_recorded)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::tus_fate)
 
 namespace portal {
 
@@ -36,8 +38,9 @@ namespace {
 
 // The session's whole interface: the handlers' and the feed's messages, and
 // the database's answer to completion, which the session sends itself.
-using session_actor = tus_session_actor::extend<caf::reacts_to<recorded_atom, tus_recorded>,
-                                                caf::reacts_to<settled_atom>>;
+using session_actor =
+  tus_session_actor::extend<caf::reacts_to<recorded_atom, tus_recorded>,
+                            caf::reacts_to<settled_atom>, caf::reacts_to<fate_atom, tus_fate>>;
 
 // The running Upload-Checksum digest of one PATCH's body (OpenSSL EVP).
 class patch_digest {
@@ -102,6 +105,10 @@ struct session_state {
   // second attempt before, or retries during an outage would fill the pool.
   bool record_in_flight = false;
   bool expiry_pending = false; // move_expiry once that attempt has settled
+  // A completion whose COMMIT is in doubt: still `completing` (HEAD answers
+  // 423) until the database says what it did (ask_fate).
+  bool in_doubt = false;
+  bool asking = false; // a question about it is out
   const char* name = "tus_session";
 };
 
@@ -403,6 +410,64 @@ bool reopen(session_ptr self) {
   return true;
 }
 
+void remove_archive(session_ptr self) {
+  auto& st = self->state;
+  try {
+    storage::remove_archive(st.limits.layout, st.info.id);
+  } catch (const std::exception& e) {
+    log::error("could not remove archive", {{"upload_id", st.info.id}, {"error", e.what()}});
+  }
+}
+
+// The connection was lost after the record's COMMIT was sent: it may have
+// committed or not, and the archive must stay where that row would find it
+// until the database says which (db::find_completion_fate waits for that
+// transaction to end). Asked again at each HEAD and idle tick until
+// answered; one question at a time.
+void ask_fate(session_ptr self) {
+  auto& st = self->state;
+  if (st.asking)
+    return;
+  st.asking = true;
+  auto me = caf::actor_cast<session_actor>(self);
+  auto id = st.info.id;
+  submit(*st.dir, make_db_request<db::completion_fate>(
+                    std::string{db::sql::lock_tus_upload.name},
+                    std::chrono::steady_clock::now() + st.limits.db_deadline,
+                    [id](pqxx::work& tx) { return db::find_completion_fate(tx, id); },
+                    [me](tus_fate fate) { caf::anon_send(me, fate_atom::value, fate); }));
+}
+
+void on_fate(session_ptr self, const tus_fate& fate) {
+  auto& st = self->state;
+  st.asking = false;
+  if (!st.in_doubt || st.at != phase::completing)
+    return;
+  auto* known = std::get_if<db::completion_fate>(&fate);
+  if (!known)
+    return; // still unknown: the next HEAD or idle tick asks again
+  st.in_doubt = false;
+  log::info("tus upload's record in doubt: resolved",
+            {{"upload_id", st.info.id},
+             {"fate", *known == db::completion_fate::kept       ? "rolled back"
+                      : *known == db::completion_fate::recorded ? "committed"
+                                                                : "gone"}});
+  switch (*known) {
+  case db::completion_fate::recorded:
+    st.at = phase::over;
+    log::info("upload complete", {{"upload_id", st.info.id}, {"size", st.durable}, {"tus", true}});
+    st.registry->forget(st.info.id, self->address());
+    return self->quit();
+  case db::completion_fate::kept:
+    if (reopen(self))
+      return;
+    [[fallthrough]];
+  case db::completion_fate::gone:
+    remove_archive(self);
+    return destroy(self, {error_code::not_found, "the upload was terminated"});
+  }
+}
+
 void on_recorded(session_ptr self, tus_recorded& outcome) {
   auto& st = self->state;
   if (st.at != phase::completing)
@@ -421,6 +486,16 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
       self, upload_answer{{error_code::unavailable, "the database is unavailable, retry later"},
                           {},
                           progress_of(self, creation)});
+  if (auto* failed = std::get_if<db_failure>(&outcome); failed && *failed == db_failure::in_doubt) {
+    st.in_doubt = true;
+    log::warn("tus upload's record in doubt; asking the database what it did",
+              {{"upload_id", st.info.id}});
+    end_patch(self,
+              upload_answer{{error_code::unavailable, "the database is unavailable, retry later"},
+                            {},
+                            progress_of(self, creation)});
+    return ask_fate(self);
+  }
   std::optional<failure> refused;
   if (auto* failed = std::get_if<db_failure>(&outcome))
     refused = *failed == db_failure::error
@@ -431,16 +506,7 @@ void on_recorded(session_ptr self, tus_recorded& outcome) {
   if (refused) {
     // The archive is in place but unrecorded: it goes, and so does the
     // resource (a HEAD must not report a complete upload that has no object).
-    // Unless the row may have been committed after all: then the next start
-    // judges the archive (SPEC §9).
-    auto* failed = std::get_if<db_failure>(&outcome);
-    if (!failed || *failed != db_failure::in_doubt) {
-      try {
-        storage::remove_archive(st.limits.layout, st.info.id);
-      } catch (const std::exception& e) {
-        log::error("could not remove archive", {{"upload_id", st.info.id}, {"error", e.what()}});
-      }
-    }
+    remove_archive(self);
     return destroy(self, *refused);
   }
   auto& row = std::get<db::upload_row>(std::get<0>(outcome));
@@ -615,8 +681,11 @@ failure being_recorded() {
 void on_head(session_ptr self, const tus_reply& reply) {
   auto& st = self->state;
   arm_idle(self);
-  if (st.at == phase::completing)
+  if (st.at == phase::completing) {
+    if (st.in_doubt)
+      ask_fate(self);
     return reply(being_recorded());
+  }
   stop_patch(self, {error_code::request_timeout, "a newer request for this upload took over"});
   if (st.at == phase::over)
     return reply(failure{error_code::not_found, "no such upload"});
@@ -664,6 +733,8 @@ void on_idle(session_ptr self, uint64_t generation) {
   // A long PATCH, or a completion, is activity: look again later (a
   // completion the database did not take reopens the session, which must
   // still stop idle, so that the reaper can expire it).
+  if (st.in_doubt)
+    ask_fate(self);
   if (st.patch || st.at == phase::completing)
     return arm_idle(self);
   if (st.registry->retire(st.info.id, self->address(),
@@ -697,7 +768,8 @@ session_actor::behavior_type tus_session(session_ptr self, probe_ptr probe,
     [=](tus_delete_atom, const tus_reply& reply) { on_delete(self, reply); },
     [=](tus_idle_atom, uint64_t generation) { on_idle(self, generation); },
     [=](recorded_atom, tus_recorded& outcome) { on_recorded(self, outcome); },
-    [=](settled_atom) { on_settled(self); });
+    [=](settled_atom) { on_settled(self); },
+    [=](fate_atom, const tus_fate& fate) { on_fate(self, fate); });
 }
 
 } // namespace

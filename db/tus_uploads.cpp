@@ -56,6 +56,11 @@ const query claim_tus_uploads{"claim_tus_uploads", R"(
 
 const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 for update"};
 
+const query lock_tus_upload{"lock_tus_upload",
+                            "select 1 from tus_uploads where id = $1 for update"};
+
+const query upload_recorded{"upload_recorded", "select 1 from uploads where id = $1"};
+
 } // namespace sql
 
 namespace {
@@ -115,6 +120,16 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
   if (exec(tx, sql::delete_completed_tus_upload, up.id).affected_rows() == 0)
     return failure{error_code::not_found, "the upload was terminated"};
   return insert_upload(tx, up, owner, ip, request_id);
+}
+
+completion_fate find_completion_fate(pqxx::transaction_base& tx, const std::string& id) {
+  if (!exec(tx, sql::lock_tus_upload, id).empty())
+    return completion_fate::kept;
+  // A new statement, a new snapshot (READ COMMITTED): it sees the commit
+  // that the lock waited for.
+  if (!exec(tx, sql::upload_recorded, id).empty())
+    return completion_fate::recorded;
+  return completion_fate::gone;
 }
 
 std::vector<std::string> delete_expired_tus_uploads(pqxx::transaction_base& tx,

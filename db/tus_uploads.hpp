@@ -26,6 +26,7 @@ extern const query find_tus_upload;
 extern const query delete_tus_upload;
 extern const query touch_tus_upload;
 extern const query delete_expired_tus_uploads;
+extern const query lock_tus_upload;
 } // namespace sql
 
 struct tus_row {
@@ -76,6 +77,16 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const new_upload& up, const identity& owner,
                                                       const std::string& ip,
                                                       const std::string& request_id);
+
+// What became of a completion whose COMMIT is in doubt (its connection was
+// lost after COMMIT was sent). The statement waits for that transaction to
+// end first: it held the tus row's lock, as FOR UPDATE here does.
+enum class completion_fate {
+  kept,     // the tus row is still there: the completion was rolled back
+  recorded, // the upload's row exists: it committed
+  gone,     // neither: the upload was terminated (or deleted since)
+};
+completion_fate find_completion_fate(pqxx::transaction_base& tx, const std::string& id);
 
 // Deletes up to `limit` expired rows of this machine (`machine_id` empty:
 // rows without one) and of this data directory's volume (or of none: a

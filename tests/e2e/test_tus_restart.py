@@ -212,6 +212,74 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.completed_by_head(server, upload_id)
         self.assertEqual(self.replays(server, upload_id), [], "no attempt replayed the file")
 
+    def backend_in_commit(self, wait_event):
+        """The pid of the server's backend waiting in COMMIT on `wait_event`."""
+        def find():
+            pid = self.pg.psql("select pid from pg_stat_activity where datname = 'portal' and "
+                               f"query = 'COMMIT' and wait_event = '{wait_event}'")
+            return int(pid) if pid.strip() else None
+        return wait_until(find, 20, message=f"the record's COMMIT to wait on {wait_event}")
+
+    def in_doubt_resolved(self, server, upload_id):
+        return wait_until(lambda: next((l["fate"] for l in server.logs
+                                        if l.get("msg") == "tus upload's record in doubt: resolved"
+                                        and l.get("upload_id") == upload_id), None), 20,
+                          message="the session to learn what the COMMIT in doubt did")
+
+    def test_a_record_in_doubt_that_was_rolled_back_stays_resumable(self):
+        # The connection is lost while the last PATCH's COMMIT runs, and the
+        # transaction is rolled back: in doubt, 503. The session asks the
+        # database what happened before it touches the archive (it deleted
+        # the upload before: the client had to start over); rolled back,
+        # the upload is kept, and the next HEAD completes it.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.pg.psql("create function slow_commit() returns trigger language plpgsql as "
+                     "$$ begin perform pg_sleep(60); return null; end $$")
+        self.addCleanup(self.pg.psql, "drop function if exists slow_commit()")
+        self.pg.psql("create constraint trigger slow_commit after insert on uploads deferrable "
+                     "initially deferred for each row execute function slow_commit()")
+        self.addCleanup(self.pg.psql, "drop trigger if exists slow_commit on uploads")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            patched = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
+                                  portal=server)
+            self.pg.psql(f"select pg_terminate_backend({self.backend_in_commit('PgSleep')})")
+            status, headers, body = patched.result(timeout=30)
+        self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
+        self.assertEqual(self.in_doubt_resolved(server, upload_id), "rolled back")
+        self.pg.psql("drop trigger slow_commit on uploads")
+        self.completed_by_head(server, upload_id)
+        self.assertEqual(self.replays(server, upload_id), [])
+
+    def test_a_record_in_doubt_that_committed_is_the_upload(self):
+        # The same loss of the connection in COMMIT, after PostgreSQL
+        # committed locally (it waited for a synchronous standby): the
+        # session learns that the upload is recorded, and leaves its
+        # archive where the row says it is.
+        def restore():
+            self.pg.psql("alter system reset synchronous_standby_names")
+            self.pg.psql("select pg_reload_conf()")
+            self.pg.psql("alter database portal reset synchronous_commit")
+        self.addCleanup(restore)
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        self.pg.psql("alter system set synchronous_standby_names = 'nowhere'")
+        self.pg.psql("select pg_reload_conf()")
+        self.pg.psql("alter database portal set synchronous_commit = on")
+        # the server's connections take the setting when they are replaced
+        self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                     "where datname = 'portal' and pid <> pg_backend_pid() "
+                     "and backend_type = 'client backend'")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            patched = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
+                                  portal=server)
+            self.pg.psql(f"select pg_terminate_backend({self.backend_in_commit('SyncRep')})")
+            status, headers, body = patched.result(timeout=30)
+        self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
+        self.assertEqual(self.in_doubt_resolved(server, upload_id), "committed")
+        restore()
+        self.completed_by_head(server, upload_id)
+
     def test_a_kept_upload_left_alone_still_expires(self):
         # Kept after a record the database did not take, then abandoned: its
         # session stops idle like any other, and the reaper takes row and file.
