@@ -421,8 +421,8 @@ void remove_archive(session_ptr self) {
 
 // The connection was lost after the record's COMMIT was sent: it may have
 // committed or not, and the archive must stay where that row would find it
-// until the database says which (db::find_completion_fate waits for that
-// transaction to end). Asked again at each HEAD and idle tick until
+// until the database says which (db::find_completion_fate, once that
+// transaction has ended). Asked again at each HEAD and idle tick until
 // answered; one question at a time.
 void ask_fate(session_ptr self) {
   auto& st = self->state;
@@ -444,7 +444,7 @@ void on_fate(session_ptr self, const tus_fate& fate) {
   if (!st.in_doubt || st.at != phase::completing)
     return;
   auto* known = std::get_if<db::completion_fate>(&fate);
-  if (!known)
+  if (!known || *known == db::completion_fate::pending)
     return; // still unknown: the next HEAD or idle tick asks again
   st.in_doubt = false;
   log::info("tus upload's record in doubt: resolved",
@@ -452,20 +452,17 @@ void on_fate(session_ptr self, const tus_fate& fate) {
              {"fate", *known == db::completion_fate::kept       ? "rolled back"
                       : *known == db::completion_fate::recorded ? "committed"
                                                                 : "gone"}});
-  switch (*known) {
-  case db::completion_fate::recorded:
+  if (*known == db::completion_fate::recorded) {
     st.at = phase::over;
     log::info("upload complete", {{"upload_id", st.info.id}, {"size", st.durable}, {"tus", true}});
     st.registry->forget(st.info.id, self->address());
     return self->quit();
-  case db::completion_fate::kept:
-    if (reopen(self))
-      return;
-    [[fallthrough]];
-  case db::completion_fate::gone:
-    remove_archive(self);
-    return destroy(self, {error_code::not_found, "the upload was terminated"});
   }
+  if (*known == db::completion_fate::kept && reopen(self))
+    return;
+  // Terminated meanwhile (or kept, but the archive could not go back).
+  remove_archive(self);
+  destroy(self, {error_code::not_found, "the upload was terminated"});
 }
 
 void on_recorded(session_ptr self, tus_recorded& outcome) {
@@ -544,7 +541,9 @@ void on_begin(session_ptr self, tus_begin& head) {
                                 ", the upload's offset is " + std::to_string(st.durable)});
   if (head.body_length && *head.body_length > st.info.length - st.durable)
     return head.reply(failure{error_code::payload_too_large, "the body goes past Upload-Length"});
-  if (!st.check) {
+  // A judged upload (whole, kept) needs no validator: its PATCH can only be
+  // empty, and one with a byte past the length cuts back and rebuilds.
+  if (!st.check && !st.judged) {
     if (auto refused = rebuild(self)) {
       head.reply(*refused);
       return destroy(self, *refused);
@@ -590,6 +589,8 @@ void on_chunk(session_ptr self, uint64_t n, const chunk_ptr& c) {
   if (!current(self, n))
     return;
   auto& p = *st.patch;
+  if (c->size == 0) // nothing to judge (nor, once judged, a validator to feed)
+    return p.link->credit(1);
   if (st.file->size() + c->size > st.info.length) {
     if (auto broken = cut_back(self))
       return destroy(self, *broken);
@@ -730,12 +731,15 @@ void on_idle(session_ptr self, uint64_t generation) {
   auto& st = self->state;
   if (generation != st.idle_generation || st.at == phase::over)
     return;
-  // A long PATCH, or a completion, is activity: look again later (a
-  // completion the database did not take reopens the session, which must
-  // still stop idle, so that the reaper can expire it).
   if (st.in_doubt)
     ask_fate(self);
-  if (st.patch || st.at == phase::completing)
+  // A long PATCH, or a completion, is activity: look again later (a
+  // completion the database did not take reopens the session, which must
+  // still stop idle, so that the reaper can expire it). So is a record still
+  // out (answered `timeout`, not yet rolled back): a new session would start
+  // a second completion beside it, each holding a db worker (review 4: HEADs
+  // then answered 503).
+  if (st.patch || st.at == phase::completing || st.record_in_flight)
     return arm_idle(self);
   if (st.registry->retire(st.info.id, self->address(),
                           [self] { return self->mailbox().empty(); })) {

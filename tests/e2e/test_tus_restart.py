@@ -221,10 +221,16 @@ class TusRestartTest(PortalTestCase, TusChecks):
         return wait_until(find, 20, message=f"the record's COMMIT to wait on {wait_event}")
 
     def in_doubt_resolved(self, server, upload_id):
-        return wait_until(lambda: next((l["fate"] for l in server.logs
-                                        if l.get("msg") == "tus upload's record in doubt: resolved"
-                                        and l.get("upload_id") == upload_id), None), 20,
-                          message="the session to learn what the COMMIT in doubt did")
+        """HEADs (423: each asks the database again) until the session knows
+        what the COMMIT in doubt did; that fate."""
+        def fate():
+            known = next((l["fate"] for l in server.logs
+                          if l.get("msg") == "tus upload's record in doubt: resolved"
+                          and l.get("upload_id") == upload_id), None)
+            if not known:
+                self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 423)
+            return known
+        return wait_until(fate, 20, message="the session to learn what the COMMIT in doubt did")
 
     def test_a_record_in_doubt_that_was_rolled_back_stays_resumable(self):
         # The connection is lost while the last PATCH's COMMIT runs, and the
@@ -234,8 +240,13 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # the upload is kept, and the next HEAD completes it.
         server = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        self.pg.psql("create function slow_commit() returns trigger language plpgsql as "
-                     "$$ begin perform pg_sleep(60); return null; end $$")
+        # The first COMMIT that inserts an upload sleeps (a sequence, since
+        # its transaction is rolled back): long enough to be cut off.
+        self.pg.psql("create sequence slow_once")
+        self.addCleanup(self.pg.psql, "drop sequence if exists slow_once")
+        self.pg.psql("create function slow_commit() returns trigger language plpgsql as $$ begin "
+                     "if nextval('slow_once') = 1 then perform pg_sleep(60); end if; "
+                     "return null; end $$")
         self.addCleanup(self.pg.psql, "drop function if exists slow_commit()")
         self.pg.psql("create constraint trigger slow_commit after insert on uploads deferrable "
                      "initially deferred for each row execute function slow_commit()")
@@ -247,7 +258,6 @@ class TusRestartTest(PortalTestCase, TusChecks):
             status, headers, body = patched.result(timeout=30)
         self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
         self.assertEqual(self.in_doubt_resolved(server, upload_id), "rolled back")
-        self.pg.psql("drop trigger slow_commit on uploads")
         self.completed_by_head(server, upload_id)
         self.assertEqual(self.replays(server, upload_id), [])
 
@@ -279,6 +289,50 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.assertEqual(self.in_doubt_resolved(server, upload_id), "committed")
         restore()
         self.completed_by_head(server, upload_id)
+
+    def test_a_session_whose_record_is_still_out_does_not_stop_idle(self):
+        # A record answered `timeout` may hold its db worker until rolled
+        # back. Its session stopping idle meanwhile let the next HEAD spawn a
+        # new one, which started a second completion beside it: HEADs spaced
+        # past the idle timeout filled the pool and answered 503 (review 4).
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000", PORTAL_DB_POOL_SIZE="2",
+                                 PORTAL_TUS_SESSION_IDLE_SECONDS="1")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+            statuses = []
+            for _ in range(4):
+                time.sleep(1.5)  # load: each gap is past the idle timeout
+                statuses.append(self.head(self.token, upload_id, portal=server)[0])
+            self.assertEqual(statuses, [423] * 4)
+        self.completed_by_head(server, upload_id)
+        kept = [l for l in server.logs
+                if l.get("msg") == "tus upload complete but not recorded; kept for a retry"]
+        self.assertEqual(len(kept), 1, "one completion while the first was still out")
+
+    def test_a_kept_upload_completes_with_an_empty_patch(self):
+        # The other way to retry a kept completion (docs/TUS.md): a PATCH
+        # at the full offset with an empty body. Judged already, it replays
+        # nothing either.
+        server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=server)
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        def retried():
+            status, headers, body = self.patch(self.token, upload_id, len(self.archive), b"",
+                                               portal=server)
+            if status == 423:  # the first attempt has not settled yet
+                return None
+            return status, headers
+        status, headers = wait_until(retried, 20, message="the empty PATCH to complete the upload")
+        self.assertEqual(status, 204)
+        self.assertEqual(headers["Upload-Offset"], str(len(self.archive)))
+        self.completed_by_head(server, upload_id)
+        self.assertEqual(self.replays(server, upload_id), [])
 
     def test_a_kept_upload_left_alone_still_expires(self):
         # Kept after a record the database did not take, then abandoned: its
