@@ -184,6 +184,9 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
   digest.catch_up(offset); // the resumed prefix, so the chunks follow on
   progress shown("push " + filename, key.size, offset);
   bool resync = false;
+  // Where the PATCH whose answer was lost would have ended: what a re-sync
+  // finds kept up to there, this run sent (not what another client sent).
+  uint64_t lost_end = offset;
   int conflicts = 0;
   while (resync || offset < key.size) {
     try {
@@ -196,8 +199,8 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
         }
         // What the server kept of a request whose answer was lost (a 503
         // from the last PATCH's record, a cut connection) was sent too.
-        if (at->offset > offset)
-          t.sent += at->offset - offset;
+        if (std::min(at->offset, lost_end) > offset)
+          t.sent += std::min(at->offset, lost_end) - offset;
         offset = at->offset;
         resync = false;
         continue;
@@ -205,12 +208,13 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
       auto n = static_cast<std::size_t>(std::min(run.chunk, key.size - offset));
       std::string data = file.read(offset, n);
       digest.feed(offset, data);
+      lost_end = offset + n; // until answered
       uint64_t next = run.tus.patch(t.upload_url, offset, std::move(data), run.caps.sha256);
       if (next <= offset || next > key.size)
         throw std::runtime_error(name + ": the server answered the offset " + std::to_string(next) +
                                  " to a PATCH at " + std::to_string(offset));
       t.sent += next - offset;
-      offset = next;
+      offset = lost_end = next;
       retry.reset();
       conflicts = 0;
       shown.update(offset);
@@ -220,12 +224,14 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
         run.state.forget(key);
         throw std::runtime_error(name + ": " + e.what() + "; run push again to start over");
       }
-      if (e.status == 422) // failed validation: the server deleted the upload
+      if (e.status == 415 || e.status == 422) // failed validation: the server deleted it
         run.state.forget(key);
       if (e.status != 409)
         retry.wait_or_rethrow();
       else if (++conflicts > 8) // the offset keeps moving under us
         throw;
+      else
+        lost_end = offset; // refused before its body was read: nothing of it went up
       resync = true;
     } catch (const boost::beast::system_error&) {
       retry.wait_or_rethrow();
@@ -319,7 +325,13 @@ int push_command(const config_loader&, const args& words) {
     }
     push_run run{*url_text, tus, caps, state, chunk};
     for (const auto& name : a.positional) {
-      std::cout << push_file(run, name) << std::endl;
+      std::string object;
+      try {
+        object = push_file(run, name);
+      } catch (const tus_status_error& e) { // a refusal: which file of several
+        throw std::runtime_error(name + ": " + e.what());
+      }
+      std::cout << object << std::endl;
     }
     return exit_ok;
   });

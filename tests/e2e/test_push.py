@@ -88,11 +88,11 @@ class PushTest(PortalTestCase, UploadChecks):
                               capture_output=True, text=True, env=merged, timeout=timeout,
                               stdin=subprocess.DEVNULL, cwd=self.tmp)
 
-    def push_paused(self, path, pause_at, portal=None):
+    def push_paused(self, path, pause_at, portal=None, gate="gate"):
         """A push process that stops once the server acknowledged `pause_at`
         bytes; returns (process, the file that lets it go on)."""
         portal = portal or self.portal
-        gate = os.path.join(self.tmp, "gate")
+        gate = os.path.join(self.tmp, gate)
         env = self.push_env(PORTAL_FAILPOINT_PUSH_PAUSE_AT=str(pause_at),
                             PORTAL_FAILPOINT_PUSH_PAUSE_FILE=gate)
         proc = subprocess.Popen([portal.binary, "push", path, "--url", portal.base_url],
@@ -280,6 +280,28 @@ class PushTest(PortalTestCase, UploadChecks):
         self.assertEqual(sizes.group(2), sizes.group(1), summary[0])
         self.assertEqual(self.patch_bytes(server, upload_id), len(archive), "no byte sent twice")
 
+    def test_sent_counts_no_byte_of_another_run(self):
+        # Two runs of one file share the state dir: A created the upload and
+        # paused; B resumed it and sent a chunk. A's next PATCH gets 409 (not
+        # a byte of it read), it re-syncs, and finishes: it sent all but B's
+        # chunk, and says so (it counted B's chunk as its own).
+        archive = archive_of(4 * CHUNK, seed=21)
+        path = self.write("twice.tar.gz", archive)
+        a, gate_a = self.push_paused(path, CHUNK, gate="gate-a")
+        b, gate_b = self.push_paused(path, 2 * CHUNK, gate="gate-b")
+        with open(gate_a, "w"):
+            pass
+        out, err = a.communicate(timeout=120)
+        self.assertEqual(a.returncode, 0, err)
+        self.assertTrue(any(l.get("msg") == "request" and l.get("method") == "PATCH"
+                            and l.get("status") == 409 for l in self.portal.logs),
+                        "A's PATCH met B's bytes")
+        summary = [l for l in err.splitlines() if l.startswith("push ")]
+        self.assertEqual(len(summary), 1, err)
+        sent = re.search(r", sent (\S+ \S+) in ", summary[0])
+        self.assertIsNotNone(sent, summary[0])
+        self.assertEqual(sent.group(1), f"{(len(archive) - CHUNK) / 1024:.1f} KiB", summary[0])
+
     def test_retries_until_the_server_is_up(self):
         # a port where a server listened and no longer does: refused at first
         gone = self.start_portal(env=dict(NO_RATE_LIMITS))
@@ -384,6 +406,9 @@ class PushTest(PortalTestCase, UploadChecks):
             ((self.tmp,), {}, "not a regular file"),
             ((path,), {"PORTAL_TOKEN": "upt_AAAAAAAAAAAAAAAA_" + "B" * 43}, "401"),
             ((path,), {"PORTAL_PUSH_CHUNK_BYTES": "12"}, "PORTAL_PUSH_CHUNK_BYTES"),
+            # a refusal names the file it is about (of several, it may be any)
+            ((self.write("bad.tar.gz", b"not gzip at all" * 100),), {},
+             "bad.tar.gz: 415 unsupported_media_type"),
         ]
         for files, env, needle in cases:
             with self.subTest(needle=needle):
