@@ -11,6 +11,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 
 import base64
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import shutil
@@ -153,6 +154,17 @@ class TusRestartTest(PortalTestCase, TusChecks):
                 if l.get("msg") == "tus validator rebuilt from the partial"
                 and l.get("upload_id") == upload_id]
 
+    @contextlib.contextmanager
+    def last_patch_held(self, server, upload_id):
+        """The whole archive PATCHed while its tus row is locked: the record
+        is held past the deadline (503; the upload is kept). The lock stays
+        for the block."""
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
+                                               portal=server)
+            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+            yield
+
     def completed_by_head(self, server, upload_id):
         """HEADs until one says the upload is complete: 423 (being recorded,
         retry; tus-js-client keeps the URL) until then, never 200 before the
@@ -178,10 +190,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # partials/ and the next HEAD completes it.
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
-            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
-                                               portal=server)
-            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        with self.last_patch_held(server, upload_id):
             # held up still: whatever a HEAD says, it is not "complete"
             self.assertEqual(self.head(self.token, upload_id, portal=server)[0], 423)
         wait_until(lambda: any(l.get("msg") == "tus upload complete but not recorded; kept for "
@@ -220,6 +229,18 @@ class TusRestartTest(PortalTestCase, TusChecks):
             return int(pid) if pid.strip() else None
         return wait_until(find, 20, message=f"the record's COMMIT to wait on {wait_event}")
 
+    def cut_off_in_commit(self, server, upload_id, wait_event):
+        """The last PATCH's record loses its connection while its COMMIT
+        waits on `wait_event` (the backend is terminated): 503, in doubt.
+        Then what the session learns the COMMIT did."""
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            patched = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
+                                  portal=server)
+            self.pg.psql(f"select pg_terminate_backend({self.backend_in_commit(wait_event)})")
+            status, headers, body = patched.result(timeout=30)
+        self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
+        return self.in_doubt_resolved(server, upload_id)
+
     def in_doubt_resolved(self, server, upload_id):
         """HEADs (423: each asks the database again) until the session knows
         what the COMMIT in doubt did; that fate."""
@@ -251,13 +272,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.pg.psql("create constraint trigger slow_commit after insert on uploads deferrable "
                      "initially deferred for each row execute function slow_commit()")
         self.addCleanup(self.pg.psql, "drop trigger if exists slow_commit on uploads")
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            patched = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
-                                  portal=server)
-            self.pg.psql(f"select pg_terminate_backend({self.backend_in_commit('PgSleep')})")
-            status, headers, body = patched.result(timeout=30)
-        self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
-        self.assertEqual(self.in_doubt_resolved(server, upload_id), "rolled back")
+        self.assertEqual(self.cut_off_in_commit(server, upload_id, "PgSleep"), "rolled back")
         self.completed_by_head(server, upload_id)
         self.assertEqual(self.replays(server, upload_id), [])
 
@@ -280,13 +295,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
                      "where datname = 'portal' and pid <> pg_backend_pid() "
                      "and backend_type = 'client backend'")
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            patched = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
-                                  portal=server)
-            self.pg.psql(f"select pg_terminate_backend({self.backend_in_commit('SyncRep')})")
-            status, headers, body = patched.result(timeout=30)
-        self.assert_tus_error(status, headers, body, 503, "unavailable", "record in doubt")
-        self.assertEqual(self.in_doubt_resolved(server, upload_id), "committed")
+        self.assertEqual(self.cut_off_in_commit(server, upload_id, "SyncRep"), "committed")
         restore()
         self.completed_by_head(server, upload_id)
 
@@ -298,10 +307,7 @@ class TusRestartTest(PortalTestCase, TusChecks):
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000", PORTAL_DB_POOL_SIZE="2",
                                  PORTAL_TUS_SESSION_IDLE_SECONDS="1")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
-            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
-                                               portal=server)
-            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        with self.last_patch_held(server, upload_id):
             statuses = []
             for _ in range(4):
                 time.sleep(1.5)  # load: each gap is past the idle timeout
@@ -318,10 +324,8 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # nothing either.
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
-            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
-                                               portal=server)
-            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        with self.last_patch_held(server, upload_id):
+            pass
         def retried():
             status, headers, body = self.patch(self.token, upload_id, len(self.archive), b"",
                                                portal=server)
@@ -367,10 +371,8 @@ class TusRestartTest(PortalTestCase, TusChecks):
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000", PORTAL_REAPER_INTERVAL_SECONDS="1",
                                  PORTAL_TUS_SESSION_IDLE_SECONDS="1")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
-            status, headers, body = self.patch(self.token, upload_id, 0, self.archive,
-                                               portal=server)
-            self.assert_tus_error(status, headers, body, 503, "unavailable", "record held up")
+        with self.last_patch_held(server, upload_id):
+            pass
         self.wait_session_stopped(upload_id, server)
         self.pg.psql("update tus_uploads set expires_at = now() - interval '1 second'"
                      f" where id = '{upload_id}'")
