@@ -168,7 +168,6 @@ reaped_volume reconcile_on_start(const config& cfg) {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
     auto rows = db::upload_volumes(tx);
-    storage::return_unrecorded_archives(layout, db::tus_volumes(tx), rows, volume.id);
     auto report = storage::reconcile(layout, rows, volume.id);
     for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, volume.id, 1000000, {})) {
       storage::remove_partial(layout, id);

@@ -29,18 +29,4 @@ struct partial_report {
 partial_report reconcile_partials(const data_dir_layout& layout, const row_volumes& rows,
                                   const std::string& here);
 
-// A tus completion cut off between the move into archives/ and its record's
-// COMMIT (a crash, a power loss, a kill while the record waited on a lock)
-// leaves archives/<id> with a tus row and no upload row: every byte, not yet
-// an upload. Run before reconcile() (which would move it to orphans/ and
-// lose the upload), this moves each such archive back to partials/, where
-// the next HEAD completes it (docs/TUS.md, Completion). `tus_rows`, `uploads`:
-// every row of each and its volume; a tus row of another volume is left
-// alone. Each move is logged; a failed one too, and then left to
-// reconcile(). Returns the ids moved.
-std::vector<std::string> return_unrecorded_archives(const data_dir_layout& layout,
-                                                    const row_volumes& tus_rows,
-                                                    const row_volumes& uploads,
-                                                    const std::string& here);
-
 } // namespace portal::storage

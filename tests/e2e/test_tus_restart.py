@@ -338,33 +338,6 @@ class TusRestartTest(PortalTestCase, TusChecks):
         self.completed_by_head(server, upload_id)
         self.assertEqual(self.replays(server, upload_id), [])
 
-    def test_a_kill_while_the_record_waits_keeps_the_upload(self):
-        # Killed between the move into archives/ and the record's COMMIT: an
-        # archive with a tus row and no upload row. Start-up moved it to
-        # orphans/ (HEAD 404, the tus row still charging the quota); it goes
-        # back to partials/, and the next HEAD completes it (review 4).
-        first = self.own_server()
-        upload_id = self.created_id(self.token, len(self.archive), portal=first)
-
-        def last_patch():
-            try:
-                return self.patch(self.token, upload_id, 0, self.archive, portal=first)
-            except Exception:  # the server is killed under it
-                return None
-        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                patched = pool.submit(last_patch)
-                wait_until(lambda: upload_id in self.dir_files("archives", first), 20,
-                           message="the archive in place, its record waiting")
-                first.kill()
-                patched.result(timeout=30)
-        second = self.restarted(first)
-        self.assertIn("tus archive returned to partials: its record never committed",
-                      [l.get("msg") for l in second.logs if l.get("upload_id") == upload_id])
-        self.completed_by_head(second, upload_id)
-        self.assertEqual(self.replays(second, upload_id), [len(self.archive)])
-        self.assertEqual(self.dir_files("orphans", second), [])
-
     def test_a_kept_upload_left_alone_still_expires(self):
         # Kept after a record the database did not take, then abandoned: its
         # session stops idle like any other, and the reaper takes row and file.

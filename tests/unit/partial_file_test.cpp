@@ -139,31 +139,3 @@ TEST_CASE("reconcile_partials: keeps partials with rows, removes the others, rep
   CHECK_FALSE(fs::exists(dir.layout.partials / "orphan.part"));
   CHECK(fs::exists(dir.layout.partials / "not-a-partial.txt"));
 }
-
-TEST_CASE("return_unrecorded_archives: an archive with a tus row and no upload row goes back") {
-  temp_data_dir dir;
-  auto archive = [&](const std::string& id) {
-    auto file = partial_file::create(dir.layout, id);
-    file.append("whole", 5);
-    file.commit_to_archive(dir.layout);
-  };
-  archive("cut-off");    // its record never committed: back to partials/
-  archive("legacy-cut"); // the same, a row of no volume
-  archive("recorded");   // an upload row too: an upload, left alone
-  archive("theirs");     // another volume's tus row: left alone
-  archive("taken");      // its partial exists already: left to reconcile()
-  partial_file::create(dir.layout, "taken");
-  fs::create_symlink("/etc/passwd", dir.layout.archives / "linked"); // not a regular file
-  row_volumes tus_rows{{"cut-off", "here"},     {"legacy-cut", ""}, {"recorded", "here"},
-                       {"theirs", "elsewhere"}, {"taken", "here"},  {"linked", "here"},
-                       {"no-archive", "here"}};
-  row_volumes uploads{{"recorded", "here"}};
-  auto moved = return_unrecorded_archives(dir.layout, tus_rows, uploads, "here");
-  std::sort(moved.begin(), moved.end());
-  CHECK(moved == std::vector<std::string>{"cut-off", "legacy-cut"});
-  CHECK(read_all(dir.layout.partials / "cut-off.part") == "whole");
-  CHECK_FALSE(fs::exists(dir.layout.archives / "cut-off"));
-  for (const char* id : {"recorded", "theirs", "taken"})
-    CHECK(fs::exists(dir.layout.archives / id));
-  CHECK(fs::is_symlink(dir.layout.archives / "linked"));
-}
