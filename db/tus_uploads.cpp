@@ -57,7 +57,9 @@ const query claim_tus_uploads{"claim_tus_uploads", R"(
 const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 for update"};
 
 const query lock_tus_upload{"lock_tus_upload",
-                            "select 1 from tus_uploads where id = $1 for update"};
+                            "select 1 from tus_uploads where id = $1 for update skip locked"};
+
+const query tus_upload_exists{"tus_upload_exists", "select 1 from tus_uploads where id = $1"};
 
 const query upload_recorded{"upload_recorded", "select 1 from uploads where id = $1"};
 
@@ -125,8 +127,10 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
 completion_fate find_completion_fate(pqxx::transaction_base& tx, const std::string& id) {
   if (!exec(tx, sql::lock_tus_upload, id).empty())
     return completion_fate::kept;
-  // A new statement, a new snapshot (READ COMMITTED): it sees the commit
-  // that the lock waited for.
+  // Each statement takes a new snapshot (READ COMMITTED): a row that is
+  // gone now was deleted by a transaction that has committed.
+  if (!exec(tx, sql::tus_upload_exists, id).empty())
+    return completion_fate::pending;
   if (!exec(tx, sql::upload_recorded, id).empty())
     return completion_fate::recorded;
   return completion_fate::gone;

@@ -79,10 +79,13 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const std::string& request_id);
 
 // What became of a completion whose COMMIT is in doubt (its connection was
-// lost after COMMIT was sent). The statement waits for that transaction to
-// end first: it held the tus row's lock, as FOR UPDATE here does.
+// lost after COMMIT was sent). The completion holds the tus row's lock until
+// its transaction ends: a row this takes the lock of (SKIP LOCKED, so it
+// never waits and holds no db worker) was not deleted, so that transaction
+// was rolled back; a row still locked means it may still run (ask again).
 enum class completion_fate {
-  kept,     // the tus row is still there: the completion was rolled back
+  kept,     // the tus row is there, unlocked: the completion was rolled back
+  pending,  // the tus row is locked: that transaction may still run
   recorded, // the upload's row exists: it committed
   gone,     // neither: the upload was terminated (or deleted since)
 };
