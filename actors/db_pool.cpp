@@ -115,15 +115,10 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
     },
     [=](expire_atom, db_request_ptr& req) {
       // Queued or running: either way the caller has waited long enough,
-      // unless a worker is committing it (db_request::claim_commit). A
-      // COMMIT gets a second budget; a claimed statement may be waiting on
-      // a lock before it commits, and is interrupted now.
+      // unless a worker is committing it (db_request::claim_commit).
       if (req->expire() || req->finished())
         return;
-      if (req->mode() == db_mode::statement)
-        self->send(self, interrupt_atom::value, req);
-      else
-        self->delayed_send(self, req->budget(), interrupt_atom::value, req);
+      self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](interrupt_atom, db_request_ptr& req) {
       // Queued, running or committing: interrupted only while committing

@@ -53,14 +53,6 @@ enum class db_mode {
   // runs it again on a fresh connection when the first one turns out to be
   // broken, so it must be safe to run twice: a read, or an idempotent write.
   autocommit,
-  // One write that commits by itself (pqxx::nontransaction): one round trip
-  // where BEGIN, the statement and COMMIT take three. It is claimed before
-  // it is sent, as a COMMIT is (claim_commit), since it may commit from the
-  // moment it is: the deadline answers it only while it waits for a worker.
-  // Once sent, the pool interrupts it at its deadline: cancelled, it was
-  // rolled back and is answered `timeout`; a connection lost meanwhile
-  // leaves it `in_doubt`. It never runs twice.
-  statement,
 };
 
 class db_request {
@@ -100,8 +92,7 @@ public:
   bool finished() const { return state_.load() == finished_state; }
   bool claimed() const { return claimed_.load(); }
 
-  // Worker side, right before COMMIT (db_mode::transaction) or before the
-  // statement is sent (db_mode::statement): true when the
+  // Worker side, right before COMMIT (db_mode::transaction): true when the
   // request is still unanswered and its deadline has not passed; from then
   // on the deadline no longer answers it. False when it has been answered,
   // or its deadline passed now (the caller is told `timeout`): roll back.
@@ -163,11 +154,10 @@ public:
   // A claimed COMMIT that waits on the database (a synchronous standby
   // that is down) would hold its caller for good: the worker sets how to
   // interrupt it (pqxx's cancel_query) for the time COMMIT runs, and the
-  // pool calls interrupt_commit() a second budget after the deadline (at
-  // the deadline for a db_mode::statement, which may be waiting on a lock
-  // before it commits). A COMMIT cancelled while waiting for a standby has
-  // committed locally (PostgreSQL says so in a WARNING) and is answered as
-  // done; one cancelled in any other wait was rolled back: `timeout`.
+  // pool calls interrupt_commit() a second budget after the deadline. A
+  // COMMIT cancelled while waiting for a standby has committed locally
+  // (PostgreSQL says so in a WARNING) and is answered as done; one
+  // cancelled in any other wait was rolled back: `timeout`.
   void set_interrupt(std::function<void()> interrupt) {
     std::lock_guard<std::mutex> lock(interrupt_mutex_);
     interrupt_ = std::move(interrupt);
@@ -225,15 +215,13 @@ db_request_ptr make_db_request(std::string what, std::chrono::steady_clock::time
                                         std::move(done), db_mode::transaction);
 }
 
-// The same for a request in db_mode::autocommit or db_mode::statement
-// (their rules there).
+// The same for a request in db_mode::autocommit (its rules there).
 template <class R>
 db_request_ptr make_db_autocommit(std::string what, std::chrono::steady_clock::time_point deadline,
                                   std::function<R(pqxx::transaction_base&)> query,
-                                  std::function<void(db_outcome<R>)> done,
-                                  db_mode mode = db_mode::autocommit) {
+                                  std::function<void(db_outcome<R>)> done) {
   return make_db_request<R, pqxx::transaction_base>(std::move(what), deadline, std::move(query),
-                                                    std::move(done), mode);
+                                                    std::move(done), db_mode::autocommit);
 }
 
 } // namespace portal

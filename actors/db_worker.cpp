@@ -8,13 +8,11 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
-#include <poll.h>
-
 namespace portal {
 
 namespace {
 
-constexpr const char* query_canceled = "57014"; // SQLSTATE: a cancel request
+constexpr const char* query_canceled = "57014"; // SQLSTATE of a cancel request
 
 struct worker_state {
   db_worker_options opts;
@@ -82,69 +80,6 @@ std::function<void()> run_autocommit(worker_ptr self, db_request& req) {
   }
 }
 
-// Interruptible for as long as COMMIT (or a claimed statement) runs,
-// never after: the pool's cancel must not reach this connection's next
-// request.
-struct interruptible {
-  db_request& req;
-  interruptible(db_request& r, pqxx::connection& c) : req(r) {
-    req.set_interrupt([&c, name = req.what()] {
-      try {
-        c.cancel_query();
-      } catch (const std::exception& e) {
-        log::warn("a database request could not be interrupted",
-                  {{"request", name}, {"error", e.what()}});
-      }
-    });
-  }
-  interruptible(const interruptible&) = delete;
-  interruptible& operator=(const interruptible&) = delete;
-  ~interruptible() { req.set_interrupt(nullptr); }
-};
-
-// The caller has been told `timeout` (or is told now): what it was told must
-// stay true.
-void deadline_passed(const worker_state& st, db_request& req) {
-  req.rolled_back();
-  log::warn("database request rolled back: its deadline passed",
-            {{"actor", st.worker_name}, {"request", req.what()}});
-}
-
-// An idle connection the database closed (a restart, pg_terminate_backend)
-// has its last words waiting on the socket: reading them costs no round
-// trip. A statement is never sent on it, since a connection lost after the
-// send leaves the statement in doubt (db_mode::statement).
-bool closed_while_idle(pqxx::connection& c) {
-  for (int reads = 0; reads < 4; ++reads) {
-    if (!c.is_open())
-      return true;
-    pollfd readable{c.sock(), POLLIN, 0};
-    if (::poll(&readable, 1, 0) <= 0)
-      return false;
-    try {
-      c.get_notifs(); // consumes what arrived: an error notice, then EOF
-    } catch (const pqxx::broken_connection&) {
-      return true;
-    }
-  }
-  return !c.is_open();
-}
-
-// db_mode::statement: claimed, then sent once; nothing to deliver (null)
-// when its deadline passed first.
-std::function<void()> run_statement(worker_ptr self, db_request& req) {
-  auto& st = self->state;
-  if (closed_while_idle(*st.conn))
-    st.conn = std::make_unique<pqxx::connection>(st.opts.conninfo);
-  if (!req.claim_commit()) {
-    deadline_passed(st, req);
-    return nullptr;
-  }
-  interruptible during{req, *st.conn};
-  pqxx::nontransaction tx{*st.conn};
-  return req.run(tx);
-}
-
 void run_request(worker_ptr self, db_request& req) {
   auto& st = self->state;
   if (req.finished())
@@ -156,19 +91,35 @@ void run_request(worker_ptr self, db_request& req) {
   try {
     if (req.mode() == db_mode::autocommit)
       return req.deliver(run_autocommit(self, req));
-    if (req.mode() == db_mode::statement) {
-      if (auto deliver = run_statement(self, req))
-        req.deliver(deliver);
-      return;
-    }
     auto tx = begin(self);
     auto deliver = req.run(*tx);
     if (!req.claim_commit()) {
+      // The caller has been told `timeout`: what it was told must stay true.
       tx->abort();
-      return deadline_passed(st, req);
+      req.rolled_back();
+      log::warn("database request rolled back: its deadline passed",
+                {{"actor", st.worker_name}, {"request", req.what()}});
+      return;
     }
     {
-      interruptible during{req, *st.conn};
+      // Interruptible for as long as COMMIT runs, never after (the pool's
+      // cancel must not reach this connection's next request).
+      struct interruptible {
+        db_request& req;
+        interruptible(db_request& r, pqxx::connection& c) : req(r) {
+          req.set_interrupt([&c, name = req.what()] {
+            try {
+              c.cancel_query();
+            } catch (const std::exception& e) {
+              log::warn("a COMMIT could not be interrupted",
+                        {{"request", name}, {"error", e.what()}});
+            }
+          });
+        }
+        interruptible(const interruptible&) = delete;
+        interruptible& operator=(const interruptible&) = delete;
+        ~interruptible() { req.set_interrupt(nullptr); }
+      } during{req, *st.conn};
       tx->commit();
     }
     req.deliver(deliver);
@@ -184,9 +135,11 @@ void run_request(worker_ptr self, db_request& req) {
     self->send(self, connect_atom::value);
   } catch (const pqxx::sql_error& e) {
     if (req.claimed() && e.sqlstate() == query_canceled) {
-      // The pool's interrupt (a claimed COMMIT or statement that outlived
-      // its deadline) cancelled it before it committed.
-      deadline_passed(st, req);
+      // The pool's interrupt cancelled a COMMIT that outlived its deadline
+      // before it committed: rolled back, and as late as `timeout` says.
+      req.rolled_back();
+      log::warn("database request rolled back: its deadline passed",
+                {{"actor", st.worker_name}, {"request", req.what()}});
       return req.fail(db_failure::timeout);
     }
     req.rolled_back(); // a failed statement or COMMIT: nothing was committed

@@ -31,16 +31,6 @@ const query touch_tus_upload{"touch_tus_upload", R"(
 const query delete_completed_tus_upload{"delete_completed_tus_upload",
                                         "delete from tus_uploads where id = $1"};
 
-// Without a quota to recheck in between: the reservation goes and the row
-// comes in one statement, or neither (no tus row: terminated meanwhile).
-const query complete_tus_upload{"complete_tus_upload", R"(
-  with reservation as (delete from tus_uploads where id = $1 returning id)
-  insert into uploads (id, owner_id, filename, size, sha256, format, entries,
-                       uncompressed_size, volume_id)
-  select id, $2::bigint, $3::text, $4::bigint, $5::text, $6::text, $7::bigint, $8::bigint,
-         nullif($9::text, '')
-  from reservation)"};
-
 // SKIP LOCKED: a row someone is deleting right now is theirs to finish.
 const query delete_expired_tus_uploads{"delete_expired_tus_uploads", R"(
   delete from tus_uploads where id in (select id from tus_uploads
@@ -127,19 +117,10 @@ std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx
                                                       const new_upload& up, const identity& owner,
                                                       const std::string& ip,
                                                       const std::string& request_id) {
-  // No tus row: the upload was terminated while it completed.
-  failure terminated{error_code::not_found, "the upload was terminated"};
-  if (up.quota == 0) {
-    if (exec(tx, sql::complete_tus_upload, up.id, up.owner_id, up.filename,
-             static_cast<int64_t>(up.size), up.sha256, up.format, static_cast<int64_t>(up.entries),
-             static_cast<int64_t>(up.uncompressed_size), up.volume_id)
-          .affected_rows() == 0)
-      return terminated;
-    return record_inserted_upload(tx, up, owner, ip, request_id);
-  }
   // The reservation goes first, so the quota check sees the real size only.
+  // No row: the upload was terminated while it completed.
   if (exec(tx, sql::delete_completed_tus_upload, up.id).affected_rows() == 0)
-    return terminated;
+    return failure{error_code::not_found, "the upload was terminated"};
   return insert_upload(tx, up, owner, ip, request_id);
 }
 

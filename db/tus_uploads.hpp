@@ -56,8 +56,7 @@ struct new_tus_upload {
 
 // Inserts the row (the declared length reserves quota: failure
 // quota_exceeded, checked under the owner's lock like insert_upload) and
-// returns it. Without a quota (up.quota 0) it is one statement, which may
-// run on its own (db_mode::statement).
+// returns it.
 std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
                                                  const new_tus_upload& up);
 
@@ -72,8 +71,7 @@ bool delete_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_
 int64_t touch_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t expiry_seconds);
 
 // Completion (SPEC §5.2): in one transaction the tus row goes and the
-// upload's row comes (insert_upload, quota rechecked under the owner lock;
-// without a quota, in one statement).
+// upload's row comes (insert_upload, quota rechecked under the owner lock).
 // failure not_found when the tus row is gone (terminated meanwhile).
 std::variant<upload_row, failure> complete_tus_upload(pqxx::transaction_base& tx,
                                                       const new_upload& up, const identity& owner,

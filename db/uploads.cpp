@@ -185,12 +185,6 @@ std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, cons
   exec0(tx, sql::insert_upload, up.id, up.owner_id, up.filename, static_cast<int64_t>(up.size),
         up.sha256, up.format, static_cast<int64_t>(up.entries),
         static_cast<int64_t>(up.uncompressed_size), up.volume_id);
-  return record_inserted_upload(tx, up, owner, ip, request_id);
-}
-
-upload_row record_inserted_upload(pqxx::transaction_base& tx, const new_upload& up,
-                                  const identity& owner, const std::string& ip,
-                                  const std::string& request_id) {
   record_audit(tx, audit_actor{owner.user_id, owner.username, ip, request_id}, "upload.complete",
                {{"upload_id", up.id}, {"filename", up.filename}, {"size", up.size}});
   auto found = find_upload(tx, up.id, owner, up.retention_days);

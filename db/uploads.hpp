@@ -70,13 +70,6 @@ std::variant<upload_row, failure> insert_upload(pqxx::transaction_base& tx, cons
                                                 const identity& owner, const std::string& ip,
                                                 const std::string& request_id);
 
-// What insert_upload does once the row is in (its audit event; the row as
-// stored), for a caller whose own statement inserted it
-// (complete_tus_upload).
-upload_row record_inserted_upload(pqxx::transaction_base& tx, const new_upload& up,
-                                  const identity& owner, const std::string& ip,
-                                  const std::string& request_id);
-
 // `retention_days` (PORTAL_RETENTION_DAYS, nullopt = off) gives expires_at.
 std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::string& id,
                                       const identity& viewer,

@@ -52,19 +52,6 @@ void with_db_autocommit(const services& svc, const exchange_ptr& ex, const db::q
                                std::move(query), answering<R>(ex, std::move(then))));
 }
 
-// with_db for a query whose one write commits by itself (db_mode::statement:
-// one round trip, claimed before it is sent, never run twice); `query` takes
-// a pqxx::transaction_base&, `undo` as for with_db.
-template <class R, class Query, class Then>
-void with_db_statement(const services& svc, const exchange_ptr& ex, const db::query& statement,
-                       Query query, Then then, std::function<void()> undo) {
-  auto req =
-    make_db_autocommit<R>(std::string{statement.name}, ex->db_deadline(svc.cfg), std::move(query),
-                          answering<R>(ex, std::move(then)), db_mode::statement);
-  req->on_rollback(std::move(undo));
-  submit(*svc.directory, std::move(req));
-}
-
 // The upload {id} of the route, if the caller may see it (else 404), then
 // `then(row)`.
 template <class Then>

@@ -402,11 +402,11 @@ void tus_create(const services& svc, exchange_ptr ex) {
   using created = std::variant<db::tus_row, failure>;
   auto layout = storage::layout_of(cfg.data_dir);
   // The partial is made before the row: a row never names a file that does
-  // not exist. A request rolled back (its deadline passed, its connection
-  // lost before its COMMIT or statement was sent) removes the file after it
-  // (`undo`); only one in doubt leaves a file that may lack a row, removed
-  // at the next start (main.cpp).
-  auto query = [up, layout](pqxx::transaction_base& tx) -> created {
+  // not exist. A transaction rolled back (its deadline passed, its
+  // connection lost before COMMIT) removes the file after it (`undo`); only
+  // a commit in doubt leaves a file without a row, removed at the next
+  // start (main.cpp).
+  auto query = [up, layout](pqxx::work& tx) -> created {
     try {
       storage::partial_file::create(layout, up.id);
     } catch (const storage::storage_error& e) {
@@ -435,39 +435,35 @@ void tus_create(const services& svc, exchange_ptr ex) {
       storage::remove_partial(layout, up.id);
     return row;
   };
-  auto answer = [&svc, ex, with_body, ticket, checksum](const created& outcome) {
-    if (auto* refused = std::get_if<failure>(&outcome))
-      return ex->reply(tus_error(*refused));
-    auto& row = std::get<db::tus_row>(outcome);
-    if (with_body) {
-      auto session = std::make_shared<tus_session_actor>();
-      return send_begin(svc, ex, row, begin_of(svc, ex, 0, checksum, true, ticket, session),
-                        session);
-    }
-    ticket->release();
-    // The session starts now: the PATCH that follows finds
-    // it live and needs no lookup (tus_patch).
-    with_session_of(svc, ex, row, [](const tus_session_actor&) {});
-    auto res = with_tus(response{http::status::created, 11});
-    res.set(http::field::location, "/api/v1/tus/" + row.id);
-    res.set("Upload-Expires", http_date(row.expires_at));
-    if (!svc.cfg.machine_id.empty())
-      res.set("Portal-Instance", svc.cfg.machine_id);
-    ex->reply(std::move(res));
-  };
-  auto undo = [layout, id = up.id] {
-    try {
-      storage::remove_partial(layout, id);
-    } catch (const storage::storage_error& e) {
-      log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
-    }
-  };
-  // Without a quota to check under the owner's lock, the creation is one
-  // statement: one round trip instead of BEGIN, INSERT, COMMIT.
-  if (up.quota > 0)
-    with_db<created>(svc, ex, db::sql::insert_tus_upload, query, answer, undo);
-  else
-    with_db_statement<created>(svc, ex, db::sql::insert_tus_upload, query, answer, undo);
+  with_db<created>(
+    svc, ex, db::sql::insert_tus_upload, query,
+    [&svc, ex, with_body, ticket, checksum](const created& outcome) {
+      if (auto* refused = std::get_if<failure>(&outcome))
+        return ex->reply(tus_error(*refused));
+      auto& row = std::get<db::tus_row>(outcome);
+      if (with_body) {
+        auto session = std::make_shared<tus_session_actor>();
+        return send_begin(svc, ex, row, begin_of(svc, ex, 0, checksum, true, ticket, session),
+                          session);
+      }
+      ticket->release();
+      // The session starts now: the PATCH that follows finds
+      // it live and needs no lookup (tus_patch).
+      with_session_of(svc, ex, row, [](const tus_session_actor&) {});
+      auto res = with_tus(response{http::status::created, 11});
+      res.set(http::field::location, "/api/v1/tus/" + row.id);
+      res.set("Upload-Expires", http_date(row.expires_at));
+      if (!svc.cfg.machine_id.empty())
+        res.set("Portal-Instance", svc.cfg.machine_id);
+      ex->reply(std::move(res));
+    },
+    [layout, id = up.id] {
+      try {
+        storage::remove_partial(layout, id);
+      } catch (const storage::storage_error& e) {
+        log::error("tus partial not removed", {{"upload_id", id}, {"error", e.what()}});
+      }
+    });
 }
 
 void tus_head(const services& svc, exchange_ptr ex) {

@@ -6,7 +6,6 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_database_outage        (from tests/e2e)
 """
 
-import base64
 import json
 import os
 import time
@@ -109,24 +108,6 @@ class DatabaseGoneTest(DeadlineCase):
             status, _, body = self.portal.request(
                 "GET", "/api/v1/uploads", headers={"Authorization": f"Bearer {self.token}"})
             self.assertEqual(status, 200, f"attempt {attempt}: {body[:300]!r}")
-
-    def test_a_tus_creation_on_a_dropped_connection_is_served(self):
-        # A creation without a quota is one statement that commits by itself
-        # (db_mode::statement), never sent twice: a connection the database
-        # dropped while idle must be found dead before it is sent, or the
-        # creation would be in doubt and answered 503.
-        headers = {"Authorization": f"Bearer {self.token}", "Tus-Resumable": "1.0.0",
-                   "Upload-Length": str(len(self.small)),
-                   "Upload-Metadata": "filename " + base64.b64encode(b"idle.tar.gz").decode()}
-        for attempt in range(3):
-            self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                         "where datname = current_database() and pid <> pg_backend_pid() "
-                         "and backend_type = 'client backend'")
-            status, answer, body = self.portal.request("POST", "/api/v1/tus/", headers)
-            self.assertEqual(status, 201, f"attempt {attempt}: {body[:300]!r}")
-            upload_id = answer["Location"].rsplit("/", 1)[1]
-            self.assertEqual(
-                self.pg.psql(f"select count(*) from tus_uploads where id = '{upload_id}'"), "1")
 
     def test_database_lost_mid_upload(self):
         before = self.snapshot()

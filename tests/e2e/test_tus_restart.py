@@ -354,46 +354,18 @@ class TusRestartTest(PortalTestCase, TusChecks):
                    message="the abandoned upload reaped, row and partial")
 
     def test_a_creation_answered_503_at_the_deadline_leaves_nothing(self):
-        # The partial is made inside the creation's request. Its INSERT is
-        # one statement, claimed before it is sent (db_mode::statement): held
-        # up past the deadline it is cancelled then, not answered and left to
-        # commit later, and the file goes with the row that never was.
+        # The partial is made inside the creation's transaction: rolled back
+        # at the deadline, the file goes with the row that never was.
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
         before, rows = self.dir_files("partials", server), self.tus_rows()
         with self.pg.holding("select 1 from users where username = 'restarter' for update"):
-            started = time.monotonic()
             status, headers, body = self.create(self.token, len(self.archive), portal=server)
-            elapsed = time.monotonic() - started
             self.assert_tus_error(status, headers, body, 503, "unavailable", "creation held up")
-            # the deadline, plus slack for a sanitizer build on a busy machine
-            self.assertLess(elapsed, 1 + 3, "the 503 must come at the deadline")
         wait_until(lambda: any(l.get("msg") == "database request rolled back: its deadline passed"
                                and l.get("request") == "insert_tus_upload"
                                for l in server.logs), 20, message="the creation rolled back")
         self.assertEqual(self.dir_files("partials", server), before)
         self.assertEqual(self.tus_rows(), rows)
-
-    def test_a_completion_whose_upload_went_meanwhile_records_nothing(self):
-        # Without a quota the completion's DELETE of the tus row and INSERT of
-        # the upload's row are one statement: a row deleted while that
-        # statement waited for its lock inserts no upload either.
-        server = self.own_server(PORTAL_DB_DEADLINE_MS="30000")
-        upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        waiting = ("select count(*) from pg_stat_activity where datname = current_database() "
-                   "and wait_event_type = 'Lock'")
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            with self.pg.holding(f"delete from tus_uploads where id = '{upload_id}'"):
-                last = pool.submit(self.patch, self.token, upload_id, 0, self.archive,
-                                   portal=server)
-                wait_until(lambda: self.pg.psql(waiting) != "0", 30,
-                           message="the completion to wait for the tus row")
-            status, headers, body = last.result(timeout=60)
-        self.assert_tus_error(status, headers, body, 404, "not_found", "deleted meanwhile")
-        self.assertEqual(
-            int(self.pg.psql(f"select count(*) from uploads where id = '{upload_id}'")), 0)
-        self.assertEqual(self.tus_rows(upload_id), 0)
-        self.assertNotIn(upload_id, self.dir_files("archives", server))
-        self.assertFalse(os.path.exists(self.partial_path(upload_id, portal=server)))
 
     def test_a_refused_upload_is_deleted_however_late_the_database(self):
         # Nobody is told the deletion's outcome (the PATCH answers its

@@ -8,10 +8,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
 #include <memory>
 #include <optional>
-#include <thread>
 
 using namespace portal;
 using namespace std::chrono_literals;
@@ -194,43 +192,4 @@ TEST_CASE("db_pool: no pool in the directory fails the request at once", "[actor
            [&](db_outcome<int> o) { outcome = std::move(o); }));
   REQUIRE(outcome);
   CHECK(std::get<db_failure>(*outcome) == db_failure::unavailable);
-}
-
-TEST_CASE("db_pool: a claimed statement is interrupted at its deadline, a COMMIT a budget later",
-          "[actors][db_pool]") {
-  // A statement may wait on a lock before it commits; a COMMIT is given a
-  // second budget (db_request::set_interrupt). The interrupt runs in a
-  // detached actor: waited for on the real clock.
-  pool_fixture fx{1};
-  auto mode = GENERATE(db_mode::statement, db_mode::transaction);
-  auto held = make_db_autocommit<int>(
-    "db_pool_test", std::chrono::steady_clock::now() + 2s,
-    [](pqxx::transaction_base&) { return 1; },
-    [&](db_outcome<int> o) { fx.outcome = std::move(o); }, mode);
-  std::atomic<int> interrupts{0};
-  submit(*fx.dir, held);
-  fx.self->send(fx.pool, ready_atom::value, fx.me);
-  fx.run();
-  REQUIRE(fx.handed() == held);
-  REQUIRE(held->claim_commit());
-  held->set_interrupt([&] { ++interrupts; });
-  auto interrupted_within = [&](std::chrono::milliseconds wait) {
-    auto until = std::chrono::steady_clock::now() + wait;
-    while (interrupts.load() == 0 && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(1ms);
-    return interrupts.load() > 0;
-  };
-  fx.sched.advance_time(2s);
-  fx.run();
-  if (mode == db_mode::statement) {
-    CHECK(interrupted_within(5s));
-  } else {
-    CHECK_FALSE(interrupted_within(200ms));
-    fx.sched.advance_time(2s);
-    fx.run();
-    CHECK(interrupted_within(5s));
-  }
-  CHECK_FALSE(fx.outcome); // interrupted, not answered: the worker answers
-  held->set_interrupt(nullptr);
-  held->fail(db_failure::timeout);
 }
