@@ -193,6 +193,28 @@ class SlowDatabaseTest(DeadlineCase):
         self.assertEqual(self.row_count(), before + 1)
         self.assertIn(up["id"], self.dir_files("archives"))
 
+    def test_a_commit_interrupted_before_it_committed_answers_503_and_leaves_nothing(self):
+        # A claimed COMMIT that hangs in a wait other than a standby's (here
+        # a deferred trigger) is cancelled a second deadline later, and is
+        # rolled back: the answer is 503 + Retry-After, as for a deadline
+        # met before COMMIT, and the archive goes. Before, it was a 500.
+        self.pg.psql("create function slow_commit() returns trigger language plpgsql as $$ "
+                     "begin perform pg_sleep(60); return null; end $$")
+        self.addCleanup(self.pg.psql, "drop function if exists slow_commit()")
+        self.pg.psql("create constraint trigger slow_commit after insert on uploads deferrable "
+                     "initially deferred for each row execute function slow_commit()")
+        self.addCleanup(self.pg.psql, "drop trigger if exists slow_commit on uploads")
+        before = self.snapshot()
+        started = time.monotonic()
+        status, headers, body = self.put(self.token, "cancelled.tar.gz", self.small, timeout=30)
+        elapsed = time.monotonic() - started
+        self.assert_error(status, headers, body, 503, "unavailable", "COMMIT cancelled")
+        self.assertTrue(headers.get("Retry-After", "").strip().isdigit(), headers)
+        self.assertLess(elapsed, 2 * self.DEADLINE_S + 10, "the COMMIT was interrupted")
+        self.settled()
+        self.assert_nothing_left(before, context="COMMIT cancelled before it committed")
+        self.rolled_back("insert_upload")
+
     def test_a_delete_answered_503_at_the_deadline_deletes_nothing(self):
         status, _, body = self.put(self.token, "kept.tar.gz", self.small)
         self.assertEqual(status, 201, body[:300])
