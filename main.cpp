@@ -137,6 +137,34 @@ void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const 
 // database deletes none. Runs before the listener exists, so nothing else
 // touches the data dir meanwhile; without a database now, nothing is
 // repaired, and the next start does it.
+// A tus completion cut off between its move into archives/ and its record's
+// COMMIT (docs/TUS.md, Completion): its archive goes back to partials/ once
+// this transaction holds its tus row, since no COMMIT of that record can land
+// after, and stays where a committed record finds it while the row is locked
+// (`in_flight`: a killed server's COMMIT, waiting on a standby, may still
+// run). The upload rows are read after the locks, so a record that committed
+// before them is seen.
+struct settled_completions {
+  storage::row_volumes rows; // every upload row and its volume
+  std::vector<std::string> in_flight;
+};
+
+settled_completions settle_cut_off_completions(pqxx::transaction_base& tx,
+                                               const storage::data_dir_layout& layout,
+                                               const std::string& here) {
+  auto archived = storage::archived_partials(layout, db::tus_volumes(tx), here);
+  auto held = db::hold_tus_uploads(tx, archived);
+  settled_completions settled{db::upload_volumes(tx), {}};
+  std::vector<std::string> unrecorded;
+  for (auto& id : archived)
+    if (settled.rows.count(id) == 0)
+      (held.count(id) != 0 ? unrecorded : settled.in_flight).push_back(id);
+  for (auto& id : settled.in_flight)
+    log::warn("tus archive kept: its record's transaction may still commit", {{"upload_id", id}});
+  storage::return_unrecorded_archives(layout, unrecorded);
+  return settled;
+}
+
 // Returns the directory's volume id, and whether the rows were judged
 // against it (not without a database now; new rows then record no volume).
 // Throws std::runtime_error when the directory's volume-id cannot be read or
@@ -167,13 +195,20 @@ reaped_volume reconcile_on_start(const config& cfg) {
   try {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
-    auto rows = db::upload_volumes(tx);
-    auto report = storage::reconcile(layout, rows, volume.id);
+    auto settled = settle_cut_off_completions(tx, layout, volume.id);
+    auto& rows = settled.rows;
+    auto judged = rows; // and the archives of records that may still commit
+    for (auto& id : settled.in_flight)
+      judged.emplace(id, volume.id);
+    auto report = storage::reconcile(layout, judged, volume.id);
     for (auto& id : db::delete_expired_tus_uploads(tx, cfg.machine_id, volume.id, 1000000, {})) {
       storage::remove_partial(layout, id);
       log::info("tus partial expired", {{"upload_id", id}});
     }
-    auto partials = storage::reconcile_partials(layout, db::tus_volumes(tx), volume.id);
+    auto tus_rows = db::tus_volumes(tx);
+    for (auto& id : settled.in_flight)
+      tus_rows.erase(id); // not a missing partial: its record may still commit
+    auto partials = storage::reconcile_partials(layout, tus_rows, volume.id);
     if (!report.holds_any && !partials.holds_any &&
         (!report.missing_files.empty() || !partials.missing.empty())) {
       volume = not_that_volume(cfg, layout, report.missing_files.size() + partials.missing.size());

@@ -59,6 +59,11 @@ const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 
 const query lock_tus_upload{"lock_tus_upload",
                             "select 1 from tus_uploads where id = $1 for update skip locked"};
 
+// $1: a JSON array of ids.
+const query hold_tus_uploads{"hold_tus_uploads", R"(
+  select id from tus_uploads where id in (select jsonb_array_elements_text($1::jsonb))
+  for update skip locked)"};
+
 const query tus_upload_exists{"tus_upload_exists", "select 1 from tus_uploads where id = $1"};
 
 const query upload_recorded{"upload_recorded", "select 1 from uploads where id = $1"};
@@ -170,6 +175,16 @@ uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume
   if (ids.empty())
     return 0;
   return exec(tx, sql::claim_tus_uploads, volume_id, json_array_of(ids)).affected_rows();
+}
+
+std::set<std::string> hold_tus_uploads(pqxx::transaction_base& tx,
+                                       const std::vector<std::string>& ids) {
+  std::set<std::string> held;
+  if (ids.empty())
+    return held;
+  for (auto row : exec(tx, sql::hold_tus_uploads, json_array_of(ids)))
+    held.insert(row["id"].as<std::string>());
+  return held;
 }
 
 } // namespace portal::db

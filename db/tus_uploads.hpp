@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -113,5 +114,13 @@ std::vector<std::string> delete_missing_tus_uploads(pqxx::transaction_base& tx,
                                                     const std::vector<std::string>& ids);
 uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume_id,
                            const std::vector<std::string>& ids);
+
+// Start-up, for completions cut off before their record committed
+// (storage::archived_partials): the ids of `ids` whose tus row this
+// transaction now holds, until it ends. A row locked by a transaction still
+// running (a killed server's COMMIT, waiting on a standby) is skipped, never
+// waited for: that COMMIT may still land.
+std::set<std::string> hold_tus_uploads(pqxx::transaction_base& tx,
+                                       const std::vector<std::string>& ids);
 
 } // namespace portal::db

@@ -5,6 +5,8 @@
 #include "storage/partial_file.hpp"
 #include "storage/upload_file.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <unistd.h>
 
@@ -44,6 +46,38 @@ partial_report reconcile_partials(const data_dir_layout& layout, const row_volum
   report.claimed = std::move(verdict.claimed);
   report.unattributed = std::move(verdict.unattributed);
   return report;
+}
+
+std::vector<std::string> archived_partials(const data_dir_layout& layout,
+                                           const row_volumes& tus_rows, const std::string& here) {
+  std::vector<std::string> ids;
+  for (const auto& [id, volume] : tus_rows) {
+    if (!valid_upload_id(id) || (!volume.empty() && volume != here))
+      continue;
+    struct stat st {};
+    if (::lstat((layout.archives / id).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (::lstat((layout.partials / (id + ".part")).c_str(), &st) == 0 || errno != ENOENT)
+      continue; // a partial (or an unreadable name): reconcile_partials() judges it
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+std::vector<std::string> return_unrecorded_archives(const data_dir_layout& layout,
+                                                    const std::vector<std::string>& ids) {
+  std::vector<std::string> moved;
+  for (const auto& id : ids) {
+    try {
+      return_to_partials(layout, id);
+      log::warn("tus archive returned to partials: its record never committed",
+                {{"upload_id", id}});
+      moved.push_back(id);
+    } catch (const storage_error& e) {
+      log::error("tus archive not returned to partials", {{"upload_id", id}, {"error", e.what()}});
+    }
+  }
+  return moved;
 }
 
 } // namespace portal::storage

@@ -29,4 +29,21 @@ struct partial_report {
 partial_report reconcile_partials(const data_dir_layout& layout, const row_volumes& rows,
                                   const std::string& here);
 
+// A tus completion cut off between its move into archives/ and its record's
+// COMMIT (a crash, a power loss, a kill while the record waited on a lock)
+// leaves archives/<id> with a tus row and no partial. These are the ids of
+// `tus_rows` (every tus row and its volume; another volume's are left alone)
+// whose archive is a regular file and whose partial is not there. Whether
+// each is an upload (its record committed), may still become one (that
+// COMMIT still runs) or never will is the database's to say (main.cpp).
+std::vector<std::string> archived_partials(const data_dir_layout& layout,
+                                           const row_volumes& tus_rows, const std::string& here);
+
+// Moves each archive of `ids` back to partials/ (return_to_partials), whole,
+// for the next HEAD to complete (docs/TUS.md, Completion). Each move is
+// logged; a failed one too, and is then left to reconcile(). Returns the ids
+// moved.
+std::vector<std::string> return_unrecorded_archives(const data_dir_layout& layout,
+                                                    const std::vector<std::string>& ids);
+
 } // namespace portal::storage

@@ -253,6 +253,32 @@ class TusRestartTest(PortalTestCase, TusChecks):
             return known
         return wait_until(fate, 20, message="the session to learn what the COMMIT in doubt did")
 
+    def commits_wait_for_a_standby(self):
+        """Every COMMIT waits for a synchronous standby that is not there,
+        from the servers' next connections on (theirs are replaced now).
+        Returns what undoes it (also a cleanup)."""
+        def restore():
+            self.pg.psql("alter system reset synchronous_standby_names")
+            self.pg.psql("select pg_reload_conf()")
+            self.pg.psql("alter database portal reset synchronous_commit")
+        self.addCleanup(restore)
+        self.pg.psql("alter system set synchronous_standby_names = 'nowhere'")
+        self.pg.psql("select pg_reload_conf()")
+        self.pg.psql("alter database portal set synchronous_commit = on")
+        self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                     "where datname = 'portal' and pid <> pg_backend_pid() "
+                     "and backend_type = 'client backend'")
+        return restore
+
+    def last_patch_killed(self, pool, server, upload_id):
+        """The last PATCH, sent from `pool`, to a server about to be killed."""
+        def last_patch():
+            try:
+                return self.patch(self.token, upload_id, 0, self.archive, portal=server)
+            except OSError:  # the server is killed under it
+                return None
+        return pool.submit(last_patch)
+
     def test_a_record_in_doubt_that_was_rolled_back_stays_resumable(self):
         # The connection is lost while the last PATCH's COMMIT runs, and the
         # transaction is rolled back: in doubt, 503. The session asks the
@@ -281,23 +307,71 @@ class TusRestartTest(PortalTestCase, TusChecks):
         # committed locally (it waited for a synchronous standby): the
         # session learns that the upload is recorded, and leaves its
         # archive where the row says it is.
-        def restore():
-            self.pg.psql("alter system reset synchronous_standby_names")
-            self.pg.psql("select pg_reload_conf()")
-            self.pg.psql("alter database portal reset synchronous_commit")
-        self.addCleanup(restore)
         server = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        self.pg.psql("alter system set synchronous_standby_names = 'nowhere'")
-        self.pg.psql("select pg_reload_conf()")
-        self.pg.psql("alter database portal set synchronous_commit = on")
-        # the server's connections take the setting when they are replaced
-        self.pg.psql("select count(pg_terminate_backend(pid)) from pg_stat_activity "
-                     "where datname = 'portal' and pid <> pg_backend_pid() "
-                     "and backend_type = 'client backend'")
+        restore = self.commits_wait_for_a_standby()
         self.assertEqual(self.cut_off_in_commit(server, upload_id, "SyncRep"), "committed")
         restore()
         self.completed_by_head(server, upload_id)
+
+    def statements_ended(self):
+        """No backend runs a statement: a killed server's may still hold
+        locks until PostgreSQL finds its client gone."""
+        wait_until(lambda: self.pg.psql(
+            "select count(*) from pg_stat_activity where datname = 'portal' and "
+            "pid <> pg_backend_pid() and backend_type = 'client backend' and "
+            "state <> 'idle'") == "0", 30, message="the killed server's statements to end")
+
+    def test_a_kill_while_the_record_waits_keeps_the_upload(self):
+        # Killed between the move into archives/ and the record's COMMIT: an
+        # archive with a tus row and no upload row. Start-up moved it to
+        # orphans/ (HEAD 404, the tus row still charging the quota); it goes
+        # back to partials/ once start-up holds the tus row, and the next
+        # HEAD completes it (review 4).
+        first = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                patched = self.last_patch_killed(pool, first, upload_id)
+                wait_until(lambda: upload_id in self.dir_files("archives", first), 20,
+                           message="the archive in place, its record waiting")
+                first.kill()
+                patched.result(timeout=30)
+        self.statements_ended()
+        second = self.restarted(first)
+        self.assertIn("tus archive returned to partials: its record never committed",
+                      [l.get("msg") for l in second.logs if l.get("upload_id") == upload_id])
+        self.completed_by_head(second, upload_id)
+        self.assertEqual(self.replays(second, upload_id), [len(self.archive)])
+        self.assertEqual(self.dir_files("orphans", second), [])
+
+    def test_a_record_still_committing_at_start_stays_the_upload(self):
+        # Review 5's case against returning archives at start: the killed
+        # server's COMMIT still waits (on a synchronous standby) when the new
+        # one starts, and lands after. Start-up must neither move the archive
+        # back (the row would name a file in partials/) nor orphan it (the
+        # same, in orphans/), nor wait for that COMMIT: the archive stays.
+        first = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        restore = self.commits_wait_for_a_standby()
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            patched = self.last_patch_killed(pool, first, upload_id)
+            committing = self.backend_in_commit("SyncRep")
+            first.kill()
+            patched.result(timeout=30)
+        second = self.restarted(first)  # not held up by that COMMIT
+        self.assertIn("tus archive kept: its record's transaction may still commit",
+                      [l.get("msg") for l in second.logs if l.get("upload_id") == upload_id])
+        self.assertIn(upload_id, self.dir_files("archives", second))
+        self.pg.psql(f"select pg_terminate_backend({committing})")  # committed locally
+        restore()
+        status, _, obj = second.get_json(f"/api/v1/uploads/{upload_id}", self.token)
+        self.assertEqual(status, 200, obj)
+        status, _, content = second.request("GET", f"/api/v1/uploads/{upload_id}/content",
+                                            self.auth(self.token))
+        self.assertEqual((status, hashlib.sha256(content).hexdigest()),
+                         (200, hashlib.sha256(self.archive).hexdigest()))
+        self.assertEqual(self.dir_files("orphans", second), [])
 
     def test_a_session_whose_record_is_still_out_does_not_stop_idle(self):
         # A record answered `timeout` may hold its db worker until rolled

@@ -139,3 +139,32 @@ TEST_CASE("reconcile_partials: keeps partials with rows, removes the others, rep
   CHECK_FALSE(fs::exists(dir.layout.partials / "orphan.part"));
   CHECK(fs::exists(dir.layout.partials / "not-a-partial.txt"));
 }
+
+TEST_CASE("archived_partials: the archives of tus rows whose partial is gone") {
+  temp_data_dir dir;
+  auto archive = [&](const std::string& id) {
+    auto file = partial_file::create(dir.layout, id);
+    file.append("whole", 5);
+    file.commit_to_archive(dir.layout);
+  };
+  archive("cut-off");    // a completion cut off before its record committed
+  archive("legacy-cut"); // the same, a row of no volume
+  archive("theirs");     // another volume's tus row: left alone
+  archive("taken");      // its partial exists already: left to reconcile_partials()
+  partial_file::create(dir.layout, "taken");
+  fs::create_symlink("/etc/passwd", dir.layout.archives / "linked"); // not a regular file
+  row_volumes tus_rows{{"cut-off", "here"}, {"legacy-cut", ""}, {"theirs", "elsewhere"},
+                       {"taken", "here"},   {"linked", "here"}, {"no-archive", "here"},
+                       {"../x", "here"}};
+  auto found = archived_partials(dir.layout, tus_rows, "here");
+  std::sort(found.begin(), found.end());
+  CHECK(found == std::vector<std::string>{"cut-off", "legacy-cut"});
+
+  SECTION("return_unrecorded_archives moves them back, whole") {
+    auto moved = return_unrecorded_archives(dir.layout, {"cut-off", "gone-meanwhile"});
+    CHECK(moved == std::vector<std::string>{"cut-off"});
+    CHECK(read_all(dir.layout.partials / "cut-off.part") == "whole");
+    CHECK_FALSE(fs::exists(dir.layout.archives / "cut-off"));
+    CHECK(fs::exists(dir.layout.archives / "legacy-cut"));
+  }
+}
