@@ -14,6 +14,10 @@
 
 namespace portal::cli {
 
+// Its lines name `what` (a file's path) printable: one line each.
+backoff::backoff(const std::string& what, int attempts)
+  : what_(printable(what)), attempts_(attempts) {}
+
 std::chrono::milliseconds backoff::delay(int failures) {
   using std::chrono::milliseconds;
   auto ms = milliseconds(500) * (1LL << std::clamp(failures - 1, 0, 16));

@@ -17,8 +17,7 @@ class backoff {
 public:
   // `what` names the work in the line printed before each wait ("push
   // FILE"); `attempts` >= 1.
-  explicit backoff(std::string what, int attempts = 8)
-    : what_(std::move(what)), attempts_(attempts) {}
+  explicit backoff(const std::string& what, int attempts = 8);
 
   // Call from a catch block. Prints one line on stderr and sleeps when the
   // current exception is transient and attempts remain; otherwise rethrows

@@ -182,7 +182,7 @@ transfer send_file(push_run& run, const std::string& name, const push_key& key,
   retry.reset();
 
   digest.catch_up(offset); // the resumed prefix, so the chunks follow on
-  progress shown("push " + filename, key.size, offset);
+  progress shown("push " + printable(filename), key.size, offset);
   bool resync = false;
   // Where the PATCH whose answer was lost would have ended: what a re-sync
   // finds kept up to there, this run sent (not what another client sent).
@@ -280,7 +280,7 @@ std::string push_file(push_run& run, const std::string& name) {
                              tus_client::id_of(t.upload_url) + ")");
   double seconds =
     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cerr << "push " << name << ": " << human_bytes(key.size) << " uploaded as "
+  std::cerr << "push " << printable(name) << ": " << human_bytes(key.size) << " uploaded as "
             << tus_client::id_of(t.upload_url) << ", sent " << human_bytes(t.sent);
   if (t.resumed_at > 0)
     std::cerr << " (resumed at " << human_bytes(t.resumed_at) << ")";

@@ -178,6 +178,20 @@ class PushTest(PortalTestCase, UploadChecks):
                 os.utime(path)  # a new state key: a fresh upload each time
                 self.assert_pushed(self.push(path, url=url), archive, "via-endpoint.tar.gz")
 
+    def test_a_path_with_a_newline_stays_one_line(self):
+        # A directory's name may hold a newline (review 4): the summary line
+        # shows it escaped instead of splitting in two.
+        directory = os.path.join(self.tmp, "two\nlines")
+        os.mkdir(directory)
+        archive = archive_of(100_000, seed=21)
+        path = os.path.join(directory, "nl.tar.gz")
+        with open(path, "wb") as f:
+            f.write(archive)
+        result = self.push(path)
+        _, summary = self.assert_pushed(result, archive, "nl.tar.gz")
+        self.assertIn("two\\nlines/nl.tar.gz: ", summary)
+        self.assertEqual(result.stderr.splitlines(), [summary])
+
     def test_several_files_one_object_each(self):
         archives = [archive_of(100_000 + i, seed=10 + i) for i in range(2)]
         paths = [self.write(f"many-{i}.tar.gz", a) for i, a in enumerate(archives)]

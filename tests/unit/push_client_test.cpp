@@ -4,6 +4,7 @@
 // themselves are tested against the real server in tests/e2e/test_push.py.
 #include "cli/backoff.hpp"
 #include "cli/push_state.hpp"
+#include "cli/report.hpp"
 #include "cli/tus_client.hpp"
 
 #include <catch2/catch.hpp>
@@ -149,4 +150,10 @@ TEST_CASE("a final status is rethrown at once, a transient one is not after the 
   CHECK_THROWS_AS(fails_with(403), tus_status_error);
   // One attempt only, so no wait: the last line says what gave up, and why.
   CHECK_THROWS_WITH(fails_with(503), "push x: boom (gave up after 1 attempt)");
+}
+
+TEST_CASE("a file's name is printed on one line", "[push]") {
+  CHECK(printable("dir\nx/a.tar.gz") == "dir\\nx/a.tar.gz");
+  CHECK(printable(std::string("a\tb\r\x1b\x7f", 6)) == "a\\tb\\r\\x1b\\x7f");
+  CHECK(printable("caf\xc3\xa9.tar.gz") == "caf\xc3\xa9.tar.gz"); // UTF-8 stays as it is
 }
