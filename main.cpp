@@ -140,9 +140,10 @@ void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const 
 // A tus completion cut off between its move into archives/ and its record's
 // COMMIT (docs/TUS.md, Completion): its archive goes back to partials/ once
 // this transaction holds its tus row, since no COMMIT of that record can land
-// after, and stays where a committed record finds it while the row is locked
-// (`in_flight`: a killed server's COMMIT, waiting on a standby, may still
-// run). The upload rows are read after the locks, so a record that committed
+// after (an expired row's archive is orphaned by reconcile(), as before), and
+// stays where a committed record finds it while the row is locked
+// (`in_flight`: the killed server's transaction still runs, and may commit).
+// The upload rows are read after the locks, so a record that committed
 // before them is seen.
 struct settled_completions {
   storage::row_volumes rows; // every upload row and its volume
@@ -156,9 +157,15 @@ settled_completions settle_cut_off_completions(pqxx::transaction_base& tx,
   auto held = db::hold_tus_uploads(tx, archived);
   settled_completions settled{db::upload_volumes(tx), {}};
   std::vector<std::string> unrecorded;
-  for (auto& id : archived)
-    if (settled.rows.count(id) == 0)
-      (held.count(id) != 0 ? unrecorded : settled.in_flight).push_back(id);
+  for (auto& id : archived) {
+    if (settled.rows.count(id) != 0)
+      continue;
+    auto row = held.find(id);
+    if (row == held.end())
+      settled.in_flight.push_back(id);
+    else if (!row->second) // not expired
+      unrecorded.push_back(id);
+  }
   for (auto& id : settled.in_flight)
     log::warn("tus archive kept: its record's transaction may still commit", {{"upload_id", id}});
   storage::return_unrecorded_archives(layout, unrecorded);

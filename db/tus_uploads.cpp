@@ -45,14 +45,20 @@ const query tus_volumes{"tus_volumes",
 
 // The volume and the machine are checked here too: only the volume that
 // looked, on the machine that holds the partial, may delete.
+// SKIP LOCKED: a row locked by a transaction still running (a killed
+// server's COMMIT of its deletion, waiting on a standby) is not waited for;
+// the next start judges it again.
 const query delete_missing_tus_upload{"delete_missing_tus_upload", R"(
-  delete from tus_uploads
-  where id = $1 and volume_id = $2 and machine_id is not distinct from nullif($3, ''))"};
+  delete from tus_uploads where id in (select id from tus_uploads
+    where id = $1 and volume_id = $2 and machine_id is not distinct from nullif($3, '')
+    for update skip locked))"};
 
-// $2: a JSON array of ids.
+// $2: a JSON array of ids. SKIP LOCKED, as for the deletions above.
 const query claim_tus_uploads{"claim_tus_uploads", R"(
   update tus_uploads set volume_id = $1
-  where volume_id is null and id in (select jsonb_array_elements_text($2::jsonb)))"};
+  where id in (select id from tus_uploads where volume_id is null
+                 and id in (select jsonb_array_elements_text($2::jsonb))
+               for update skip locked))"};
 
 const query lock_tus_owner{"lock_tus_owner", "select 1 from users where id = $1 for update"};
 
@@ -61,7 +67,8 @@ const query lock_tus_upload{"lock_tus_upload",
 
 // $1: a JSON array of ids.
 const query hold_tus_uploads{"hold_tus_uploads", R"(
-  select id from tus_uploads where id in (select jsonb_array_elements_text($1::jsonb))
+  select id, expires_at <= now() as expired from tus_uploads
+  where id in (select jsonb_array_elements_text($1::jsonb))
   for update skip locked)"};
 
 const query tus_upload_exists{"tus_upload_exists", "select 1 from tus_uploads where id = $1"};
@@ -177,13 +184,13 @@ uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume
   return exec(tx, sql::claim_tus_uploads, volume_id, json_array_of(ids)).affected_rows();
 }
 
-std::set<std::string> hold_tus_uploads(pqxx::transaction_base& tx,
-                                       const std::vector<std::string>& ids) {
-  std::set<std::string> held;
+std::map<std::string, bool> hold_tus_uploads(pqxx::transaction_base& tx,
+                                             const std::vector<std::string>& ids) {
+  std::map<std::string, bool> held;
   if (ids.empty())
     return held;
   for (auto row : exec(tx, sql::hold_tus_uploads, json_array_of(ids)))
-    held.insert(row["id"].as<std::string>());
+    held.emplace(row["id"].as<std::string>(), row["expired"].as<bool>());
   return held;
 }
 

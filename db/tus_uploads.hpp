@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -117,10 +116,11 @@ uint64_t claim_tus_uploads(pqxx::transaction_base& tx, const std::string& volume
 
 // Start-up, for completions cut off before their record committed
 // (storage::archived_partials): the ids of `ids` whose tus row this
-// transaction now holds, until it ends. A row locked by a transaction still
-// running (a killed server's COMMIT, waiting on a standby) is skipped, never
-// waited for: that COMMIT may still land.
-std::set<std::string> hold_tus_uploads(pqxx::transaction_base& tx,
-                                       const std::vector<std::string>& ids);
+// transaction now holds, until it ends, each with whether it has expired. A
+// row locked by a transaction still running (a killed server's COMMIT,
+// waiting on a standby, or a statement of it still waiting on a lock) is
+// skipped, never waited for: that COMMIT may still land.
+std::map<std::string, bool> hold_tus_uploads(pqxx::transaction_base& tx,
+                                             const std::vector<std::string>& ids);
 
 } // namespace portal::db

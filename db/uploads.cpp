@@ -71,13 +71,18 @@ const query upload_volumes{"upload_volumes",
                            "select id, coalesce(volume_id, '') as volume_id from uploads"};
 
 // The volume is checked here too: only the volume that looked may delete.
-const query delete_missing_upload{"delete_missing_upload",
-                                  "delete from uploads where id = $1 and volume_id = $2"};
+// SKIP LOCKED: a row a transaction still running holds (a killed server's)
+// is not waited for; the next start judges it again.
+const query delete_missing_upload{"delete_missing_upload", R"(
+  delete from uploads where id in (select id from uploads
+    where id = $1 and volume_id = $2 for update skip locked))"};
 
-// $2: a JSON array of ids.
+// $2: a JSON array of ids. SKIP LOCKED, as for the deletions above.
 const query claim_uploads{"claim_uploads", R"(
   update uploads set volume_id = $1
-  where volume_id is null and id in (select jsonb_array_elements_text($2::jsonb)))"};
+  where id in (select id from uploads where volume_id is null
+                 and id in (select jsonb_array_elements_text($2::jsonb))
+               for update skip locked))"};
 
 } // namespace sql
 

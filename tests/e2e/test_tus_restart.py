@@ -322,12 +322,9 @@ class TusRestartTest(PortalTestCase, TusChecks):
             "pid <> pg_backend_pid() and backend_type = 'client backend' and "
             "state <> 'idle'") == "0", 30, message="the killed server's statements to end")
 
-    def test_a_kill_while_the_record_waits_keeps_the_upload(self):
-        # Killed between the move into archives/ and the record's COMMIT: an
-        # archive with a tus row and no upload row. Start-up moved it to
-        # orphans/ (HEAD 404, the tus row still charging the quota); it goes
-        # back to partials/ once start-up holds the tus row, and the next
-        # HEAD completes it (review 4).
+    def cut_off_before_the_record(self):
+        """A server killed between the move into archives/ and the record's
+        COMMIT (the record waited on the tus row's lock): (it, the upload id)."""
         first = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
         upload_id = self.created_id(self.token, len(self.archive), portal=first)
         with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
@@ -338,12 +335,62 @@ class TusRestartTest(PortalTestCase, TusChecks):
                 first.kill()
                 patched.result(timeout=30)
         self.statements_ended()
+        return first, upload_id
+
+    def test_a_kill_while_the_record_waits_keeps_the_upload(self):
+        # Killed between the move into archives/ and the record's COMMIT: an
+        # archive with a tus row and no upload row. Start-up moved it to
+        # orphans/ (HEAD 404, the tus row still charging the quota); it goes
+        # back to partials/ once start-up holds the tus row, and the next
+        # HEAD completes it (review 4).
+        first, upload_id = self.cut_off_before_the_record()
         second = self.restarted(first)
         self.assertIn("tus archive returned to partials: its record never committed",
                       [l.get("msg") for l in second.logs if l.get("upload_id") == upload_id])
         self.completed_by_head(second, upload_id)
         self.assertEqual(self.replays(second, upload_id), [len(self.archive)])
         self.assertEqual(self.dir_files("orphans", second), [])
+
+    def test_an_expired_cut_off_upload_is_orphaned_not_deleted(self):
+        # Review 6: returned to partials/, an expired upload was then reaped
+        # by the same start, file and all. An administrator could recover
+        # it from orphans/ before; so again.
+        first, upload_id = self.cut_off_before_the_record()
+        self.pg.psql("update tus_uploads set expires_at = now() - interval '1 minute' "
+                     f"where id = '{upload_id}'")
+        second = self.restarted(first)
+        self.assertIn(upload_id, self.dir_files("orphans", second))
+        self.assertEqual(self.tus_rows(upload_id), 0)
+        with open(self.data_path("orphans", upload_id, portal=second), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(),
+                             hashlib.sha256(self.archive).hexdigest())
+
+    def test_start_up_does_not_wait_for_a_deletion_still_committing(self):
+        # Review 6: a refused upload's partial is gone and its row's DELETE
+        # waits in COMMIT (a standby) when the server is killed. Start-up
+        # deleted rows without a partial, and waited on that lock for good.
+        first = self.own_server(PORTAL_DB_DEADLINE_MS="20000")
+        upload_id = self.created_id(self.token, len(self.archive), portal=first)
+        keep = self.created_id(self.token, len(self.archive), portal=first)
+        self.assertEqual(self.patch(self.token, keep, 0, self.archive[:1000], portal=first)[0],
+                         204)
+        restore = self.commits_wait_for_a_standby()
+
+        def refused():
+            try:
+                return self.patch(self.token, upload_id, 0, b"\x00junk" * 2000, portal=first)
+            except OSError:  # the server is killed under it
+                return None
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            patched = pool.submit(refused)
+            committing = self.backend_in_commit("SyncRep")
+            first.kill()
+            patched.result(timeout=30)
+        second = self.restarted(first)  # not held up by that COMMIT
+        self.assertEqual(self.head(self.token, keep, portal=second)[0], 200)
+        self.pg.psql(f"select pg_terminate_backend({committing})")
+        restore()
+        self.assertEqual(self.tus_rows(upload_id), 0)
 
     def test_a_record_still_committing_at_start_stays_the_upload(self):
         # Review 5's case against returning archives at start: the killed
