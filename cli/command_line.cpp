@@ -1,5 +1,6 @@
 #include "cli/command_line.hpp"
 
+#include "cli/report.hpp"
 #include "db/users.hpp"
 
 #include <pqxx/except.hxx>
@@ -15,7 +16,7 @@ struct help_requested {};
 
 // Server messages can span lines ("...\nDETAIL: ..."); the contract is one
 // line on stderr.
-std::string one_line(std::string text) {
+std::string on_one_line(std::string text) {
   for (char& c : text) {
     if (c == '\n' || c == '\r' || c == '\t') {
       c = ' ';
@@ -27,8 +28,10 @@ std::string one_line(std::string text) {
   return text;
 }
 
+// Other control characters (an escape sequence in a file's name) are shown
+// escaped: they reach a terminal.
 void say(const std::string& what) {
-  std::cerr << "upload-portal: " << one_line(what) << "\n";
+  std::cerr << "upload-portal: " << printable(on_one_line(what)) << "\n";
 }
 
 } // namespace

@@ -417,6 +417,8 @@ class PushTest(PortalTestCase, UploadChecks):
             ((path,), {"PORTAL_TOKEN": ""}, "PORTAL_TOKEN"),
             ((os.path.join(self.tmp, "missing.tar.gz"),), {},
              "missing.tar.gz: No such file or directory"),
+            # a name's escape sequence does not reach the terminal
+            ((os.path.join(self.tmp, "esc\x1b[2J.tar.gz"),), {}, "esc\\x1b[2J.tar.gz"),
             ((self.tmp,), {}, "not a regular file"),
             ((path,), {"PORTAL_TOKEN": "upt_AAAAAAAAAAAAAAAA_" + "B" * 43}, "401"),
             ((path,), {"PORTAL_PUSH_CHUNK_BYTES": "12"}, "PORTAL_PUSH_CHUNK_BYTES"),
@@ -432,6 +434,7 @@ class PushTest(PortalTestCase, UploadChecks):
                 self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
                 self.assertIn(needle, r.stderr)
                 self.assertNotIn("filesystem error", r.stderr)
+                self.assertNotIn("\x1b", r.stderr)
         self.assertEqual(self.state_entries(), [])
 
 
