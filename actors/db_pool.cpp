@@ -115,18 +115,22 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
     },
     [=](expire_atom, db_request_ptr& req) {
       // Queued or running: either way the caller has waited long enough,
-      // unless a worker is committing it (db_request::claim_commit).
-      if (req->expire() || req->finished())
-        return;
-      self->delayed_send(self, req->budget(), interrupt_atom::value, req);
+      // unless a worker is committing it (db_request::claim_commit), which
+      // gets a second budget. Answered now, what a worker still runs for
+      // it is interrupted at once (db_request::set_interrupt).
+      if (req->expire())
+        return self->send(self, interrupt_atom::value, req);
+      if (!req->finished())
+        self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](interrupt_atom, db_request_ptr& req) {
-      // Queued, running or committing: interrupted only while committing
-      // (a hung COMMIT), and again each budget until it ends. The cancel
-      // connects to the database and may block: never on this actor.
-      if (req->finished())
+      // Interrupted while a worker runs it, and again each budget until the
+      // worker lets go; one that commits however late is polled until it
+      // ends (interruptible in COMMIT only). The cancel connects to the
+      // database and may block: never on this actor.
+      if (req->finished() && !req->in_worker())
         return;
-      self->spawn<caf::detached>([req] { req->interrupt_commit(); });
+      self->spawn<caf::detached>([req] { req->interrupt(); });
       self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](ready_atom, db_worker_actor& worker) {

@@ -5,8 +5,9 @@
 // fails any request still unanswered at its deadline, so no caller waits
 // longer than config.db_deadline for the database, save for the COMMIT of a
 // transaction a worker has claimed (db_request::claim_commit); that COMMIT is
-// interrupted once it outlives the deadline by as long again
-// (db_request::interrupt_commit).
+// interrupted once it outlives the deadline by as long again, and what a
+// worker still runs for a request answered at its deadline is interrupted
+// at once (db_request::set_interrupt).
 #pragma once
 
 #include "actors/actor_probe.hpp"

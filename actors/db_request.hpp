@@ -151,20 +151,30 @@ public:
     return true;
   }
 
-  // A claimed COMMIT that waits on the database (a synchronous standby
-  // that is down) would hold its caller for good: the worker sets how to
-  // interrupt it (pqxx's cancel_query) for the time COMMIT runs, and the
-  // pool calls interrupt_commit() a second budget after the deadline. A
-  // COMMIT cancelled while waiting for a standby has committed locally
-  // (PostgreSQL says so in a WARNING) and is answered as done; one
-  // cancelled in any other wait was rolled back: `timeout`.
+  // A worker that runs a request sets how to interrupt it (pqxx's
+  // cancel_query) for as long as it does. The pool interrupts a request
+  // answered `timeout` at its deadline at once: what the worker still runs
+  // for it would be rolled back anyway, and a statement waiting on a lock
+  // would hold the worker (and a drain) until the lock goes. A claimed
+  // COMMIT that waits on the database (a synchronous standby that is down)
+  // would hold its caller for good: the pool interrupts it a second budget
+  // after the deadline. A COMMIT cancelled while waiting for a standby has
+  // committed locally (PostgreSQL says so in a WARNING) and is answered as
+  // done; one cancelled in any other wait was rolled back: `timeout`. A
+  // request that commits however late is interruptible in COMMIT only.
   void set_interrupt(std::function<void()> interrupt) {
     std::lock_guard<std::mutex> lock(interrupt_mutex_);
     interrupt_ = std::move(interrupt);
   }
+  // True while a worker runs the request (its interrupt is set).
+  bool in_worker() {
+    std::lock_guard<std::mutex> lock(interrupt_mutex_);
+    return interrupt_ != nullptr;
+  }
+  bool commits_however_late() const { return however_late_; }
   // Skipped while another interrupt still runs (a cancel that cannot reach
   // the database blocks): one at a time, however long COMMIT hangs.
-  void interrupt_commit() {
+  void interrupt() {
     std::unique_lock<std::mutex> lock(interrupt_mutex_, std::try_to_lock);
     if (lock && interrupt_)
       interrupt_();

@@ -8,6 +8,8 @@
 #include <caf/all.hpp>
 #include <pqxx/pqxx>
 
+#include <optional>
+
 namespace portal {
 
 namespace {
@@ -65,18 +67,55 @@ std::unique_ptr<pqxx::work> begin(worker_ptr self) {
   }
 }
 
+// Interruptible (db_request::set_interrupt) on connection `c` for as long
+// as it lives, never after: the pool's cancel must not reach this
+// connection's next request. Made once the connection is the one the
+// request runs on (BEGIN went through): a connection replaced meanwhile
+// must not be the one cancelled.
+struct interruptible {
+  db_request& req;
+  interruptible(db_request& r, pqxx::connection& c) : req(r) {
+    req.set_interrupt([&c, name = req.what()] {
+      try {
+        c.cancel_query();
+      } catch (const std::exception& e) {
+        log::warn("a database request could not be interrupted",
+                  {{"request", name}, {"error", e.what()}});
+      }
+    });
+  }
+  interruptible(const interruptible&) = delete;
+  interruptible& operator=(const interruptible&) = delete;
+  ~interruptible() { req.set_interrupt(nullptr); }
+};
+
+// Interruptible from now on, unless the request must commit however late
+// (then only in COMMIT). False when it was answered at its deadline before:
+// the pool's interrupt may have missed it, so it does not run.
+bool interruptible_from_here(std::optional<interruptible>& during, db_request& req,
+                             pqxx::connection& c) {
+  if (!req.commits_however_late())
+    during.emplace(req, c);
+  return !req.finished();
+}
+
 // Without a BEGIN, an idle connection that died (the database restarted) is
 // found by the first statement; the request is safe to run twice
 // (db_mode::autocommit), so it runs again on one fresh connection.
 std::function<void()> run_autocommit(worker_ptr self, db_request& req) {
   auto& st = self->state;
-  try {
+  auto attempt = [&]() -> std::function<void()> {
     pqxx::nontransaction tx{*st.conn};
+    std::optional<interruptible> during;
+    if (!interruptible_from_here(during, req, *st.conn))
+      return [] {};
     return req.run(tx);
+  };
+  try {
+    return attempt();
   } catch (const pqxx::broken_connection&) {
     st.conn = std::make_unique<pqxx::connection>(st.opts.conninfo);
-    pqxx::nontransaction tx{*st.conn};
-    return req.run(tx);
+    return attempt();
   }
 }
 
@@ -92,8 +131,11 @@ void run_request(worker_ptr self, db_request& req) {
     if (req.mode() == db_mode::autocommit)
       return req.deliver(run_autocommit(self, req));
     auto tx = begin(self);
-    auto deliver = req.run(*tx);
-    if (!req.claim_commit()) {
+    std::optional<interruptible> during;
+    std::function<void()> deliver;
+    if (interruptible_from_here(during, req, *st.conn))
+      deliver = req.run(*tx);
+    if (!deliver || !req.claim_commit()) {
       // The caller has been told `timeout`: what it was told must stay true.
       tx->abort();
       req.rolled_back();
@@ -101,27 +143,10 @@ void run_request(worker_ptr self, db_request& req) {
                 {{"actor", st.worker_name}, {"request", req.what()}});
       return;
     }
-    {
-      // Interruptible for as long as COMMIT runs, never after (the pool's
-      // cancel must not reach this connection's next request).
-      struct interruptible {
-        db_request& req;
-        interruptible(db_request& r, pqxx::connection& c) : req(r) {
-          req.set_interrupt([&c, name = req.what()] {
-            try {
-              c.cancel_query();
-            } catch (const std::exception& e) {
-              log::warn("a COMMIT could not be interrupted",
-                        {{"request", name}, {"error", e.what()}});
-            }
-          });
-        }
-        interruptible(const interruptible&) = delete;
-        interruptible& operator=(const interruptible&) = delete;
-        ~interruptible() { req.set_interrupt(nullptr); }
-      } during{req, *st.conn};
-      tx->commit();
-    }
+    if (!during)
+      during.emplace(req, *st.conn);
+    tx->commit();
+    during.reset();
     req.deliver(deliver);
   } catch (const pqxx::broken_connection& e) {
     if (!req.claimed())
@@ -134,8 +159,9 @@ void run_request(worker_ptr self, db_request& req) {
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const pqxx::sql_error& e) {
-    if (req.claimed() && e.sqlstate() == query_canceled) {
-      // The pool's interrupt cancelled a COMMIT that outlived its deadline
+    if (e.sqlstate() == query_canceled) {
+      // The pool's interrupt (db_request::set_interrupt) cancelled a
+      // request answered at its deadline, or a COMMIT that outlived it
       // before it committed: rolled back, and as late as `timeout` says.
       req.rolled_back();
       log::warn("database request rolled back: its deadline passed",

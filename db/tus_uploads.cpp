@@ -24,8 +24,12 @@ const query find_tus_upload{"find_tus_upload", R"(
 const query delete_tus_upload{"delete_tus_upload",
                               "delete from tus_uploads where id = $1 and owner_id = $2"};
 
+// SKIP LOCKED: a row someone holds (a completion deleting it, a killed
+// server's transaction) is left as it is rather than waited for, holding a
+// db worker (the session's own expiry still moves).
 const query touch_tus_upload{"touch_tus_upload", R"(
-  update tus_uploads set expires_at = now() + make_interval(secs => $2) where id = $1
+  update tus_uploads set expires_at = now() + make_interval(secs => $2)
+  where id in (select id from tus_uploads where id = $1 for update skip locked)
   returning extract(epoch from expires_at)::bigint as expires_at)"};
 
 const query delete_completed_tus_upload{"delete_completed_tus_upload",

@@ -67,7 +67,8 @@ std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::st
 // Deletes the owner's row; false if there was none.
 bool delete_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t owner_id);
 
-// Moves expires_at to now + expiry_seconds; returns it (seconds since the epoch).
+// Moves expires_at to now + expiry_seconds; returns it (seconds since the
+// epoch), or 0 when the row is gone or locked (not waited for).
 int64_t touch_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t expiry_seconds);
 
 // Completion (SPEC §5.2): in one transaction the tus row goes and the

@@ -215,6 +215,44 @@ class SlowDatabaseTest(DeadlineCase):
         self.assert_nothing_left(before, context="COMMIT cancelled before it committed")
         self.rolled_back("insert_upload")
 
+    def test_a_request_answered_at_its_deadline_frees_its_worker(self):
+        # One db worker. A PUT's record waits on a lock past its deadline:
+        # 503. Its statement is cancelled then (it would roll back anyway),
+        # so the worker serves the next request while the lock is still
+        # held. Before, the worker sat behind the lock: the next request was
+        # answered 503 too, and SIGTERM did not exit until the lock went.
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_POOL_SIZE="1",
+                                            PORTAL_DB_DEADLINE_MS="1000"))
+        before = self.snapshot()
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "held.tar.gz", self.small, portal=server)
+            self.assert_error(status, headers, body, 503, "unavailable", "record held up")
+            status, _, body = server.request("GET", "/api/v1/uploads", self.auth(self.token))
+            self.assertEqual(status, 200, body[:300])
+        self.settled()
+        self.assert_nothing_left(before, context="record held up past its deadline")
+        self.assertTrue(any(l.get("msg") == "database request rolled back: its deadline passed"
+                            and l.get("request") == "insert_upload" for l in server.logs))
+
+    def test_sigterm_exits_while_a_record_waits_on_a_lock(self):
+        # Review 4: the drain ended, but the process waited for the db worker
+        # stuck behind the lock. The record, answered 503 at its deadline, is
+        # cancelled then, and the process exits 0 at the drain deadline.
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS="1000",
+                                            PORTAL_DRAIN_SECONDS="2"))
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            with server.connect(timeout=REQUEST_TIMEOUT) as sock:
+                sock.sendall(self.head_bytes(self.token, "drained.tar.gz", len(self.small)))
+                sock.sendall(self.small)
+                wait_until(lambda: self.pg.psql(
+                    "select count(*) from pg_stat_activity where datname = current_database() "
+                    "and wait_event_type = 'Lock'") != "0", 30,
+                    message="the record to wait on the lock")
+                started = time.monotonic()
+                self.assertEqual(server.terminate(timeout=20), 0, server.output_tail())
+                self.assertLess(time.monotonic() - started, 2 + 1 + 5,
+                                "exit at the drain deadline (plus the record's deadline)")
+
     def test_a_delete_answered_503_at_the_deadline_deletes_nothing(self):
         status, _, body = self.put(self.token, "kept.tar.gz", self.small)
         self.assertEqual(status, 201, body[:300])
