@@ -128,15 +128,6 @@ void log_row_volumes(const config& cfg, const storage::row_volumes& rows, const 
     log::info("upload rows by volume", counts);
 }
 
-// SPEC §9, §11: before serving, stale temporary files go, files without a
-// row go to orphans/, rows whose file is missing are deleted (audited) and
-// expired tus partials go. Only rows that record this directory's volume id
-// are deleted for a missing file (storage/volume_id.hpp): an empty or wrong
-// directory (an unmounted volume, a mistyped PORTAL_DATA_DIR), a copy of a
-// volume on another machine, or another machine's volume on the same
-// database deletes none. Runs before the listener exists, so nothing else
-// touches the data dir meanwhile; without a database now, nothing is
-// repaired, and the next start does it.
 // A tus completion cut off between its move into archives/ and its record's
 // COMMIT (docs/TUS.md, Completion): its archive goes back to partials/ once
 // this transaction holds its tus row, since no COMMIT of that record can land
@@ -172,6 +163,15 @@ settled_completions settle_cut_off_completions(pqxx::transaction_base& tx,
   return settled;
 }
 
+// SPEC §9, §11: before serving, stale temporary files go, files without a
+// row go to orphans/, rows whose file is missing are deleted (audited) and
+// expired tus partials go. Only rows that record this directory's volume id
+// are deleted for a missing file (storage/volume_id.hpp): an empty or wrong
+// directory (an unmounted volume, a mistyped PORTAL_DATA_DIR), a copy of a
+// volume on another machine, or another machine's volume on the same
+// database deletes none. Runs before the listener exists, so nothing else
+// touches the data dir meanwhile; without a database now, nothing is
+// repaired, and the next start does it.
 // Returns the directory's volume id, and whether the rows were judged
 // against it (not without a database now; new rows then record no volume).
 // Throws std::runtime_error when the directory's volume-id cannot be read or

@@ -25,12 +25,6 @@ namespace {
   throw storage_error(err, std::system_category(), what);
 }
 
-fs::path path_of(const data_dir_layout& layout, const std::string& id) {
-  if (!valid_upload_id(id))
-    throw_errno(EINVAL, "invalid upload id");
-  return layout.partials / (id + ".part");
-}
-
 constexpr std::string_view suffix = ".part";
 
 fs::path hold_path_of(const fs::path& partial) {
@@ -70,6 +64,12 @@ void unlink_hold(const fs::path& hold) {
 
 } // namespace
 
+fs::path partial_path(const data_dir_layout& layout, const std::string& id) {
+  if (!valid_upload_id(id))
+    throw_errno(EINVAL, "invalid upload id");
+  return layout.partials / (id + ".part");
+}
+
 partial_file::partial_file(fs::path path, int fd, uint64_t size)
   : path_(std::move(path)), fd_(fd), size_(size) {
   id_ = path_.filename().string();
@@ -102,7 +102,7 @@ partial_file::~partial_file() {
 }
 
 partial_file partial_file::create(const data_dir_layout& layout, const std::string& id) {
-  auto path = path_of(layout, id);
+  auto path = partial_path(layout, id);
   int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0)
     throw_errno(errno, "create " + path.string());
@@ -112,7 +112,7 @@ partial_file partial_file::create(const data_dir_layout& layout, const std::stri
 }
 
 partial_file partial_file::open(const data_dir_layout& layout, const std::string& id) {
-  auto path = path_of(layout, id);
+  auto path = partial_path(layout, id);
   int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC);
   if (fd < 0)
     throw_errno(errno, "open " + path.string());
@@ -224,12 +224,12 @@ fs::path partial_file::commit_to_archive(const data_dir_layout& layout) {
 }
 
 void return_to_partials(const data_dir_layout& layout, const std::string& id) {
-  rename_no_replace(layout.archives / id, path_of(layout, id));
+  rename_no_replace(layout.archives / id, partial_path(layout, id));
   fsync_directory(layout.partials);
 }
 
 void remove_partial(const data_dir_layout& layout, const std::string& id) {
-  auto path = path_of(layout, id);
+  auto path = partial_path(layout, id);
   // The hold first: a crash in between leaves a partial, which the next
   // start judges by its row, never a hold that nothing would remove.
   unlink_hold(hold_path_of(path));

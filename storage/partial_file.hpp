@@ -87,6 +87,9 @@ void return_to_partials(const data_dir_layout& layout, const std::string& id);
 // fsyncs partials/.
 void remove_partial(const data_dir_layout& layout, const std::string& id);
 
+// partials/<id>.part. Throws storage_error (EINVAL) for an invalid id.
+std::filesystem::path partial_path(const data_dir_layout& layout, const std::string& id);
+
 // The ids of every "<id>.part" in partials/ (start-up reconciliation).
 std::vector<std::string> partial_ids(const data_dir_layout& layout);
 

@@ -57,7 +57,7 @@ std::vector<std::string> archived_partials(const data_dir_layout& layout,
     struct stat st {};
     if (::lstat((layout.archives / id).c_str(), &st) != 0 || !S_ISREG(st.st_mode))
       continue;
-    if (::lstat((layout.partials / (id + ".part")).c_str(), &st) == 0 || errno != ENOENT)
+    if (::lstat(partial_path(layout, id).c_str(), &st) == 0 || errno != ENOENT)
       continue; // a partial (or an unreadable name): reconcile_partials() judges it
     ids.push_back(id);
   }
