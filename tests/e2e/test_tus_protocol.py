@@ -11,9 +11,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
 import base64
 import email.utils
 import hashlib
-import json
 import os
-import re
 import time
 import unittest
 
