@@ -25,6 +25,9 @@ tar walk, SHA-256, write) on that archive in the same run. --targets runs
 the scenarios of issues 12 and 14's targets and the stages, and prints one
 verdict per target (bench/targets.py); --smoke runs every part at a tiny
 size (CI's check that the benchmark works; nothing is timed).
+--pin-server CPUS runs the server alone on those CPUs and everything else
+(PostgreSQL, the load generator, the peers) on the rest, as in a deployment
+where they are other machines (run 19); the runs of record share all CPUs.
 
 Profile (--profile): `perf` (perf record -g on the running server during one
 scenario, default 4x256M) needs working perf events; `callgrind` runs the
@@ -118,7 +121,20 @@ def start_server(pg_url, binary, wrap=None, listen_timeout=30, extra_env=None):
         args = ("serve",)
     p.data_dir = DATA_DIR  # Portal.start() creates it
     p.start(args=args, wait=True, timeout=listen_timeout)
+    if SERVER_CPUS:
+        pin_process(p.proc.pid, SERVER_CPUS)
     return p
+
+
+# --pin-server: the server's CPUs; everything else (PostgreSQL, the load
+# generator, this driver) runs on the others.
+SERVER_CPUS = None
+
+
+def pin_process(pid, cpus):
+    """Every thread of pid onto cpus; threads it starts later inherit it."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), cpus)
 
 
 def delete_uploads(portal, token, ids):
@@ -514,6 +530,15 @@ def compose_report(args, info, reports, stage_results, profiles, thread_table, s
     return "\n\n".join(part.rstrip("\n") for part in text) + "\n", problems
 
 
+def parse_cpus(text):
+    """'0', '0-1', '0,2' as in taskset -c."""
+    cpus = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        cpus += range(int(first), int(last or first) + 1)
+    return cpus
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "upload-portal"))
@@ -538,7 +563,19 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="CI's check that every part of the benchmark runs: tiny scenarios against "
                          "the portal and both peers, the stages on 1M, the verdict table")
+    ap.add_argument("--pin-server", metavar="CPUS",
+                    help="run the server on these CPUs (e.g. 0 or 0-1) and PostgreSQL, the load "
+                         "generator and the peers on the others, so that the server's throughput "
+                         "is not the database's or the client's CPU (exploratory, from run 19)")
     args = ap.parse_args()
+    if args.pin_server:
+        global SERVER_CPUS
+        SERVER_CPUS = set(parse_cpus(args.pin_server))
+        rest = os.sched_getaffinity(0) - SERVER_CPUS
+        if not rest or not SERVER_CPUS <= os.sched_getaffinity(0):
+            ap.error(f"--pin-server {args.pin_server}: must name CPUs of {sorted(os.sched_getaffinity(0))} "
+                     "and leave at least one for the rest")
+        os.sched_setaffinity(0, rest)
     if args.reprofile:
         return reprofile(args.reprofile)
     if args.targets or args.smoke:
