@@ -32,7 +32,7 @@ import unittest
 
 import archives as A
 from portal_harness import PortalTestCase
-from test_uploads import NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks
+from test_uploads import NO_RATE_LIMITS, UploadChecks
 
 BLOCK = A.BLOCK
 

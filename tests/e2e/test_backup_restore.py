@@ -449,7 +449,7 @@ class BackupRestoreTest(unittest.TestCase):
         return result.stderr
 
     def test_damaged_backups_fail_with_one_line(self):
-        made = self.some_uploads()
+        self.some_uploads()
         path, _ = self.backup()
         with open(path, "rb") as f:
             good = f.read()
