@@ -113,6 +113,17 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       dispatch(self);
       st.publish_counts(expected);
     },
+    [=](retry_atom, db_request_ptr& req) {
+      // A request that commits however late, back from a worker after its
+      // lock wait ran out (db_request::retry_delay): queued again, under
+      // the deadline and interrupts it already has.
+      auto& st = self->state;
+      if (st.all_disconnected(expected))
+        return req->fail(db_failure::unavailable);
+      st.queue.push_back(std::move(req));
+      dispatch(self);
+      st.publish_counts(expected);
+    },
     [=](expire_atom, db_request_ptr& req) {
       // Queued or running: either way the caller has waited long enough,
       // unless a worker is committing it (db_request::claim_commit), which

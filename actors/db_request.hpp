@@ -164,14 +164,22 @@ public:
   // request that commits however late is interruptible in COMMIT only.
   void set_interrupt(std::function<void()> interrupt) {
     std::lock_guard<std::mutex> lock(interrupt_mutex_);
+    in_worker_ = interrupt != nullptr;
     interrupt_ = std::move(interrupt);
   }
-  // True while a worker runs the request (its interrupt is set).
-  bool in_worker() {
-    std::lock_guard<std::mutex> lock(interrupt_mutex_);
-    return interrupt_ != nullptr;
-  }
+  // True while a worker runs the request (its interrupt is set). Never
+  // blocks: the pool asks, and an interrupt in progress holds the mutex for
+  // as long as its cancel takes to reach the database (review 7).
+  bool in_worker() const { return in_worker_.load(); }
   bool commits_however_late() const { return however_late_; }
+  // A request that commits however late waits on a row lock for at most the
+  // worker's lock wait (db_worker.cpp) rather than hold a worker, and a
+  // drain, for as long as the lock holds. It is then rolled back and runs
+  // again after this delay: 250 ms, doubling up to 16 s. Worker side.
+  std::chrono::milliseconds retry_delay() {
+    return std::chrono::milliseconds{250} * (1 << std::min(retries_++, 6));
+  }
+  int retries() const { return retries_; }
   // Skipped while another interrupt still runs (a cancel that cannot reach
   // the database blocks): one at a time, however long COMMIT hangs.
   void interrupt() {
@@ -194,6 +202,8 @@ private:
   bool however_late_ = false;        // set before submit: read-only after
   std::mutex interrupt_mutex_;
   std::function<void()> interrupt_;
+  std::atomic<bool> in_worker_{false};
+  int retries_ = 0; // on the worker running it, one at a time
 };
 
 using db_request_ptr = std::shared_ptr<db_request>;

@@ -14,7 +14,36 @@ namespace portal {
 
 namespace {
 
-constexpr const char* query_canceled = "57014"; // SQLSTATE of a cancel request
+constexpr const char* query_canceled = "57014";     // SQLSTATE of a cancel request
+constexpr const char* lock_not_available = "55P03"; // lock_timeout ran out
+
+// How long a request that commits however late waits on a row lock
+// (db_request::retry_delay): a commit's lock is held for milliseconds; one
+// held longer is a stuck transaction (a killed server's, an administrator's),
+// and the request does not hold a worker, nor the drain, behind it.
+// Transaction-scoped (SET LOCAL): nothing outlives it through PgBouncer.
+constexpr const char* lock_wait = "SET LOCAL lock_timeout = 250";
+
+// How a request left the worker's connection.
+enum class ending {
+  clean, // as the request found it: kept for the next request
+  // Maybe inside a transaction still: the interrupt meant for the request
+  // can cancel the ROLLBACK itself, or a COMMIT before it began, and the
+  // session then stays "idle in transaction (aborted)", failing every later
+  // request with 25P02 (review 7). Closed; the worker connects again before
+  // its next request.
+  dirty,
+  again, // dirty, and the request goes back to the pool (a lock wait ran out)
+};
+
+// A request that ran: its connection is as it was (pqxx's ROLLBACK as a
+// failed transaction unwound, or its COMMIT) unless the pool may have been
+// interrupting it, which it does only once the deadline has passed
+// (db_pool.cpp): a cancel still on its way could reach the ROLLBACK, or
+// the connection's next statement.
+ending ran(const db_request& req) {
+  return std::chrono::steady_clock::now() >= req.deadline() ? ending::dirty : ending::clean;
+}
 
 struct worker_state {
   db_worker_options opts;
@@ -119,18 +148,22 @@ std::function<void()> run_autocommit(worker_ptr self, db_request& req) {
   }
 }
 
-void run_request(worker_ptr self, db_request& req) {
+ending run_request(worker_ptr self, db_request& req) {
   auto& st = self->state;
   if (req.finished())
-    return;
+    return ending::clean;
   if (!st.conn) {
     req.fail(db_failure::unavailable);
-    return;
+    return ending::clean;
   }
   try {
-    if (req.mode() == db_mode::autocommit)
-      return req.deliver(run_autocommit(self, req));
+    if (req.mode() == db_mode::autocommit) {
+      req.deliver(run_autocommit(self, req));
+      return ran(req);
+    }
     auto tx = begin(self);
+    if (req.commits_however_late())
+      tx->exec(lock_wait);
     std::optional<interruptible> during;
     std::function<void()> deliver;
     if (interruptible_from_here(during, req, *st.conn))
@@ -141,13 +174,14 @@ void run_request(worker_ptr self, db_request& req) {
       req.rolled_back();
       log::warn("database request rolled back: its deadline passed",
                 {{"actor", st.worker_name}, {"request", req.what()}});
-      return;
+      return ending::dirty;
     }
     if (!during)
       during.emplace(req, *st.conn);
     tx->commit();
     during.reset();
     req.deliver(deliver);
+    return ran(req);
   } catch (const pqxx::broken_connection& e) {
     if (!req.claimed())
       req.rolled_back();
@@ -159,14 +193,26 @@ void run_request(worker_ptr self, db_request& req) {
     connection_lost(self, e.what());
     self->send(self, connect_atom::value);
   } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == lock_not_available && req.commits_however_late() && !req.claimed()) {
+      // Logged at the 1st, 2nd, 3rd, 5th, 9th... wait: less as it lasts.
+      if (auto r = req.retries(); (r & (r - 1)) == 0)
+        log::warn("database request waits on a lock: rolled back, to run again",
+                  {{"actor", st.worker_name}, {"request", req.what()}, {"retries", r}});
+      return ending::again;
+    }
     if (e.sqlstate() == query_canceled) {
-      // The pool's interrupt (db_request::set_interrupt) cancelled a
-      // request answered at its deadline, or a COMMIT that outlived it
-      // before it committed: rolled back, and as late as `timeout` says.
+      // Rolled back, so as late as `timeout` says. The pool's interrupt
+      // (db_request::set_interrupt) comes only past the deadline; before it,
+      // the database cancelled it (statement_timeout, an administrator).
       req.rolled_back();
-      log::warn("database request rolled back: its deadline passed",
-                {{"actor", st.worker_name}, {"request", req.what()}});
-      return req.fail(db_failure::timeout);
+      if (std::chrono::steady_clock::now() >= req.deadline())
+        log::warn("database request rolled back: its deadline passed",
+                  {{"actor", st.worker_name}, {"request", req.what()}});
+      else
+        log::warn("database request cancelled by the database: rolled back",
+                  {{"actor", st.worker_name}, {"request", req.what()}, {"error", e.what()}});
+      req.fail(db_failure::timeout);
+      return ending::dirty;
     }
     req.rolled_back(); // a failed statement or COMMIT: nothing was committed
     // The statement's name rides in its text (db/query.hpp); the text itself
@@ -177,12 +223,15 @@ void run_request(worker_ptr self, db_request& req) {
                                            {"sqlstate", e.sqlstate()},
                                            {"error", e.what()}});
     req.fail(db_failure::error);
+    return ran(req);
   } catch (const std::exception& e) {
     req.rolled_back();
     log::error("database request failed",
                {{"actor", st.worker_name}, {"request", req.what()}, {"error", e.what()}});
     req.fail(db_failure::error);
+    return ran(req);
   }
+  return ending::clean; // the connection was lost: a new one is on its way
 }
 
 db_worker_actor::behavior_type db_worker(worker_ptr self, probe_ptr probe,
@@ -201,9 +250,16 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, probe_ptr probe,
         try_connect(self);
     },
     [=](run_atom, db_request_ptr& req) {
-      run_request(self, *req);
-      if (self->state.conn)
-        self->send(self->state.pool, ready_atom::value, caf::actor_cast<db_worker_actor>(self));
+      auto& st = self->state;
+      auto how = run_request(self, *req);
+      if (how != ending::clean && st.conn) {
+        st.conn.reset();
+        self->send(self, connect_atom::value);
+      }
+      if (how == ending::again)
+        self->delayed_send(st.pool, req->retry_delay(), retry_atom::value, req);
+      if (st.conn)
+        self->send(st.pool, ready_atom::value, caf::actor_cast<db_worker_actor>(self));
     });
 }
 

@@ -14,6 +14,7 @@ using lost_atom = caf::atom_constant<caf::atom("lost")>;           // worker -> 
 using connect_atom = caf::atom_constant<caf::atom("connect")>;     // worker: try to (re)connect
 using expire_atom = caf::atom_constant<caf::atom("expire")>;       // pool: a request's deadline
 using interrupt_atom = caf::atom_constant<caf::atom("interrupt")>; // pool: a COMMIT too long
+using retry_atom = caf::atom_constant<caf::atom("retry")>;         // worker -> pool: run it again
 
 } // namespace portal
 

@@ -12,6 +12,7 @@ import time
 import unittest
 
 import archives as A
+from cancel_stall import CancelStall
 from portal_harness import PortalTestCase, wait_until
 from upload_checks import (NO_RATE_LIMITS, REQUEST_TIMEOUT, UploadChecks, read_response,
                            send_quietly, wait_ready)
@@ -252,6 +253,120 @@ class SlowDatabaseTest(DeadlineCase):
                 self.assertEqual(server.terminate(timeout=20), 0, server.output_tail())
                 self.assertLess(time.monotonic() - started, 2 + 1 + 5,
                                 "exit at the drain deadline (plus the record's deadline)")
+
+    def test_a_connection_whose_request_ended_past_its_deadline_is_not_reused(self):
+        # Review 7: the interrupt of a request answered 503 can cancel its
+        # ROLLBACK (or its COMMIT before it began), and the session then
+        # stayed "idle in transaction (aborted)": every later request on
+        # that worker failed 500 (25P02). A connection whose request ended
+        # past its deadline is closed; the next request runs on a new one.
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_POOL_SIZE="1",
+                                            PORTAL_DB_DEADLINE_MS="1000"),
+                                   database_url=self.pg.url + "?application_name=review7")
+        backend = ("select coalesce(string_agg(pid::text, ','), '') from pg_stat_activity "
+                   "where application_name = 'review7'")
+        first = wait_until(lambda: self.pg.psql(backend), 10, message="the worker's connection")
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "held.tar.gz", self.small, portal=server)
+            self.assert_error(status, headers, body, 503, "unavailable", "record held up")
+        status, _, body = server.request("GET", "/api/v1/uploads", self.auth(self.token))
+        self.assertEqual(status, 200, body[:300])
+        self.assertNotIn(self.pg.psql(backend), ("", first), "a new connection serves")
+
+    def test_a_cancel_that_cannot_reach_the_database_holds_up_no_other_request(self):
+        # Review 7: the pool asked whether a worker still ran the request
+        # under the lock that the cancel holds while it connects, so a
+        # cancel stalled on its way blocked the pool, and every request with
+        # it (18.5 s, then 503). The pool polls that request again each
+        # deadline: GETs across two of them find it free.
+        proxy = CancelStall(self.pg.port, stall=8)
+        self.addCleanup(proxy.close)
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_POOL_SIZE="4",
+                                            PORTAL_DB_DEADLINE_MS="1000"),
+                                   database_url=proxy.url())
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "held.tar.gz", self.small, portal=server)
+            self.assert_error(status, headers, body, 503, "unavailable", "record held up")
+            wait_until(lambda: proxy.cancels > 0, 10, message="the interrupt's cancel to stall")
+            answers = []
+            until = time.monotonic() + 2.5  # past the pool's next poll of the request
+            while time.monotonic() < until:
+                started = time.monotonic()
+                status, _, body = server.request("GET", "/api/v1/uploads", self.auth(self.token),
+                                                 timeout=30)
+                answers.append((status, round(time.monotonic() - started, 1)))
+                time.sleep(0.1)  # load: a GET every tenth of a second, not a flood
+        self.assertGreater(len(answers), 5)
+        self.assertEqual([a for a in answers if a[0] != 200 or a[1] >= 1.5], [])
+
+    def refusals_recorded(self, prefix):
+        return int(self.pg.psql("select count(*) from audit_events where event = "
+                                f"'upload.rejected' and detail->>'filename' like '{prefix}%'"))
+
+    def audit_rows_held(self, server, n):
+        """Waits until n refusals' audit rows have met the lock: each either
+        waits on it now, or has waited out a lock wait and will run again."""
+        def held():
+            waiting = int(self.pg.psql(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' "
+                "and query like '%insert_audit_event%'"))
+            retried = sum(l.get("msg") == "database request waits on a lock: rolled back, "
+                          "to run again" for l in server.logs)
+            return waiting + retried >= n
+        wait_until(held, 10, message=f"{n} audit rows to meet the lock")
+
+    def test_an_audit_row_held_by_a_lock_holds_no_worker_and_is_written_later(self):
+        # Review 7: a refusal's audit row (written however late) waited on
+        # the user's row lock, one worker each: two refusals filled a pool
+        # of two and every other request answered 503. It now waits at most
+        # a lock wait, and runs again later, until the lock goes.
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_POOL_SIZE="2",
+                                            PORTAL_DB_DEADLINE_MS="1000"))
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            for i in range(2):
+                status, headers, body = self.put(self.token, f"refused{i}.tar.gz",
+                                                 b"not a gzip archive" * 64, portal=server)
+                self.assert_error(status, headers, body, 415, "unsupported_media_type", "refused")
+            self.audit_rows_held(server, 2)
+            answers = [server.request("GET", "/api/v1/uploads", self.auth(self.token))[0]
+                       for _ in range(5)]
+            self.assertEqual(answers, [200] * 5)
+            self.assertEqual(self.refusals_recorded("refused"), 0)
+        wait_until(lambda: self.refusals_recorded("refused") == 2, 20,
+                   message="the audit rows written once the lock went")
+
+    def test_sigterm_exits_while_an_audit_row_waits_on_a_lock(self):
+        # The same row, at shutdown: it no longer holds the drain until the
+        # lock goes (it is dropped, as every request still queued then).
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS="1000",
+                                            PORTAL_DRAIN_SECONDS="2"))
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "refused-at-exit.tar.gz",
+                                             b"not a gzip archive" * 64, portal=server)
+            self.assert_error(status, headers, body, 415, "unsupported_media_type", "refused")
+            self.audit_rows_held(server, 1)
+            started = time.monotonic()
+            self.assertEqual(server.terminate(timeout=20), 0, server.output_tail())
+            self.assertLess(time.monotonic() - started, 2 + 5, "exit at the drain deadline")
+
+    def test_a_cancel_by_the_database_itself_is_logged_as_such(self):
+        # Review 7: a statement_timeout (or an administrator's
+        # pg_cancel_backend) before the deadline was logged as "its deadline
+        # passed". Still 503: it was rolled back.
+        def restore():
+            self.pg.psql("alter database portal reset statement_timeout")
+            self.drop_connections()
+        self.addCleanup(restore)
+        self.pg.psql("alter database portal set statement_timeout = '300ms'")
+        server = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DB_DEADLINE_MS="5000"))
+        with self.pg.holding("select 1 from users where username = 'slowuser' for update"):
+            status, headers, body = self.put(self.token, "timed-out.tar.gz", self.small,
+                                             portal=server)
+            self.assert_error(status, headers, body, 503, "unavailable", "statement_timeout")
+        cancelled = [l for l in server.logs if l.get("request") == "insert_upload"
+                     and l.get("msg", "").startswith("database request")]
+        self.assertEqual([l["msg"] for l in cancelled],
+                         ["database request cancelled by the database: rolled back"])
 
     def test_a_delete_answered_503_at_the_deadline_deletes_nothing(self):
         status, _, body = self.put(self.token, "kept.tar.gz", self.small)

@@ -374,14 +374,17 @@ class TusCompletionTest(TusServers):
         # would answer 404 without its partial and hold the owner's quota.
         server = self.own_server(PORTAL_DB_DEADLINE_MS="1000")
         upload_id = self.created_id(self.token, len(self.archive), portal=server)
-        late = ("select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
-                " and query like '%delete_tus_upload%' and now() - query_start > interval '2s'")
+        # Each attempt waits 250 ms on the lock and the next comes 250 ms,
+        # then 500 ms, later: the third (retries 2) starts past the deadline.
+        def late():
+            return any(l.get("msg") == "database request waits on a lock: rolled back, to run again"
+                       and l.get("request") == "delete_tus_upload" and l.get("retries", 0) >= 2
+                       for l in server.logs)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             with self.pg.holding(f"select 1 from tus_uploads where id = '{upload_id}' for update"):
                 answer = pool.submit(self.patch, self.token, upload_id, 0, b"not an archive" * 64,
                                      portal=server)
-                wait_until(lambda: int(self.pg.psql(late)) == 1, 30,
-                           message="the deletion held past the deadline")
+                wait_until(late, 30, message="the deletion held past the deadline")
             status, headers, body = answer.result(timeout=30)
         self.assert_tus_error(status, headers, body, 415, "unsupported_media_type", "refused")
         self.assertEqual(self.tus_rows(upload_id), 0)

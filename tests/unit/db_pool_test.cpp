@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <vector>
 
 using namespace portal;
 using namespace std::chrono_literals;
@@ -170,6 +171,46 @@ TEST_CASE("db_pool: a request to commit however late is never answered `timeout`
   CHECK(cleanup->claim_commit());
   cleanup->deliver([&] { outcome = db_outcome<int>{1}; });
   CHECK(std::get<int>(*outcome) == 1);
+}
+
+TEST_CASE("db_pool: a request a worker gives back after a lock wait is queued again",
+          "[actors][db_pool]") {
+  pool_fixture fx{1};
+  std::optional<db_outcome<int>> outcome;
+  auto audit = make_db_request<int>(
+    "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+    [&](db_outcome<int> o) { outcome = std::move(o); });
+  audit->commit_however_late();
+  submit(*fx.dir, audit);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  REQUIRE(fx.handed() == audit);
+  // The worker's lock wait ran out: rolled back, given back, and idle.
+  CHECK(audit->retry_delay() == 250ms);
+  fx.self->send(fx.pool, retry_atom::value, audit);
+  fx.run();
+  CHECK_FALSE(fx.handed()); // the worker has not said it is ready yet
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  CHECK(fx.handed() == audit);
+  fx.sched.advance_time(std::chrono::hours{1});
+  fx.run();
+  CHECK_FALSE(outcome); // never answered `timeout`, however many retries
+
+  SECTION("each retry waits twice as long, up to 16 s") {
+    std::vector<std::chrono::milliseconds> delays;
+    for (int i = 0; i < 8; ++i)
+      delays.push_back(audit->retry_delay());
+    CHECK(delays == std::vector<std::chrono::milliseconds>{500ms, 1s, 2s, 4s, 8s, 16s, 16s, 16s});
+  }
+  SECTION("with every worker lost, it fails") {
+    fx.self->send(fx.pool, lost_atom::value, fx.me);
+    fx.run();
+    fx.self->send(fx.pool, retry_atom::value, audit);
+    fx.run();
+    REQUIRE(outcome);
+    CHECK(std::get<db_failure>(*outcome) == db_failure::unavailable);
+  }
 }
 
 TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
