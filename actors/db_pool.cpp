@@ -5,8 +5,10 @@
 
 #include <caf/all.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 
 namespace portal {
 
@@ -33,6 +35,8 @@ struct pool_state {
   std::map<caf::actor_addr, worker_state> workers;
   std::deque<db_worker_actor> idle;
   std::deque<db_request_ptr> queue;
+  // Workers running a request that commits however late (see dispatch).
+  std::set<caf::actor_addr> on_late;
   const char* name = "db_pool";
 
   // True once every worker has said it has no connection. A worker not yet
@@ -64,20 +68,35 @@ void drop_idle(pool_state& st, const caf::actor_addr& who) {
   st.idle.erase(std::remove_if(st.idle.begin(), st.idle.end(),
                                [&](const db_worker_actor& a) { return a.address() == who; }),
                 st.idle.end());
+  st.on_late.erase(who);
 }
 
-// Hands queued requests to idle workers, skipping ones already answered.
-void dispatch(pool_ptr self) {
+// Hands queued requests to idle workers in order, dropping ones already
+// answered. Requests that commit however late (no client waits on them)
+// run on at most all workers but one: each may wait on a stuck lock (a
+// lock wait a try, db_worker.cpp), and a burst of them would otherwise
+// keep every worker from the requests a client waits on (review 8). With
+// a single worker they share it.
+void dispatch(pool_ptr self, unsigned expected) {
   auto& st = self->state;
-  while (!st.queue.empty() && !st.idle.empty()) {
-    auto req = std::move(st.queue.front());
-    st.queue.pop_front();
-    if (req->finished())
+  const std::size_t late_limit = expected > 1 ? expected - 1 : 1;
+  for (auto it = st.queue.begin(); it != st.queue.end() && !st.idle.empty();) {
+    if ((*it)->finished()) {
+      it = st.queue.erase(it);
       continue;
+    }
+    bool late = (*it)->commits_however_late();
+    if (late && st.on_late.size() >= late_limit) {
+      ++it;
+      continue;
+    }
     auto w = st.idle.front();
     st.idle.pop_front();
     st.workers[w.address()] = worker_state::busy;
-    self->send(w, run_atom::value, std::move(req));
+    if (late)
+      st.on_late.insert(w.address());
+    self->send(w, run_atom::value, std::move(*it));
+    it = st.queue.erase(it);
   }
 }
 
@@ -110,7 +129,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       auto left = req->deadline() - std::chrono::steady_clock::now();
       self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value, req);
       st.queue.push_back(std::move(req));
-      dispatch(self);
+      dispatch(self, expected);
       st.publish_counts(expected);
     },
     [=](retry_atom, db_request_ptr& req) {
@@ -121,7 +140,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       if (st.all_disconnected(expected))
         return req->fail(db_failure::unavailable);
       st.queue.push_back(std::move(req));
-      dispatch(self);
+      dispatch(self, expected);
       st.publish_counts(expected);
     },
     [=](expire_atom, db_request_ptr& req) {
@@ -151,7 +170,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       st.workers[worker.address()] = worker_state::idle;
       drop_idle(st, worker.address());
       st.idle.push_back(worker);
-      dispatch(self);
+      dispatch(self, expected);
       st.publish_counts(expected);
     },
     [=](lost_atom, db_worker_actor& worker) {

@@ -175,9 +175,11 @@ public:
   // A request that commits however late waits on a row lock for at most the
   // worker's lock wait (db_worker.cpp) rather than hold a worker, and a
   // drain, for as long as the lock holds. It is then rolled back and runs
-  // again after this delay: 250 ms, doubling up to 16 s. Worker side.
+  // again after this delay: 250 ms, doubling up to 2 s (a refused tus
+  // upload's answer waits for its deletion: at most that long after the
+  // lock goes). Worker side.
   std::chrono::milliseconds retry_delay() {
-    return std::chrono::milliseconds{250} * (1 << std::min(retries_++, 6));
+    return std::chrono::milliseconds{250} * (1 << std::min(retries_++, 3));
   }
   int retries() const { return retries_; }
   // Skipped while another interrupt still runs (a cancel that cannot reach

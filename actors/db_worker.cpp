@@ -30,10 +30,11 @@ enum class ending {
   // Maybe inside a transaction still: the interrupt meant for the request
   // can cancel the ROLLBACK itself, or a COMMIT before it began, and the
   // session then stays "idle in transaction (aborted)", failing every later
-  // request with 25P02 (review 7). Closed; the worker connects again before
-  // its next request.
+  // request with 25P02 (review 7). settle() ends that transaction.
   dirty,
-  again, // dirty, and the request goes back to the pool (a lock wait ran out)
+  // Clean, and the request goes back to the pool: its lock wait ran out (a
+  // statement, never interrupted: db_request::commits_however_late).
+  again,
 };
 
 // A request that ran: its connection is as it was (pqxx's ROLLBACK as a
@@ -65,6 +66,28 @@ void connection_lost(worker_ptr self, const char* why) {
     st.reported_down = true;
     log::warn("database connection lost", {{"actor", st.worker_name}, {"error", why}});
   }
+}
+
+// A dirty connection's transaction, whatever it is, ends with a ROLLBACK
+// (with none, PostgreSQL answers a warning: not the server's to print). A
+// cancel that was already on its way lands on the request's statements or
+// on this ROLLBACK, never later (PQcancel returns once the signal is sent,
+// before the interrupt is unset). Only if this ROLLBACK fails too is the
+// connection replaced: a reconnection can hang where the open connection
+// works (review 8), so it is the last resort.
+void settle(worker_ptr self) {
+  auto& st = self->state;
+  try {
+    pqxx::quiet_errorhandler quiet{*st.conn};
+    pqxx::nontransaction tx{*st.conn};
+    tx.exec("ROLLBACK");
+    return;
+  } catch (const std::exception& e) {
+    log::warn("database connection replaced: its transaction could not be ended",
+              {{"actor", st.worker_name}, {"error", e.what()}});
+  }
+  st.conn.reset();
+  self->send(self, connect_atom::value);
 }
 
 void try_connect(worker_ptr self) {
@@ -252,10 +275,8 @@ db_worker_actor::behavior_type db_worker(worker_ptr self, probe_ptr probe,
     [=](run_atom, db_request_ptr& req) {
       auto& st = self->state;
       auto how = run_request(self, *req);
-      if (how != ending::clean && st.conn) {
-        st.conn.reset();
-        self->send(self, connect_atom::value);
-      }
+      if (how == ending::dirty && st.conn)
+        settle(self);
       if (how == ending::again)
         self->delayed_send(st.pool, req->retry_delay(), retry_atom::value, req);
       if (st.conn)

@@ -5,9 +5,9 @@
 // Losing the connection is not a crash: the worker tells the pool, fails the
 // request it held with `unavailable`, and reconnects with exponential backoff
 // on its own. A crash (a bug, or an admin's kill) is its supervisor's
-// business. A connection whose request ended past its deadline is closed
-// the same way (a cancel meant for the request may have left it inside a
-// failed transaction: db_worker.cpp, `ending`).
+// business. A connection whose request ended past its deadline gets a
+// ROLLBACK (a cancel meant for the request may have left it inside a failed
+// transaction: db_worker.cpp, `ending`), and is replaced only if that fails.
 #pragma once
 
 #include "actors/actor_probe.hpp"

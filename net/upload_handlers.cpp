@@ -3,6 +3,7 @@
 #include "actors/messages.hpp"
 #include "actors/storage_writer.hpp"
 #include "actors/upload_session.hpp"
+#include "config/log.hpp"
 #include "config/upload_id.hpp"
 #include "db/audit.hpp"
 #include "db/quota.hpp"
@@ -56,10 +57,18 @@ std::function<void(const failure&, uint64_t)> audit_refusal(const services& svc,
       db::record_audit(tx, who, "upload.rejected", detail);
       return true;
     };
-    // Nobody waits: the audit row is written however late.
+    // Nobody waits: the audit row is written however late. One that never
+    // is (the database away, the process exiting first) says so in the log.
+    auto not_written = [id, rid = who.request_id.value_or("")](const db_outcome<bool>& outcome) {
+      if (auto* failed = std::get_if<db_failure>(&outcome))
+        log::warn("audit row not written", {{"event", "upload.rejected"},
+                                            {"upload_id", id},
+                                            {"request_id", rid},
+                                            {"why", to_string(*failed)}});
+    };
     auto req = make_db_request<bool>(std::string{db::sql::insert_audit_event.name},
                                      std::chrono::steady_clock::now() + deadline, std::move(query),
-                                     [](const db_outcome<bool>&) {});
+                                     std::move(not_written));
     req->commit_however_late();
     submit(*dir, std::move(req));
   };
