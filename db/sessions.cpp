@@ -19,14 +19,10 @@ const query insert_session{"insert_session", R"(
    now() + make_interval(secs => $5), $6, $7))"};
 
 // Expiry and disabled users are checked against the database clock, like
-// tokens (db/tokens.cpp).
+// tokens; a function (db/migrations/0005_identity_functions.sql) for the
+// same reason as the token's lookup: its plan is kept per backend.
 const query session_identity{"session_identity", R"(
-  UPDATE sessions s SET last_seen_at = now(),
-   idle_expires_at = least(now() + make_interval(secs => $2), s.absolute_expires_at)
-  FROM users u
-  WHERE s.id_hash = $1 AND u.id = s.user_id AND u.disabled_at IS NULL
-    AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
-  RETURNING u.id, u.username, u.role, u.quota_bytes, s.csrf_token)"};
+  SELECT id, username, role, quota_bytes, csrf_token FROM session_identity($1, $2))"};
 
 const query delete_session{"delete_session", "DELETE FROM sessions WHERE id_hash = $1"};
 

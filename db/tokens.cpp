@@ -54,17 +54,13 @@ const query revoke_all_tokens{"revoke_all_tokens", R"(
    FROM revoked r)
   SELECT count(*) AS revoked FROM revoked)"};
 
-// Revocation, expiry and disabled users are checked in SQL against the
-// database clock, so every application instance agrees on "now".
-// `stale`: last_used_at is worth writing (a minute or more old, or none).
+// The lookup is a function (db/migrations/0005_identity_functions.sql): run
+// on every request, it is planned once per backend there instead of on every
+// call. It checks revocation, expiry and disabled users against the database
+// clock, so every application instance agrees on "now"; `stale`:
+// last_used_at is worth writing (a minute or more old, or none).
 const query token_identity{"token_identity", R"(
-  SELECT t.secret_hash, u.id, u.username, u.role, u.quota_bytes,
-         (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
-  FROM api_tokens t JOIN users u ON u.id = t.user_id
-  WHERE t.id = $1
-    AND t.revoked_at IS NULL
-    AND (t.expires_at IS NULL OR t.expires_at > now())
-    AND u.disabled_at IS NULL)"};
+  SELECT secret_hash, id, username, role, quota_bytes, stale FROM token_identity($1))"};
 
 // At most one write a minute per token, not one per request: last_used_at
 // (GET /admin/tokens, the admin page) is good to the minute. SKIP LOCKED: a
