@@ -15,6 +15,7 @@
 #include "cli/push_command.hpp"
 #include "config/config.hpp"
 #include "config/log.hpp"
+#include "db/migrate.hpp"
 #include "db/tus_uploads.hpp"
 #include "db/uploads.hpp"
 #include "net/connection_registry.hpp"
@@ -202,6 +203,10 @@ reaped_volume reconcile_on_start(const config& cfg) {
   try {
     pqxx::connection conn{cfg.database_url};
     pqxx::work tx{conn};
+    // Said once here; /ready says it until `migrate` has run.
+    if (int at = db::applied_version(tx), needs = db::latest_migration_version(); at < needs)
+      log::error("the database schema is behind this server: run upload-portal migrate",
+                 {{"schema_version", at}, {"needs", needs}});
     auto settled = settle_cut_off_completions(tx, layout, volume.id);
     auto& rows = settled.rows;
     auto judged = rows; // and the archives of records that may still commit

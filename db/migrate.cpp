@@ -128,14 +128,11 @@ void apply_one(pqxx::connection& conn, const migration& m) {
   tx.commit();
 }
 
-int highest_version(pqxx::connection& conn) {
-  pqxx::work tx(conn);
-  const auto row = exec1(tx, sql::schema_version);
-  tx.commit();
-  return row["version"].as<int>();
-}
-
 } // namespace
+
+int applied_version(pqxx::transaction_base& tx) {
+  return exec1(tx, sql::schema_version)["version"].as<int>();
+}
 
 int latest_migration_version() {
   int latest = 0;
@@ -168,7 +165,9 @@ migrate_result migrate(const std::string& conninfo, std::optional<int> up_to) {
   }
   // Versions newer than this binary knows (a rolled-back deploy) are left
   // alone and reported as the current version.
-  result.current_version = highest_version(conn);
+  pqxx::work tx(conn);
+  result.current_version = applied_version(tx);
+  tx.commit();
   return result;
 }
 

@@ -3,11 +3,20 @@
 // PostgreSQL advisory lock so concurrent `migrate` runs cannot collide.
 #pragma once
 
+#include "db/query.hpp"
+
+#include <pqxx/pqxx>
+
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace portal::db {
+
+// The statement of applied_version(): it labels the db request that runs it.
+namespace sql {
+extern const query schema_version;
+} // namespace sql
 
 struct migration {
   int version = 0;  // NNNN from the file name
@@ -31,5 +40,11 @@ migrate_result migrate(const std::string& conninfo, std::optional<int> up_to = s
 
 // The highest version this binary embeds.
 int latest_migration_version();
+
+// The highest version recorded in the database (schema_migrations). A
+// server whose database is behind latest_migration_version() is not ready
+// (SPEC §7 /ready): its statements may name what only a later migration
+// makes. Throws what pqxx throws (no schema_migrations table: undefined_table).
+int applied_version(pqxx::transaction_base& tx);
 
 } // namespace portal::db

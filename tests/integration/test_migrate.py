@@ -13,7 +13,7 @@ import secrets
 import subprocess
 import unittest
 
-from portal_harness import Portal, PostgresCluster, token_secret
+from portal_harness import Portal, PostgresCluster, token_secret, wait_until
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "db", "migrations")
 
@@ -90,6 +90,38 @@ class MigrateTest(unittest.TestCase):
             self.pg.psql("select * from schema_migrations order by version", database=database),
             applied_at,
         )
+
+    def test_a_database_behind_the_server_is_not_ready_until_migrated(self):
+        # A binary started before `migrate` ran (a deploy without its release
+        # command): its statements may call what only its newest migration
+        # makes (0005: the identity lookups), so it is not ready, and says
+        # what to run, until the database catches up; no restart needed.
+        url = self.fresh_database()
+        database = url.rsplit("/", 1)[1]
+        p = self.portal(url)
+        p.migrate()
+        latest, before = self.versions[-1], self.versions[-2]
+        name, checksum = self.pg.psql(
+            f"select name, checksum from schema_migrations where version = {latest}",
+            database=database).split("|")
+        self.pg.psql(f"delete from schema_migrations where version = {latest}", database=database)
+        p.start(wait="listening")
+
+        def ready():
+            status, _, body = p.request("GET", "/ready")
+            return status, json.loads(body)["checks"]["database"]
+
+        expected = (503, f"database schema at version {before}, this server needs {latest}: "
+                         "run upload-portal migrate")
+        wait_until(lambda: ready() == expected, 20, message=f"/ready answering {expected}")
+        logged = [e for e in p.logs if e.get("msg") == "the database schema is behind this server: "
+                                                      "run upload-portal migrate"]
+        self.assertEqual([(e["schema_version"], e["needs"]) for e in logged], [(before, latest)])
+
+        # What `migrate` records (its schema change is still there).
+        self.pg.psql("insert into schema_migrations (version, name, checksum) "
+                     f"values ({latest}, '{name}', '{checksum}')", database=database)
+        wait_until(lambda: ready() == (200, "ok"), 20, message="/ready answering 200")
 
     def test_concurrent_migrate_runs(self):
         for round_ in range(3):
