@@ -34,7 +34,16 @@ struct pool_state {
   std::shared_ptr<db_pool_counts> counts;
   std::map<caf::actor_addr, worker_state> workers;
   std::deque<db_worker_actor> idle;
+  // Handed out in this order, each first in, first out: the requests a
+  // client waits for, then the ones nobody waits for (background: audit
+  // rows, moved expiries), then those back from a lock wait that ran out
+  // (retry_atom; one a client waits for goes back to `queue`). However many
+  // background requests wait on a stuck lock, a request a client waits for
+  // (a refused tus upload's deletion) waits for at most the lock waits in
+  // progress, not for each of theirs (review 9).
   std::deque<db_request_ptr> queue;
+  std::deque<db_request_ptr> background;
+  std::deque<db_request_ptr> retries;
   // Workers running a request that commits however late (see dispatch).
   std::set<caf::actor_addr> on_late;
   const char* name = "db_pool";
@@ -71,39 +80,47 @@ void drop_idle(pool_state& st, const caf::actor_addr& who) {
   st.on_late.erase(who);
 }
 
-// Hands queued requests to idle workers in order, dropping ones already
-// answered. Requests that commit however late (no client waits on them)
-// run on at most all workers but one: each may wait on a stuck lock (a
-// lock wait a try, db_worker.cpp), and a burst of them would otherwise
-// keep every worker from the requests a client waits on (review 8). With
-// a single worker they share it.
-void dispatch(pool_ptr self, unsigned expected) {
+// Hands queued requests to idle workers in pool_state's order, dropping
+// ones already answered. Requests that commit however late run on at most
+// all connected workers but one: each may wait on a stuck lock (a lock wait
+// a try, db_worker.cpp), and a burst of them would otherwise keep every
+// worker from the requests a client waits on (review 8; the workers
+// expected but not connected counted too, review 9). With a single
+// connected worker they share it.
+void dispatch(pool_ptr self) {
   auto& st = self->state;
-  const std::size_t late_limit = expected > 1 ? expected - 1 : 1;
-  for (auto it = st.queue.begin(); it != st.queue.end() && !st.idle.empty();) {
-    if ((*it)->finished()) {
-      it = st.queue.erase(it);
-      continue;
+  const auto connected = static_cast<std::size_t>(
+    std::count_if(st.workers.begin(), st.workers.end(),
+                  [](const auto& kv) { return kv.second != worker_state::disconnected; }));
+  const std::size_t late_limit = connected > 1 ? connected - 1 : 1;
+  for (auto* from : {&st.queue, &st.background, &st.retries}) {
+    for (auto it = from->begin(); it != from->end() && !st.idle.empty();) {
+      if ((*it)->finished()) {
+        it = from->erase(it);
+        continue;
+      }
+      bool late = (*it)->commits_however_late();
+      if (late && st.on_late.size() >= late_limit) {
+        ++it;
+        continue;
+      }
+      auto w = st.idle.front();
+      st.idle.pop_front();
+      st.workers[w.address()] = worker_state::busy;
+      if (late)
+        st.on_late.insert(w.address());
+      self->send(w, run_atom::value, std::move(*it));
+      it = from->erase(it);
     }
-    bool late = (*it)->commits_however_late();
-    if (late && st.on_late.size() >= late_limit) {
-      ++it;
-      continue;
-    }
-    auto w = st.idle.front();
-    st.idle.pop_front();
-    st.workers[w.address()] = worker_state::busy;
-    if (late)
-      st.on_late.insert(w.address());
-    self->send(w, run_atom::value, std::move(*it));
-    it = st.queue.erase(it);
   }
 }
 
 void fail_queue(pool_state& st, db_failure why) {
-  for (auto& req : st.queue)
-    req->fail(why);
-  st.queue.clear();
+  for (auto* from : {&st.queue, &st.background, &st.retries}) {
+    for (auto& req : *from)
+      req->fail(why);
+    from->clear();
+  }
 }
 
 db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
@@ -128,19 +145,19 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       }
       auto left = req->deadline() - std::chrono::steady_clock::now();
       self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value, req);
-      st.queue.push_back(std::move(req));
-      dispatch(self, expected);
+      (req->background() ? st.background : st.queue).push_back(std::move(req));
+      dispatch(self);
       st.publish_counts(expected);
     },
     [=](retry_atom, db_request_ptr& req) {
       // A request that commits however late, back from a worker after its
-      // lock wait ran out (db_request::retry_delay): queued again, under
-      // the deadline and interrupts it already has.
+      // lock wait ran out (db_request::retry_delay): queued again behind
+      // every new request, under the deadline and interrupts it already has.
       auto& st = self->state;
       if (st.all_disconnected(expected))
         return req->fail(db_failure::unavailable);
-      st.queue.push_back(std::move(req));
-      dispatch(self, expected);
+      (req->background() ? st.retries : st.queue).push_back(std::move(req));
+      dispatch(self);
       st.publish_counts(expected);
     },
     [=](expire_atom, db_request_ptr& req) {
@@ -160,7 +177,10 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       // database and may block: never on this actor.
       if (req->finished() && !req->in_worker())
         return;
-      self->spawn<caf::detached>([req] { req->interrupt(); });
+      // One that waits in the queue (however late, or between retries)
+      // has nothing to interrupt: no thread for it.
+      if (req->in_worker())
+        self->spawn<caf::detached>([req] { req->interrupt(); });
       self->delayed_send(self, req->budget(), interrupt_atom::value, req);
     },
     [=](ready_atom, db_worker_actor& worker) {
@@ -170,7 +190,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       st.workers[worker.address()] = worker_state::idle;
       drop_idle(st, worker.address());
       st.idle.push_back(worker);
-      dispatch(self, expected);
+      dispatch(self);
       st.publish_counts(expected);
     },
     [=](lost_atom, db_worker_actor& worker) {

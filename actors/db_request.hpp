@@ -87,7 +87,16 @@ public:
   // moved expiry, a clean-up): its deadline never answers it `timeout`, so
   // it is never rolled back for being late; it commits when a worker gets
   // to it. It still fails at once while the database is away.
-  void commit_however_late() { however_late_ = true; }
+  // `awaited`: a client's answer waits for it all the same (a refused tus
+  // upload's deletion: HEAD must not find the upload afterwards); the pool
+  // runs it before the ones nobody waits for (db_pool.cpp, dispatch).
+  enum class awaited { no, yes };
+  void commit_however_late(awaited a = awaited::no) {
+    however_late_ = true;
+    awaited_ = a == awaited::yes;
+  }
+  // However late, and nobody waits for it: an audit row, a moved expiry.
+  bool background() const { return however_late_ && !awaited_; }
   db_mode mode() const { return mode_; }
   bool finished() const { return state_.load() == finished_state; }
   bool claimed() const { return claimed_.load(); }
@@ -202,6 +211,7 @@ private:
   std::atomic<int> state_{pending};
   std::atomic<bool> claimed_{false}; // COMMIT may have been sent
   bool however_late_ = false;        // set before submit: read-only after
+  bool awaited_ = false;             // likewise
   std::mutex interrupt_mutex_;
   std::function<void()> interrupt_;
   std::atomic<bool> in_worker_{false};

@@ -208,7 +208,7 @@ void destroy(session_ptr self, failure why) {
     std::string{db::sql::delete_tus_upload.name},
     std::chrono::steady_clock::now() + st.limits.db_deadline,
     [id, owner](pqxx::work& tx) { return db::delete_tus_upload(tx, id, owner); }, std::move(done));
-  req->commit_however_late();
+  req->commit_however_late(db_request::awaited::yes);
   submit(*st.dir, std::move(req));
   self->quit();
 }

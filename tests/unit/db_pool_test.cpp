@@ -213,6 +213,78 @@ TEST_CASE("db_pool: a request a worker gives back after a lock wait is queued ag
   }
 }
 
+TEST_CASE("db_pool: a request back from a lock wait runs after every new one",
+          "[actors][db_pool]") {
+  pool_fixture fx{1};
+  auto late = [&] {
+    auto r = make_db_request<int>(
+      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+      [](db_outcome<int>) {});
+    r->commit_however_late();
+    return r;
+  };
+  auto stuck = late();
+  submit(*fx.dir, stuck);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  REQUIRE(fx.handed() == stuck);
+  fx.self->send(fx.pool, retry_atom::value, stuck); // its lock wait ran out
+  fx.run();
+  // Queued after it, all run before it, and those a client waits for
+  // before the one nobody does (review 9: a refused tus upload's deletion
+  // waited behind every audit row stuck on a lock).
+  auto fresh = late();
+  auto answered = fx.request();
+  auto deletion = late();
+  deletion->commit_however_late(db_request::awaited::yes);
+  submit(*fx.dir, fresh);
+  submit(*fx.dir, answered);
+  submit(*fx.dir, deletion);
+  fx.run();
+  for (const auto& expected : {answered, deletion, fresh, stuck}) {
+    fx.self->send(fx.pool, ready_atom::value, fx.me);
+    fx.run();
+    CHECK(fx.handed() == expected);
+  }
+}
+
+TEST_CASE("db_pool: the workers kept from however-late requests are counted among connected ones",
+          "[actors][db_pool]") {
+  pool_fixture fx{3};
+  caf::scoped_actor other_self{fx.sys}, lost_self{fx.sys};
+  auto other = caf::actor_cast<db_worker_actor>(other_self);
+  auto lost = caf::actor_cast<db_worker_actor>(lost_self);
+  auto late = [&] {
+    auto r = make_db_request<int>(
+      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+      [](db_outcome<int>) {});
+    r->commit_however_late();
+    return r;
+  };
+  // Of three workers one cannot connect (max_connections): two are left,
+  // and however-late requests may take only one of them (review 9).
+  fx.self->send(fx.pool, lost_atom::value, lost);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.self->send(fx.pool, ready_atom::value, other);
+  fx.run();
+  auto first = late();
+  auto second = late();
+  submit(*fx.dir, first);
+  submit(*fx.dir, second);
+  fx.run();
+  db_request_ptr to_other;
+  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
+                      caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(fx.handed() == first);
+  CHECK_FALSE(to_other);
+  auto answered = fx.request();
+  submit(*fx.dir, answered);
+  fx.run();
+  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
+                      caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(to_other == answered);
+}
+
 TEST_CASE("db_pool: requests that commit however late never take the last idle worker",
           "[actors][db_pool]") {
   pool_fixture fx{2};
@@ -234,26 +306,21 @@ TEST_CASE("db_pool: requests that commit however late never take the last idle w
   fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  // One worker takes the first late request; the other skips the second
-  // one for the request a client waits on.
+  // The request a client waits on goes first; the other worker takes the
+  // first late request.
   db_request_ptr to_other;
   other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
                       caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(fx.handed() == first);
-  CHECK(to_other == answered);
-  // Done with the answered one, the other worker is still the last free
-  // one as long as the first late request runs.
-  fx.self->send(fx.pool, ready_atom::value, other);
+  CHECK(fx.handed() == answered);
+  CHECK(to_other == first);
+  // Done with the answered one, this worker is the last free one as long
+  // as the first late request runs: the second waits.
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.run();
-  to_other = nullptr;
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK_FALSE(to_other);
-  fx.self->send(fx.pool, ready_atom::value, fx.me); // the first one is over
+  CHECK_FALSE(fx.handed());
+  fx.self->send(fx.pool, ready_atom::value, other); // the first one is over
   fx.run();
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(to_other == second); // the worker idle the longest
+  CHECK(fx.handed() == second); // the worker idle the longest
 }
 
 TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
