@@ -34,6 +34,11 @@ const query record_migration{"record_migration", R"(
 const query schema_version{"schema_version",
                            "SELECT coalesce(max(version), 0) AS version FROM schema_migrations"};
 
+// A statement naming a missing table fails when parsed, whatever branch it
+// is in: whether the history exists is asked first.
+const query has_schema_migrations{
+  "has_schema_migrations", "SELECT to_regclass('schema_migrations') IS NOT NULL AS present"};
+
 } // namespace sql
 
 namespace {
@@ -131,6 +136,8 @@ void apply_one(pqxx::connection& conn, const migration& m) {
 } // namespace
 
 int applied_version(pqxx::transaction_base& tx) {
+  if (!exec1(tx, sql::has_schema_migrations)["present"].as<bool>())
+    return 0; // never migrated
   return exec1(tx, sql::schema_version)["version"].as<int>();
 }
 

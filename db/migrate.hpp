@@ -41,10 +41,10 @@ migrate_result migrate(const std::string& conninfo, std::optional<int> up_to = s
 // The highest version this binary embeds.
 int latest_migration_version();
 
-// The highest version recorded in the database (schema_migrations). A
-// server whose database is behind latest_migration_version() is not ready
-// (SPEC §7 /ready): its statements may name what only a later migration
-// makes. Throws what pqxx throws (no schema_migrations table: undefined_table).
+// The highest version recorded in the database (schema_migrations), 0 for
+// a database never migrated. A server whose database is behind
+// latest_migration_version() is not ready (SPEC §7 /ready): its statements
+// may name what only a later migration makes. Throws what pqxx throws.
 int applied_version(pqxx::transaction_base& tx);
 
 } // namespace portal::db

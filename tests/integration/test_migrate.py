@@ -123,6 +123,27 @@ class MigrateTest(unittest.TestCase):
                      f"values ({latest}, '{name}', '{checksum}')", database=database)
         wait_until(lambda: ready() == (200, "ok"), 20, message="/ready answering 200")
 
+    def test_a_database_never_migrated_is_not_ready_and_says_so(self):
+        # The first deploy's server started before its first `migrate`: no
+        # schema_migrations at all is version 0, not a failing statement
+        # (review 10: "database error" and an error line per probe).
+        url = self.fresh_database()
+        p = self.portal(url)
+        p.start(wait="listening")
+        expected = (503, f"database schema at version 0, this server needs {self.versions[-1]}: "
+                         "run upload-portal migrate")
+
+        def ready():
+            status, _, body = p.request("GET", "/ready")
+            return status, json.loads(body)["checks"]["database"]
+
+        for _ in range(3):
+            wait_until(lambda: ready() == expected, 20, message=f"/ready answering {expected}")
+        self.assertEqual([e.get("schema_version") for e in p.logs if e.get("msg") ==
+                          "the database schema is behind this server: run upload-portal migrate"], [0])
+        self.assertEqual([e for e in p.logs if e.get("msg") == "database request failed"
+                          and e.get("request") == "schema_version"], [])
+
     def test_concurrent_migrate_runs(self):
         for round_ in range(3):
             with self.subTest(round=round_):
