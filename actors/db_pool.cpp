@@ -34,16 +34,12 @@ struct pool_state {
   std::shared_ptr<db_pool_counts> counts;
   std::map<caf::actor_addr, worker_state> workers;
   std::deque<db_worker_actor> idle;
-  // Handed out in this order, each first in, first out: the requests a
-  // client waits for, then the ones nobody waits for (background: audit
-  // rows, moved expiries), then those back from a lock wait that ran out
-  // (retry_atom; one a client waits for goes back to `queue`). However many
-  // background requests wait on a stuck lock, a request a client waits for
-  // (a refused tus upload's deletion) waits for at most the lock waits in
-  // progress, not for each of theirs (review 9).
+  // Each first in, first out: the requests a client waits for, and the
+  // however-late ones nobody waits for (background: audit rows, moved
+  // expiries; one back from a lock wait that ran out joins the end of its
+  // queue). See dispatch for the order between the two.
   std::deque<db_request_ptr> queue;
   std::deque<db_request_ptr> background;
-  std::deque<db_request_ptr> retries;
   // Workers running a request that commits however late (see dispatch).
   std::set<caf::actor_addr> on_late;
   const char* name = "db_pool";
@@ -80,43 +76,63 @@ void drop_idle(pool_state& st, const caf::actor_addr& who) {
   st.on_late.erase(who);
 }
 
-// Hands queued requests to idle workers in pool_state's order, dropping
-// ones already answered. Requests that commit however late run on at most
-// all connected workers but one: each may wait on a stuck lock (a lock wait
-// a try, db_worker.cpp), and a burst of them would otherwise keep every
-// worker from the requests a client waits on (review 8; the workers
-// expected but not connected counted too, review 9). With a single
-// connected worker they share it.
+// Hands the request at `it` to the worker idle the longest.
+std::deque<db_request_ptr>::iterator hand(pool_ptr self, std::deque<db_request_ptr>& from,
+                                          std::deque<db_request_ptr>::iterator it) {
+  auto& st = self->state;
+  auto w = st.idle.front();
+  st.idle.pop_front();
+  st.workers[w.address()] = worker_state::busy;
+  if ((*it)->commits_however_late())
+    st.on_late.insert(w.address());
+  self->send(w, run_atom::value, std::move(*it));
+  return from.erase(it);
+}
+
+// Hands queued requests to idle workers, dropping ones already answered.
+// Requests that commit however late run on at most all connected workers
+// but one: each may wait on a stuck lock (a lock wait a try, db_worker.cpp),
+// and a burst of them would otherwise keep every worker from the requests a
+// client waits on (review 8; the workers expected but not connected
+// counted too, review 9). With a single connected worker they share it.
+// While none runs, the first one waiting goes ahead of everything (the
+// lane's turn), so a steady load of requests a client waits for holds
+// none back for good (review 10); then `queue` before `background`, so a
+// request a client waits for that commits however late (a refused tus
+// upload's deletion) waits for at most the lock waits in progress, however
+// many background requests are stuck on a lock (review 9).
 void dispatch(pool_ptr self) {
   auto& st = self->state;
   const auto connected = static_cast<std::size_t>(
     std::count_if(st.workers.begin(), st.workers.end(),
                   [](const auto& kv) { return kv.second != worker_state::disconnected; }));
   const std::size_t late_limit = connected > 1 ? connected - 1 : 1;
-  for (auto* from : {&st.queue, &st.background, &st.retries}) {
+  auto late_waiting = [](const db_request_ptr& r) {
+    return r->commits_however_late() && !r->finished();
+  };
+  for (auto* from : {&st.queue, &st.background}) {
+    if (!st.on_late.empty() || st.idle.empty())
+      break;
+    if (auto it = std::find_if(from->begin(), from->end(), late_waiting); it != from->end())
+      hand(self, *from, it);
+  }
+  for (auto* from : {&st.queue, &st.background}) {
     for (auto it = from->begin(); it != from->end() && !st.idle.empty();) {
       if ((*it)->finished()) {
         it = from->erase(it);
-        continue;
-      }
-      bool late = (*it)->commits_however_late();
-      if (late && st.on_late.size() >= late_limit) {
+      } else if (!(*it)->commits_however_late() || st.on_late.size() < late_limit) {
+        it = hand(self, *from, it);
+      } else if (from == &st.background) {
+        break; // all of it commits however late
+      } else {
         ++it;
-        continue;
       }
-      auto w = st.idle.front();
-      st.idle.pop_front();
-      st.workers[w.address()] = worker_state::busy;
-      if (late)
-        st.on_late.insert(w.address());
-      self->send(w, run_atom::value, std::move(*it));
-      it = from->erase(it);
     }
   }
 }
 
 void fail_queue(pool_state& st, db_failure why) {
-  for (auto* from : {&st.queue, &st.background, &st.retries}) {
+  for (auto* from : {&st.queue, &st.background}) {
     for (auto& req : *from)
       req->fail(why);
     from->clear();
@@ -151,12 +167,12 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
     },
     [=](retry_atom, db_request_ptr& req) {
       // A request that commits however late, back from a worker after its
-      // lock wait ran out (db_request::retry_delay): queued again behind
-      // every new request, under the deadline and interrupts it already has.
+      // lock wait ran out (db_request::retry_delay): queued again, at the
+      // end, under the deadline and interrupts it already has.
       auto& st = self->state;
       if (st.all_disconnected(expected))
         return req->fail(db_failure::unavailable);
-      (req->background() ? st.retries : st.queue).push_back(std::move(req));
+      (req->background() ? st.background : st.queue).push_back(std::move(req));
       dispatch(self);
       st.publish_counts(expected);
     },

@@ -213,7 +213,7 @@ TEST_CASE("db_pool: a request a worker gives back after a lock wait is queued ag
   }
 }
 
-TEST_CASE("db_pool: a request back from a lock wait runs after every new one",
+TEST_CASE("db_pool: a request a client waits for that commits however late goes before the others",
           "[actors][db_pool]") {
   pool_fixture fx{1};
   auto late = [&] {
@@ -230,22 +230,52 @@ TEST_CASE("db_pool: a request back from a lock wait runs after every new one",
   REQUIRE(fx.handed() == stuck);
   fx.self->send(fx.pool, retry_atom::value, stuck); // its lock wait ran out
   fx.run();
-  // Queued after it, all run before it, and those a client waits for
-  // before the one nobody does (review 9: a refused tus upload's deletion
-  // waited behind every audit row stuck on a lock).
+  // Review 9: a refused tus upload's deletion, whose answer a client waits
+  // for, waited behind every audit row stuck on a lock.
   auto fresh = late();
-  auto answered = fx.request();
   auto deletion = late();
   deletion->commit_however_late(db_request::awaited::yes);
   submit(*fx.dir, fresh);
-  submit(*fx.dir, answered);
   submit(*fx.dir, deletion);
   fx.run();
-  for (const auto& expected : {answered, deletion, fresh, stuck}) {
+  for (const auto& expected : {deletion, stuck, fresh}) {
     fx.self->send(fx.pool, ready_atom::value, fx.me);
     fx.run();
     CHECK(fx.handed() == expected);
   }
+}
+
+TEST_CASE("db_pool: a request nobody waits for gets a worker under a steady load of others",
+          "[actors][db_pool]") {
+  pool_fixture fx{2};
+  caf::scoped_actor other_self{fx.sys};
+  auto other = caf::actor_cast<db_worker_actor>(other_self);
+  auto to_other = [&] {
+    db_request_ptr got;
+    other_self->receive([&](run_atom, db_request_ptr& r) { got = r; },
+                        caf::after(std::chrono::seconds(0)) >> [] {});
+    return got;
+  };
+  std::vector<db_request_ptr> answered;
+  for (int i = 0; i < 3; ++i) {
+    answered.push_back(fx.request());
+    submit(*fx.dir, answered.back());
+  }
+  auto audit = make_db_request<int>(
+    "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+    [](db_outcome<int>) {});
+  audit->commit_however_late();
+  submit(*fx.dir, audit);
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.self->send(fx.pool, ready_atom::value, other);
+  fx.run();
+  // Queued last, it runs first: none of its kind was running (review 10:
+  // behind requests a client waits for, it waited for a lull).
+  CHECK(fx.handed() == audit);
+  CHECK(to_other() == answered[0]);
+  fx.self->send(fx.pool, ready_atom::value, other);
+  fx.run();
+  CHECK(to_other() == answered[1]);
 }
 
 TEST_CASE("db_pool: the workers kept from however-late requests are counted among connected ones",
@@ -306,21 +336,26 @@ TEST_CASE("db_pool: requests that commit however late never take the last idle w
   fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  // The request a client waits on goes first; the other worker takes the
-  // first late request.
+  // One worker takes the first late request; the other skips the second
+  // one for the request a client waits on.
   db_request_ptr to_other;
   other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
                       caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(fx.handed() == answered);
-  CHECK(to_other == first);
-  // Done with the answered one, this worker is the last free one as long
-  // as the first late request runs: the second waits.
-  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  CHECK(fx.handed() == first);
+  CHECK(to_other == answered);
+  // Done with the answered one, the other worker is still the last free
+  // one as long as the first late request runs.
+  fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  CHECK_FALSE(fx.handed());
-  fx.self->send(fx.pool, ready_atom::value, other); // the first one is over
+  to_other = nullptr;
+  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
+                      caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK_FALSE(to_other);
+  fx.self->send(fx.pool, ready_atom::value, fx.me); // the first one is over
   fx.run();
-  CHECK(fx.handed() == second); // the worker idle the longest
+  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
+                      caf::after(std::chrono::seconds(0)) >> [] {});
+  CHECK(to_other == second); // the worker idle the longest
 }
 
 TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
