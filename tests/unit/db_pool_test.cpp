@@ -45,6 +45,15 @@ struct pool_fixture : test::coordinated_system {
       [this](db_outcome<int> o) { outcome = std::move(o); });
   }
 
+  // A request that commits however late, whose outcome nobody reads.
+  db_request_ptr late_request(db_request::awaited awaited = db_request::awaited::no) {
+    auto r = make_db_request<int>(
+      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
+      [](db_outcome<int>) {});
+    r->commit_however_late(awaited);
+    return r;
+  }
+
   // The request the pool handed to this "worker", if any.
   db_request_ptr handed() {
     db_request_ptr got;
@@ -52,6 +61,14 @@ struct pool_fixture : test::coordinated_system {
     return got;
   }
 };
+
+// The request the pool handed to another "worker", if any.
+db_request_ptr handed_to(caf::scoped_actor& worker) {
+  db_request_ptr got;
+  worker->receive([&](run_atom, db_request_ptr& r) { got = r; },
+                  caf::after(std::chrono::seconds(0)) >> [] {});
+  return got;
+}
 
 } // namespace
 
@@ -216,14 +233,7 @@ TEST_CASE("db_pool: a request a worker gives back after a lock wait is queued ag
 TEST_CASE("db_pool: a request a client waits for that commits however late goes before the others",
           "[actors][db_pool]") {
   pool_fixture fx{1};
-  auto late = [&] {
-    auto r = make_db_request<int>(
-      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
-      [](db_outcome<int>) {});
-    r->commit_however_late();
-    return r;
-  };
-  auto stuck = late();
+  auto stuck = fx.late_request();
   submit(*fx.dir, stuck);
   fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.run();
@@ -232,9 +242,8 @@ TEST_CASE("db_pool: a request a client waits for that commits however late goes 
   fx.run();
   // Review 9: a refused tus upload's deletion, whose answer a client waits
   // for, waited behind every audit row stuck on a lock.
-  auto fresh = late();
-  auto deletion = late();
-  deletion->commit_however_late(db_request::awaited::yes);
+  auto fresh = fx.late_request();
+  auto deletion = fx.late_request(db_request::awaited::yes);
   submit(*fx.dir, fresh);
   submit(*fx.dir, deletion);
   fx.run();
@@ -250,21 +259,12 @@ TEST_CASE("db_pool: a request nobody waits for gets a worker under a steady load
   pool_fixture fx{2};
   caf::scoped_actor other_self{fx.sys};
   auto other = caf::actor_cast<db_worker_actor>(other_self);
-  auto to_other = [&] {
-    db_request_ptr got;
-    other_self->receive([&](run_atom, db_request_ptr& r) { got = r; },
-                        caf::after(std::chrono::seconds(0)) >> [] {});
-    return got;
-  };
   std::vector<db_request_ptr> answered;
   for (int i = 0; i < 3; ++i) {
     answered.push_back(fx.request());
     submit(*fx.dir, answered.back());
   }
-  auto audit = make_db_request<int>(
-    "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
-    [](db_outcome<int>) {});
-  audit->commit_however_late();
+  auto audit = fx.late_request();
   submit(*fx.dir, audit);
   fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.self->send(fx.pool, ready_atom::value, other);
@@ -272,10 +272,10 @@ TEST_CASE("db_pool: a request nobody waits for gets a worker under a steady load
   // Queued last, it runs first: none of its kind was running (review 10:
   // behind requests a client waits for, it waited for a lull).
   CHECK(fx.handed() == audit);
-  CHECK(to_other() == answered[0]);
+  CHECK(handed_to(other_self) == answered[0]);
   fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  CHECK(to_other() == answered[1]);
+  CHECK(handed_to(other_self) == answered[1]);
 }
 
 TEST_CASE("db_pool: the workers kept from however-late requests are counted among connected ones",
@@ -284,35 +284,23 @@ TEST_CASE("db_pool: the workers kept from however-late requests are counted amon
   caf::scoped_actor other_self{fx.sys}, lost_self{fx.sys};
   auto other = caf::actor_cast<db_worker_actor>(other_self);
   auto lost = caf::actor_cast<db_worker_actor>(lost_self);
-  auto late = [&] {
-    auto r = make_db_request<int>(
-      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
-      [](db_outcome<int>) {});
-    r->commit_however_late();
-    return r;
-  };
   // Of three workers one cannot connect (max_connections): two are left,
   // and however-late requests may take only one of them (review 9).
   fx.self->send(fx.pool, lost_atom::value, lost);
   fx.self->send(fx.pool, ready_atom::value, fx.me);
   fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  auto first = late();
-  auto second = late();
+  auto first = fx.late_request();
+  auto second = fx.late_request();
   submit(*fx.dir, first);
   submit(*fx.dir, second);
   fx.run();
-  db_request_ptr to_other;
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
   CHECK(fx.handed() == first);
-  CHECK_FALSE(to_other);
+  CHECK_FALSE(handed_to(other_self));
   auto answered = fx.request();
   submit(*fx.dir, answered);
   fx.run();
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(to_other == answered);
+  CHECK(handed_to(other_self) == answered);
 }
 
 TEST_CASE("db_pool: requests that commit however late never take the last idle worker",
@@ -320,15 +308,8 @@ TEST_CASE("db_pool: requests that commit however late never take the last idle w
   pool_fixture fx{2};
   caf::scoped_actor other_self{fx.sys};
   auto other = caf::actor_cast<db_worker_actor>(other_self);
-  auto late = [&] {
-    auto r = make_db_request<int>(
-      "db_pool_test", std::chrono::steady_clock::now() + 2s, [](pqxx::work&) { return 1; },
-      [](db_outcome<int>) {});
-    r->commit_however_late();
-    return r;
-  };
-  auto first = late();
-  auto second = late();
+  auto first = fx.late_request();
+  auto second = fx.late_request();
   auto answered = fx.request();
   submit(*fx.dir, first);
   submit(*fx.dir, second);
@@ -338,24 +319,16 @@ TEST_CASE("db_pool: requests that commit however late never take the last idle w
   fx.run();
   // One worker takes the first late request; the other skips the second
   // one for the request a client waits on.
-  db_request_ptr to_other;
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
   CHECK(fx.handed() == first);
-  CHECK(to_other == answered);
+  CHECK(handed_to(other_self) == answered);
   // Done with the answered one, the other worker is still the last free
   // one as long as the first late request runs.
   fx.self->send(fx.pool, ready_atom::value, other);
   fx.run();
-  to_other = nullptr;
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK_FALSE(to_other);
+  CHECK_FALSE(handed_to(other_self));
   fx.self->send(fx.pool, ready_atom::value, fx.me); // the first one is over
   fx.run();
-  other_self->receive([&](run_atom, db_request_ptr& r) { to_other = r; },
-                      caf::after(std::chrono::seconds(0)) >> [] {});
-  CHECK(to_other == second); // the worker idle the longest
+  CHECK(handed_to(other_self) == second); // the worker idle the longest
 }
 
 TEST_CASE("db_pool: a request past its deadline cannot be claimed, even before the timer fires",
