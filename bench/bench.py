@@ -27,7 +27,9 @@ verdict per target (bench/targets.py); --smoke runs every part at a tiny
 size (CI's check that the benchmark works; nothing is timed).
 --pin-server CPUS runs the server alone on those CPUs and everything else
 (PostgreSQL, the load generator, the peers) on the rest, as in a deployment
-where they are other machines (run 19); the runs of record share all CPUs.
+where they are other machines (run 19). --pin-system CPUS runs the system
+under test there, the server with its PostgreSQL (and a peer in its
+scenarios), and only the load generator and this driver on the rest (run 22).
 
 Profile (--profile): `perf` (perf record -g on the running server during one
 scenario, default 4x256M) needs working perf events; `callgrind` runs the
@@ -62,7 +64,7 @@ sys.path.insert(0, HERE)
 import make_archive  # noqa: E402
 from ext4_settle import note_deleted, settle_deletions  # noqa: E402
 from scenario import Scenario  # noqa: E402
-from loadgen import proc_status_kib, sha256_of  # noqa: E402
+from loadgen import children_pids, proc_status_kib, sha256_of  # noqa: E402
 import peers  # noqa: E402
 import stages  # noqa: E402
 import targets  # noqa: E402
@@ -126,15 +128,24 @@ def start_server(pg_url, binary, wrap=None, listen_timeout=30, extra_env=None):
     return p
 
 
-# --pin-server: the server's CPUs; everything else (PostgreSQL, the load
-# generator, this driver) runs on the others.
+# --pin-server / --pin-system: the server's CPUs; everything else (the load
+# generator, this driver and, without PIN_SYSTEM, PostgreSQL and the peers)
+# runs on the others.
 SERVER_CPUS = None
+PIN_SYSTEM = False
 
 
 def pin_process(pid, cpus):
     """Every thread of pid onto cpus; threads it starts later inherit it."""
     for tid in os.listdir(f"/proc/{pid}/task"):
         os.sched_setaffinity(int(tid), cpus)
+
+
+def pin_tree(pid, cpus):
+    """pid and its children (PostgreSQL's postmaster: the backends it forks
+    later inherit its CPUs)."""
+    for one in [pid] + children_pids(pid):
+        pin_process(one, cpus)
 
 
 def delete_uploads(portal, token, ids):
@@ -301,6 +312,9 @@ def peer_scenario(sc, outdir):
         return {"label": sc.label, "skipped": f"{sc.target} did not start", "ok": 0,
                 "failures": 0, "failure_details": [],
                 "problems": [f"{sc.target} did not start: {exc}"]}
+    if PIN_SYSTEM:
+        for pid in peer.pids():
+            pin_tree(pid, SERVER_CPUS)
     problems = []
     try:
         rep = run_loadgen_on(peer.port, None, archive, sc.n, sc.label, outdir,
@@ -567,14 +581,22 @@ def main():
                     help="run the server on these CPUs (e.g. 0 or 0-1) and PostgreSQL, the load "
                          "generator and the peers on the others, so that the server's throughput "
                          "is not the database's or the client's CPU (exploratory, from run 19)")
+    ap.add_argument("--pin-system", metavar="CPUS",
+                    help="run the server with its PostgreSQL (and a peer) on these CPUs and only the "
+                         "load generator and this driver on the others: the system under test, "
+                         "database included, apart from the client that loads it (from run 22)")
     args = ap.parse_args()
-    if args.pin_server:
-        global SERVER_CPUS
-        SERVER_CPUS = set(parse_cpus(args.pin_server))
+    if args.pin_server and args.pin_system:
+        ap.error("--pin-server and --pin-system: one or the other")
+    pin = args.pin_server or args.pin_system
+    if pin:
+        global SERVER_CPUS, PIN_SYSTEM
+        SERVER_CPUS = set(parse_cpus(pin))
+        PIN_SYSTEM = bool(args.pin_system)
         rest = os.sched_getaffinity(0) - SERVER_CPUS
         if not rest or not SERVER_CPUS <= os.sched_getaffinity(0):
-            ap.error(f"--pin-server {args.pin_server}: must name CPUs of {sorted(os.sched_getaffinity(0))} "
-                     "and leave at least one for the rest")
+            ap.error(f"{'--pin-system' if PIN_SYSTEM else '--pin-server'} {pin}: must name CPUs of "
+                     f"{sorted(os.sched_getaffinity(0))} and leave at least one for the rest")
         os.sched_setaffinity(0, rest)
     if args.reprofile:
         return reprofile(args.reprofile)
@@ -631,6 +653,8 @@ def main():
     global DB_PID
     with open(os.path.join(pg.data, "postmaster.pid")) as f:
         DB_PID = int(f.readline())
+    if PIN_SYSTEM:
+        pin_tree(DB_PID, SERVER_CPUS)
     reports = []
     profiles = []
     stage_results = {}
