@@ -30,6 +30,8 @@ size (CI's check that the benchmark works; nothing is timed).
 where they are other machines (run 19). --pin-system CPUS runs the system
 under test there, the server with its PostgreSQL (and a peer in its
 scenarios), and only the load generator and this driver on the rest (run 22).
+--binary-b PATH runs the scenarios marked +b on a second build, so that two
+builds are compared in one run with their scenarios alternated (run 24).
 
 Profile (--profile): `perf` (perf record -g on the running server during one
 scenario, default 4x256M) needs working perf events; `callgrind` runs the
@@ -217,10 +219,24 @@ def run_loadgen_on(port, token, archive, n, label, outdir, pids=None, extra=()):
     return rep
 
 
+# --binary-b: the server that a scenario with +b runs.
+BINARY_B = None
+
+
+def server_binary(sc, binary):
+    """The server that scenario sc runs: --binary-b for a +b one."""
+    if not sc.binary_b:
+        return binary
+    if not BINARY_B:
+        raise ValueError(f"scenario {sc.label}: +b needs --binary-b")
+    return BINARY_B
+
+
 def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):
     sc = Scenario(spec)
     if sc.target != "portal":
         return peer_scenario(sc, outdir)
+    binary = server_binary(sc, binary)
     n = sc.n
     archive = sc.archive()
     label = sc.label + ("-perf" if perf_profile else "")
@@ -373,6 +389,7 @@ def callgrind_control(pid, state):
 
 def callgrind_profile(pg_url, binary, token, outdir, spec="1x32M"):
     sc = Scenario(spec)
+    binary = server_binary(sc, binary)
     n = sc.n
     archive = sc.archive()
     label = f"{sc.label}-callgrind"
@@ -412,6 +429,7 @@ def syscall_profile(pg_url, binary, token, outdir, spec):
     strace slows the server down a lot: only the counts mean anything, in
     particular body bytes per recvmsg (how big the socket reads are)."""
     sc = Scenario(spec)
+    binary = server_binary(sc, binary)
     n = sc.n
     archive = sc.archive()
     label = f"{sc.label}-strace"
@@ -556,6 +574,9 @@ def parse_cpus(text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "upload-portal"))
+    ap.add_argument("--binary-b", metavar="PATH",
+                    help="the server of the scenarios marked +b: two builds alternated in one run "
+                         "(from run 24)")
     ap.add_argument("--scenarios", default="1x256M,4x256M,16x256M,64x1M",
                     help="comma-separated NxSIZE list ('' for none)")
     ap.add_argument("--profile", choices=("auto", "perf", "callgrind", "both", "none"), default="auto")
@@ -611,7 +632,8 @@ def main():
     # target table's, which it does not run).
     specs = list(filter(None, args.scenarios.split(",")))
     for spec in specs + (targets.SCENARIOS if args.smoke else []):
-        Scenario(spec)
+        if Scenario(spec).binary_b and not args.binary_b:
+            ap.error(f"scenario {spec}: +b needs --binary-b")
     if args.smoke:
         missing = targets.unmeasured([Scenario(spec).label for spec in targets.SCENARIOS])
         if missing:
@@ -631,6 +653,9 @@ def main():
         log("another benchmark run holds bench/.cache/run.lock; waiting for it")
         fcntl.flock(lock, fcntl.LOCK_EX)
     args.binary = os.path.abspath(args.binary)  # the harness runs it from a temp cwd
+    if args.binary_b:
+        global BINARY_B
+        BINARY_B = os.path.abspath(args.binary_b)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outdir = os.path.join(CACHE, "results", stamp)
@@ -643,6 +668,10 @@ def main():
             f.write(subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).stdout + "\n")
     st = os.stat(args.binary)
     info["binary_mtime"] = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(st.st_mtime))
+    if BINARY_B:
+        info["binary_b"] = BINARY_B
+        info["binary_b_mtime"] = time.strftime("%Y-%m-%d %H:%M:%SZ",
+                                               time.gmtime(os.stat(BINARY_B).st_mtime))
     info["command"] = " ".join(sys.argv)
     info["server_env"] = SERVER_ENV
     log(f"machine: {json.dumps(info)}")

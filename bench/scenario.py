@@ -7,7 +7,7 @@ import make_archive
 
 
 class Scenario:
-    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S][+warmup][+again]":
+    """"NxSIZE[@PEER][+tus[=PATCH]][+cwu][+sync=BYTES][+rounds=R][+zst][+isal][+idle=S][+warmup][+again][+b]":
     N concurrent uploads of a SIZE archive, by plain PUT, or by tus with one
     PATCH (+tus) or PATCH-byte PATCHes (+tus=8M); +cwu sends the first
     PATCH's bytes in the creation POST (creation-with-upload); +sync sets the
@@ -22,7 +22,9 @@ class Scenario:
     memory it had handed back), so --targets first runs one that no target
     reads; +again changes nothing but the label either: the second half of
     a comparison run twice in ABBA order (PUT, tus, tus again, PUT again),
-    so a drift of the machine between the two sides cancels out.
+    so a drift of the machine between the two sides cancels out; +b runs
+    the server from bench.py's --binary-b instead of --binary (two builds
+    compared in one run, their scenarios alternated).
     @nginx or @tus-node sends the same load to a store-only peer
     (bench/peers.py): a WebDAV PUT to nginx, or tus to @tus/server."""
 
@@ -39,6 +41,7 @@ class Scenario:
         self.rounds = 1
         self.fmt = "gz"
         self.idle_seconds = 0
+        self.binary_b = False
         for option in options:
             key, _, value = option.partition("=")
             if key == "tus":
@@ -56,6 +59,8 @@ class Scenario:
                 self.env["PORTAL_GZIP_INFLATER"] = "isal"
             elif key == "idle":
                 self.idle_seconds = int(value)
+            elif key == "b":
+                self.binary_b = True
             elif key in ("warmup", "again"):
                 pass  # only the label differs
             else:
@@ -64,8 +69,8 @@ class Scenario:
             raise ValueError(f"scenario {text!r}: N, SIZE and rounds must be at least 1")
         if self.target == "nginx" and self.tus:
             raise ValueError(f"scenario {text!r}: nginx takes plain PUTs only")
-        if self.target != "portal" and (self.env or self.idle_seconds):
-            raise ValueError(f"scenario {text!r}: +sync, +isal and +idle are the portal's")
+        if self.target != "portal" and (self.env or self.idle_seconds or self.binary_b):
+            raise ValueError(f"scenario {text!r}: +sync, +isal, +idle and +b are the portal's")
         at = "" if self.target == "portal" else "@" + self.target
         self.label = "+".join([f"{self.n}x{make_archive.size_label(self.size)}{at}"] + options)
 
