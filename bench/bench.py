@@ -138,16 +138,25 @@ PIN_SYSTEM = False
 
 
 def pin_process(pid, cpus):
-    """Every thread of pid onto cpus; threads it starts later inherit it."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(tid), cpus)
+    """Every thread of pid onto cpus; threads it starts later inherit it. A
+    thread or process that ends meanwhile is skipped."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return
+    for tid in tids:
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except ProcessLookupError:
+            pass
 
 
 def pin_tree(pid, cpus):
-    """pid and its children (PostgreSQL's postmaster: the backends it forks
-    later inherit its CPUs)."""
-    for one in [pid] + children_pids(pid):
-        pin_process(one, cpus)
+    """pid, then its children: PostgreSQL's postmaster first, so that a
+    backend it forks while its children are listed inherits the CPUs."""
+    pin_process(pid, cpus)
+    for child in children_pids(pid):
+        pin_process(child, cpus)
 
 
 def delete_uploads(portal, token, ids):
@@ -329,8 +338,8 @@ def peer_scenario(sc, outdir):
                 "failures": 0, "failure_details": [],
                 "problems": [f"{sc.target} did not start: {exc}"]}
     if PIN_SYSTEM:
-        for pid in peer.pids():
-            pin_tree(pid, SERVER_CPUS)
+        for pid in peer.pids():  # nginx's master and its workers
+            pin_process(pid, SERVER_CPUS)
     problems = []
     try:
         rep = run_loadgen_on(peer.port, None, archive, sc.n, sc.label, outdir,
@@ -631,9 +640,16 @@ def main():
     # Every scenario parses before anything starts (and the smoke checks the
     # target table's, which it does not run).
     specs = list(filter(None, args.scenarios.split(",")))
-    for spec in specs + (targets.SCENARIOS if args.smoke else []):
-        if Scenario(spec).binary_b and not args.binary_b:
-            ap.error(f"scenario {spec}: +b needs --binary-b")
+    profiled = ([args.perf_scenario, args.callgrind_scenario] if args.profile != "none" else []) + \
+        ([args.syscalls] if args.syscalls else [])
+    marked_b = [spec for spec in specs + profiled + (targets.SCENARIOS if args.smoke else [])
+                if Scenario(spec).binary_b]
+    if marked_b and not args.binary_b:
+        ap.error(f"scenario {marked_b[0]}: +b needs --binary-b")
+    if args.binary_b and not os.access(args.binary_b, os.X_OK):
+        ap.error(f"--binary-b {args.binary_b}: not an executable file")
+    if args.binary_b and not marked_b:
+        ap.error("--binary-b: no scenario is marked +b")
     if args.smoke:
         missing = targets.unmeasured([Scenario(spec).label for spec in targets.SCENARIOS])
         if missing:
