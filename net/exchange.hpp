@@ -85,9 +85,13 @@ struct exchange {
   }
 
   // The answer will come through an upload_link, not through reply().
+  // Like deliver(), it lets go of every callback that holds the connection:
+  // the exchange may live on inside a database request until that request's
+  // deadline, and a connection held that long keeps a drain waiting on it.
   void hand_over(spawn_upload spawn) {
     if (!replied_.exchange(true)) {
       sink = nullptr;
+      read_body = nullptr;
       std::exchange(stream_body, nullptr)(std::move(spawn));
     }
   }

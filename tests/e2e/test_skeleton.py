@@ -466,6 +466,28 @@ class ShutdownTest(PortalTestCase, Checks, UploadChecks):
         # an idle kept-alive connection does not hold the drain for its deadline
         self.assertLess(time.monotonic() - started, 5)
 
+    def test_sigterm_after_finished_requests_waits_for_no_connection(self):
+        # A request's database work keeps its exchange until that request's
+        # deadline (here longer than the drain's); none of them may keep the
+        # connection it came on, which the client has closed: the drain must
+        # not wait its deadline out for them.
+        portal = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DRAIN_SECONDS="10",
+                                            PORTAL_DB_DEADLINE_MS="60000"))
+        token = portal.create_user_and_token("finished", "uploader")
+        archive = A.gzip_bytes(A.tar_bytes(A.sample_members(seed=81)))
+        self.assertEqual(self.put(token, "stored.tar.gz", archive, portal=portal)[0], 201)
+        # refused by the validator, after the body was handed to the upload
+        unsafe = A.gzip_bytes(A.tar_bytes([A.file("../escape", b"x")]))
+        self.assertEqual(self.put(token, "refused.tar.gz", unsafe, portal=portal)[0], 422)
+        form = b"username=finished&password=wrong"
+        self.assertEqual(portal.request("POST", "/login", {
+            "Content-Type": "application/x-www-form-urlencoded"}, form)[0], 401)
+        portal.proc.send_signal(signal.SIGTERM)
+        code = portal.wait_exit(10 + 20)
+        self.assertEqual(code, 0, portal.output_tail())
+        self.assertEqual([l for l in portal.logs if l.get("msg", "").startswith("drain deadline")], [],
+                         "the drain waited for connections that had ended")
+
     def start_upload(self, drain_seconds):
         """A server with that drain deadline and an upload in flight on it
         (1 MiB of 3 sent, its partial file on disk): (portal, socket, archive, snapshot)."""
