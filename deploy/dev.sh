@@ -290,8 +290,8 @@ cmd_test() {
   # The ASan build compiles while the plain suites run: the suites mostly
   # wait on sockets, timers and PostgreSQL, the compiler wants the CPU. It
   # runs niced while they run, so the servers under test still get a core
-  # when they need one (logins hash with Argon2id within a 2 s database
-  # deadline), and at normal priority once they are done; its output is
+  # when they need one (a login hashes with Argon2id inside its database
+  # request), and at normal priority once they are done; its output is
   # shown then.
   asan_log=$(mktemp)
   asan_done=$(mktemp)
