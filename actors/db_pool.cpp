@@ -160,7 +160,8 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
         return;
       }
       auto left = req->deadline() - std::chrono::steady_clock::now();
-      self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value, req);
+      self->delayed_send(self, std::max(left, decltype(left)::zero()), expire_atom::value,
+                         db_request_weak{req});
       (req->background() ? st.background : st.queue).push_back(std::move(req));
       dispatch(self);
       st.publish_counts(expected);
@@ -176,7 +177,11 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       dispatch(self);
       st.publish_counts(expected);
     },
-    [=](expire_atom, db_request_ptr& req) {
+    [=](expire_atom, db_request_weak& weak) {
+      // Gone: it finished, and nobody holds it any more.
+      auto req = weak.lock();
+      if (!req)
+        return;
       // Queued or running: either way the caller has waited long enough,
       // unless a worker is committing it (db_request::claim_commit), which
       // gets a second budget. Answered now, what a worker still runs for

@@ -33,11 +33,11 @@ struct db_pool_counts {
 };
 
 using db_pool_actor =
-  caf::typed_actor<caf::reacts_to<submit_atom, db_request_ptr>, // from anyone: see submit()
-                   caf::reacts_to<ready_atom, db_worker_actor>, // a worker is idle (and connected)
-                   caf::reacts_to<lost_atom, db_worker_actor>,  // a worker has no connection
-                   caf::reacts_to<retry_atom, db_request_ptr>,  // a worker: it waited on a lock
-                   caf::reacts_to<expire_atom, db_request_ptr>, // its own timers: a
+  caf::typed_actor<caf::reacts_to<submit_atom, db_request_ptr>,  // from anyone: see submit()
+                   caf::reacts_to<ready_atom, db_worker_actor>,  // a worker is idle (and connected)
+                   caf::reacts_to<lost_atom, db_worker_actor>,   // a worker has no connection
+                   caf::reacts_to<retry_atom, db_request_ptr>,   // a worker: it waited on a lock
+                   caf::reacts_to<expire_atom, db_request_weak>, // its own timers: a
                    caf::reacts_to<interrupt_atom, db_request_ptr>>; // request's deadline, and
                                                                     // a COMMIT's overrun
 

@@ -219,6 +219,11 @@ private:
 };
 
 using db_request_ptr = std::shared_ptr<db_request>;
+// What a request's deadline timer holds: a request that finished before its
+// deadline is freed when its worker lets go of it, and with it everything
+// its callbacks captured (an exchange, the connection behind an upload
+// link), instead of at the deadline.
+using db_request_weak = std::weak_ptr<db_request>;
 
 // A typed front for callers: `query` runs on a worker inside a transaction
 // and returns R; `done` receives either R or the failure.
@@ -259,3 +264,4 @@ db_request_ptr make_db_autocommit(std::string what, std::chrono::steady_clock::t
 } // namespace portal
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::db_request_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(portal::db_request_weak)

@@ -6,6 +6,7 @@ Run: PORTAL_BINARY=build/upload-portal PYTHONPATH=tests/support \
      python3 -m unittest -v test_skeleton        (from tests/e2e)
 """
 
+import base64
 import json
 import signal
 import socket
@@ -479,6 +480,15 @@ class ShutdownTest(PortalTestCase, Checks, UploadChecks):
         # refused by the validator, after the body was handed to the upload
         unsafe = A.gzip_bytes(A.tar_bytes([A.file("../escape", b"x")]))
         self.assertEqual(self.put(token, "refused.tar.gz", unsafe, portal=portal)[0], 422)
+        # the same over tus: the refused upload's deletion commits however late
+        tus = dict(self.auth(token), **{"Tus-Resumable": "1.0.0"})
+        status, headers, _ = portal.request("POST", "/api/v1/tus/", dict(tus, **{
+            "Upload-Length": str(len(unsafe)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"refused.tar.gz").decode()}))
+        self.assertEqual(status, 201)
+        self.assertEqual(portal.request("PATCH", headers["Location"], dict(tus, **{
+            "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}),
+            unsafe)[0], 422)
         form = b"username=finished&password=wrong"
         self.assertEqual(portal.request("POST", "/login", {
             "Content-Type": "application/x-www-form-urlencoded"}, form)[0], 401)

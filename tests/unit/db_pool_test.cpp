@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 using namespace portal;
@@ -132,6 +133,28 @@ TEST_CASE("db_pool: an unanswered request fails at its deadline", "[actors][db_p
     REQUIRE(fx.outcome);
     CHECK(std::get<db_failure>(*fx.outcome) == db_failure::timeout);
   }
+}
+
+TEST_CASE("db_pool: a request that finished is freed when its worker lets go, not at its deadline",
+          "[actors][db_pool]") {
+  // What its callback captured (an exchange, the connection behind an upload
+  // link) must not live until the deadline: a drain would wait on it.
+  pool_fixture fx{1};
+  auto captured = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = captured;
+  auto req = make_db_request<int>(
+    "db_pool_test", std::chrono::steady_clock::now() + 60s, [](pqxx::work&) { return 1; },
+    [captured = std::move(captured)](db_outcome<int>) {});
+  submit(*fx.dir, std::exchange(req, nullptr));
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  auto ran = fx.handed();
+  REQUIRE(ran);
+  ran->deliver([] {});
+  ran.reset(); // the worker is done with it
+  fx.self->send(fx.pool, ready_atom::value, fx.me);
+  fx.run();
+  CHECK(watch.expired()); // 60 s before its deadline
 }
 
 TEST_CASE("db_pool: a commit a worker has claimed is answered by the worker, not the deadline",
