@@ -86,8 +86,8 @@ struct exchange {
 
   // The answer will come through an upload_link, not through reply().
   // Like deliver(), it lets go of every callback that holds the connection:
-  // the exchange may live on inside a database request until that request's
-  // deadline, and a connection held that long keeps a drain waiting on it.
+  // the exchange may outlive the answer inside a database request, and a
+  // connection held that long keeps a drain waiting on it.
   void hand_over(spawn_upload spawn) {
     if (!replied_.exchange(true)) {
       sink = nullptr;
@@ -107,7 +107,8 @@ struct exchange {
 private:
   void deliver(any_response res) {
     // Moving the sink out lets go of the connection at once, though the
-    // exchange may live on inside a database request until its deadline.
+    // exchange may outlive the answer inside a database request that has
+    // not ended yet.
     if (!replied_.exchange(true)) {
       stream_body = nullptr;
       read_body = nullptr;
