@@ -468,10 +468,10 @@ class ShutdownTest(PortalTestCase, Checks, UploadChecks):
         self.assertLess(time.monotonic() - started, 5)
 
     def test_sigterm_after_finished_requests_waits_for_no_connection(self):
-        # A request's database work keeps its exchange until that request's
-        # deadline (here longer than the drain's); none of them may keep the
-        # connection it came on, which the client has closed: the drain must
-        # not wait its deadline out for them.
+        # A finished request must not keep the connection it came on, which
+        # the client has closed, through anything its database work captured
+        # (an exchange, an upload link), with a database deadline longer than
+        # the drain's: the drain must not wait its deadline out for them.
         portal = self.start_portal(env=dict(NO_RATE_LIMITS, PORTAL_DRAIN_SECONDS="10",
                                             PORTAL_DB_DEADLINE_MS="60000"))
         token = portal.create_user_and_token("finished", "uploader")
