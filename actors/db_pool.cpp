@@ -28,11 +28,11 @@ const char* to_string(db_failure f) {
 
 namespace {
 
-enum class worker_state { idle, busy, disconnected };
+enum class worker_status { idle, busy, disconnected };
 
 struct pool_state {
   std::shared_ptr<db_pool_counts> counts;
-  std::map<caf::actor_addr, worker_state> workers;
+  std::map<caf::actor_addr, worker_status> workers;
   std::deque<db_worker_actor> idle;
   // Each first in, first out: the requests a client waits for, and the
   // however-late ones nobody waits for (background: audit rows, moved
@@ -51,7 +51,7 @@ struct pool_state {
     if (workers.size() < expected)
       return false;
     for (auto& kv : workers)
-      if (kv.second != worker_state::disconnected)
+      if (kv.second != worker_status::disconnected)
         return false;
     return true;
   }
@@ -82,7 +82,7 @@ std::deque<db_request_ptr>::iterator hand(pool_ptr self, std::deque<db_request_p
   auto& st = self->state;
   auto w = st.idle.front();
   st.idle.pop_front();
-  st.workers[w.address()] = worker_state::busy;
+  st.workers[w.address()] = worker_status::busy;
   if ((*it)->commits_however_late())
     st.on_late.insert(w.address());
   self->send(w, run_atom::value, std::move(*it));
@@ -105,7 +105,7 @@ void dispatch(pool_ptr self) {
   auto& st = self->state;
   const auto connected = static_cast<std::size_t>(
     std::count_if(st.workers.begin(), st.workers.end(),
-                  [](const auto& kv) { return kv.second != worker_state::disconnected; }));
+                  [](const auto& kv) { return kv.second != worker_status::disconnected; }));
   const std::size_t late_limit = connected > 1 ? connected - 1 : 1;
   auto late_waiting = [](const db_request_ptr& r) {
     return r->commits_however_late() && !r->finished();
@@ -208,7 +208,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       auto& st = self->state;
       if (st.workers.count(worker.address()) == 0)
         self->monitor(worker);
-      st.workers[worker.address()] = worker_state::idle;
+      st.workers[worker.address()] = worker_status::idle;
       drop_idle(st, worker.address());
       st.idle.push_back(worker);
       dispatch(self);
@@ -218,7 +218,7 @@ db_pool_actor::behavior_type db_pool(pool_ptr self, probe_ptr probe,
       auto& st = self->state;
       if (st.workers.count(worker.address()) == 0)
         self->monitor(worker);
-      st.workers[worker.address()] = worker_state::disconnected;
+      st.workers[worker.address()] = worker_status::disconnected;
       drop_idle(st, worker.address());
       if (st.all_disconnected(expected))
         fail_queue(st, db_failure::unavailable);

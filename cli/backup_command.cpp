@@ -26,12 +26,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* usage =
+constexpr const char* backup_usage =
   "usage: upload-portal [--config FILE] backup FILE.tar.zst  (- writes to stdout)\n";
-
-[[noreturn]] void fail_errno(int err, const std::string& what) {
-  throw storage::storage_error(err, std::system_category(), what);
-}
 
 // The backup's destination: a temporary sibling renamed into place when
 // complete, or stdout.
@@ -50,7 +46,7 @@ public:
     temp_ = name + ".partial-XXXXXX";
     fd_ = ::mkostemp(temp_.data(), O_CLOEXEC); // mode 0600: password and token hashes inside
     if (fd_ < 0)
-      fail_errno(errno, "create " + temp_);
+      storage::throw_errno(errno, "create " + temp_);
   }
   ~output_file() {
     if (!temp_.empty()) { // not committed
@@ -67,9 +63,9 @@ public:
     if (name_ == "-")
       return;
     if (::fsync(fd_) != 0)
-      fail_errno(errno, "fsync " + temp_);
+      storage::throw_errno(errno, "fsync " + temp_);
     if (::close(fd_) != 0)
-      fail_errno(errno, "close " + temp_);
+      storage::throw_errno(errno, "close " + temp_);
     fd_ = -1;
     storage::rename_no_replace(temp_, name_);
     temp_.clear();
@@ -223,7 +219,7 @@ std::string describe(const backup_summary& s) {
 } // namespace
 
 int backup_command(const config_loader& load, const args& words) {
-  return guarded("backup", usage, [&] {
+  return guarded("backup", backup_usage, [&] {
     auto a = parse_args(words, 0);
     expect_positional(a, 1, "FILE.tar.zst");
     const std::string& file = a.positional[0];

@@ -9,12 +9,12 @@ namespace portal::cli {
 
 namespace {
 
-constexpr const char* usage = "usage: upload-portal [--config FILE] check-config\n";
+constexpr const char* check_config_usage = "usage: upload-portal [--config FILE] check-config\n";
 
 } // namespace
 
 int check_config_command(const config_loader& load, const args& words) {
-  return guarded("check-config", usage, [&] {
+  return guarded("check-config", check_config_usage, [&] {
     expect_positional(parse_args(words, 0), 0);
     const config cfg = load();
     for (auto& warning : check_serve_rules(cfg))

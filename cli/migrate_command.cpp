@@ -13,12 +13,12 @@ namespace portal::cli {
 
 namespace {
 
-constexpr const char* usage = "usage: upload-portal [--config FILE] migrate\n";
+constexpr const char* migrate_usage = "usage: upload-portal [--config FILE] migrate\n";
 
 } // namespace
 
 int migrate_command(const config_loader& load, const args& words) {
-  return guarded("migrate", usage, [&] {
+  return guarded("migrate", migrate_usage, [&] {
     expect_positional(parse_args(words, 0), 0);
     // SPEC §3: migrate bypasses a pooler when DATABASE_DIRECT_URL is set; its
     // advisory lock is session state (see db/migrate.cpp).

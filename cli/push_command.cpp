@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* usage = R"(usage: upload-portal push FILE... --url URL
+constexpr const char* push_usage = R"(usage: upload-portal push FILE... --url URL
 
 Uploads each FILE to the server at URL (http:// or https://, the base URL;
 its tus endpoint URL .../api/v1/tus/ works too) over tus, resuming where an
@@ -292,7 +292,7 @@ std::string push_file(push_run& run, const std::string& name) {
 } // namespace
 
 int push_command(const config_loader&, const args& words) {
-  return guarded("push", usage, [&] {
+  return guarded("push", push_usage, [&] {
     auto a = parse_args(words, 0, {"--url"});
     if (a.positional.empty())
       throw usage_error("missing FILE");

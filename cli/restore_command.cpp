@@ -1,9 +1,9 @@
 #include "cli/backup_command.hpp"
 #include "cli/backup_format.hpp"
 #include "cli/database.hpp"
-#include "config/upload_id.hpp"
 #include "cli/progress.hpp"
 #include "cli/report.hpp"
+#include "config/upload_id.hpp"
 #include "db/backup_rows.hpp"
 #include "db/migrate.hpp"
 #include "storage/backup_reader.hpp"
@@ -30,15 +30,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* usage =
+constexpr const char* restore_usage =
   "usage: upload-portal [--config FILE] restore FILE.tar.zst [--force]  (- reads stdin)\n";
 constexpr std::size_t max_header_bytes = std::size_t{64} << 10;
 // ~150 bytes per upload: millions of uploads fit.
 constexpr std::size_t max_manifest_bytes = std::size_t{512} << 20;
-
-[[noreturn]] void fail_errno(int err, const std::string& what) {
-  throw storage::storage_error(err, std::system_category(), what);
-}
 
 // A refusal before anything was changed: the target is not empty, the
 // backup is newer than this binary, ...
@@ -70,7 +66,7 @@ struct owner {
   }
   void apply(const fs::path& path) const {
     if (change && ::chown(path.c_str(), uid, gid) != 0)
-      fail_errno(errno, "chown " + path.string());
+      storage::throw_errno(errno, "chown " + path.string());
   }
 };
 
@@ -84,7 +80,7 @@ public:
         throw refusal(
           path_.string() +
           " exists: another restore is running, or one was interrupted (then remove it)");
-      fail_errno(errno, "create " + path_.string());
+      storage::throw_errno(errno, "create " + path_.string());
     }
   }
   ~staging_dir() {
@@ -161,10 +157,10 @@ void stage_members(storage::backup_reader& reader, const staging_dir& staging, c
       auto path = staging.path() / *id;
       fd_closer file{::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0640)};
       if (file.fd < 0)
-        fail_errno(errno, "create " + path.string());
+        storage::throw_errno(errno, "create " + path.string());
       auto digest = reader.copy_to(file.fd);
       if (::fsync(file.fd) != 0)
-        fail_errno(errno, "fsync " + path.string());
+        storage::throw_errno(errno, "fsync " + path.string());
       files.apply(path);
       out.members[name] = out.archives[*id] = digest;
     } else if (auto table = table_of(name); table && is_backup_table(*table)) {
@@ -377,7 +373,7 @@ restore_summary run_restore(const config& cfg, const std::string& conninfo, int 
 } // namespace
 
 int restore_command(const config_loader& load, const args& words) {
-  return guarded("restore", usage, [&] {
+  return guarded("restore", restore_usage, [&] {
     auto a = parse_args(words, 0, {}, {"--force"});
     expect_positional(a, 1, "FILE.tar.zst");
     const std::string& file = a.positional[0];
@@ -388,7 +384,7 @@ int restore_command(const config_loader& load, const args& words) {
     const std::string& conninfo = direct_database(cfg);
     fd_closer in{file == "-" ? -1 : ::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
     if (file != "-" && in.fd < 0)
-      fail_errno(errno, "open " + file);
+      storage::throw_errno(errno, "open " + file);
     int fd = file == "-" ? STDIN_FILENO : in.fd;
     struct stat st {};
     uint64_t size =

@@ -13,7 +13,7 @@ namespace portal::cli {
 
 namespace {
 
-constexpr const char* usage =
+constexpr const char* token_usage =
   "usage: upload-portal token create --user NAME [--name LABEL] [--expires-in DURATION]"
   " | token list [--user NAME] | token revoke ID | token revoke --all [--user NAME]\n";
 
@@ -105,7 +105,7 @@ int token_revoke(const config_loader& load, const args& words) {
 int token_command(const config_loader& load, const args& words) {
   static const subcommand_table table{
     {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
-  return run_subcommand("token", usage, table, load, words);
+  return run_subcommand("token", token_usage, table, load, words);
 }
 
 } // namespace portal::cli

@@ -17,9 +17,9 @@ namespace portal::cli {
 
 namespace {
 
-constexpr const char* usage = "usage: upload-portal user add NAME [--role admin|uploader] "
-                              "[--password-stdin] | user list | user disable NAME"
-                              " | user quota NAME BYTES|default\n";
+constexpr const char* user_usage = "usage: upload-portal user add NAME [--role admin|uploader] "
+                                   "[--password-stdin] | user list | user disable NAME"
+                                   " | user quota NAME BYTES|default\n";
 
 // Wipes a password buffer however the command ends.
 struct wipe_on_exit {
@@ -126,7 +126,7 @@ int user_quota(const config_loader& load, const args& words) {
 int user_command(const config_loader& load, const args& words) {
   static const subcommand_table table{
     {"add", user_add}, {"list", user_list}, {"disable", user_disable}, {"quota", user_quota}};
-  return run_subcommand("user", usage, table, load, words);
+  return run_subcommand("user", user_usage, table, load, words);
 }
 
 } // namespace portal::cli

@@ -17,12 +17,12 @@ namespace portal::cli {
 
 namespace {
 
-constexpr const char* usage = "usage: upload-portal version\n";
+constexpr const char* version_usage = "usage: upload-portal version\n";
 
 } // namespace
 
 int version_command(const config_loader&, const args& words) {
-  return guarded("version", usage, [&] {
+  return guarded("version", version_usage, [&] {
     expect_positional(parse_args(words, 0), 0);
     std::cout << "upload-portal " << PORTAL_VERSION << "\n"
               << "caf " << CAF_VERSION / 10000 << "." << CAF_VERSION / 100 % 100 << "."

@@ -34,7 +34,7 @@ bool is_secret_option(const PQconninfoOption& o) {
 
 // The keyword=value quoting of libpq's documentation (34.1.1): single quotes,
 // with \' and \\ inside, when the value is empty or holds blanks or quotes.
-std::string quote_value(std::string_view v) {
+std::string quote_option(std::string_view v) {
   bool plain = !v.empty() && v.find_first_of(" \t\n\r\f\v'\\") == std::string_view::npos;
   if (plain)
     return std::string(v);
@@ -79,7 +79,7 @@ std::string redact_conninfo(const std::string& text) {
       out += ' ';
     out += o->keyword;
     out += '=';
-    out += is_secret_option(*o) ? "[redacted]" : quote_value(o->val);
+    out += is_secret_option(*o) ? "[redacted]" : quote_option(o->val);
   }
   return out;
 }

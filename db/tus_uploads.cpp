@@ -83,7 +83,7 @@ const query upload_recorded{"upload_recorded", "select 1 from uploads where id =
 
 namespace {
 
-tus_row row_from(const pqxx::row& r) {
+tus_row tus_row_from(const pqxx::row& r) {
   tus_row t;
   t.id = r["id"].as<std::string>();
   t.owner_id = r["owner_id"].as<int64_t>();
@@ -106,9 +106,9 @@ std::variant<tus_row, failure> insert_tus_upload(pqxx::transaction_base& tx,
     if (stored_bytes(tx, up.owner_id) + up.length > up.quota)
       return failure{error_code::quota_exceeded, "the upload would exceed your storage quota"};
   }
-  return row_from(exec1(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
-                        static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
-                        up.machine_id, up.volume_id));
+  return tus_row_from(exec1(tx, sql::insert_tus_upload, up.id, up.owner_id, up.filename, up.format,
+                            static_cast<int64_t>(up.length), up.metadata, up.expiry_seconds,
+                            up.machine_id, up.volume_id));
 }
 
 std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::string& id,
@@ -116,7 +116,7 @@ std::optional<tus_row> find_tus_upload(pqxx::transaction_base& tx, const std::st
   auto r = exec(tx, sql::find_tus_upload, id, owner_id);
   if (r.empty())
     return std::nullopt;
-  return row_from(r[0]);
+  return tus_row_from(r[0]);
 }
 
 bool delete_tus_upload(pqxx::transaction_base& tx, const std::string& id, int64_t owner_id) {

@@ -88,7 +88,7 @@ const query claim_uploads{"claim_uploads", R"(
 
 namespace {
 
-upload_row row_from(const pqxx::row& r) {
+upload_row upload_row_from(const pqxx::row& r) {
   upload_row u;
   u.id = r["id"].as<std::string>();
   u.filename = r["filename"].as<std::string>();
@@ -203,7 +203,7 @@ std::optional<upload_row> find_upload(pqxx::transaction_base& tx, const std::str
     exec(tx, sql::find_upload, id, is_admin(viewer), viewer.user_id, days_of(retention_days));
   if (r.empty())
     return std::nullopt;
-  return row_from(r[0]);
+  return upload_row_from(r[0]);
 }
 
 std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, const identity& viewer,
@@ -223,7 +223,7 @@ std::variant<upload_page, failure> list_uploads(pqxx::transaction_base& tx, cons
                 static_cast<int>(limit) + 1, days_of(retention_days));
   upload_page page;
   for (std::size_t i = 0; i < r.size() && i < limit; ++i)
-    page.uploads.push_back(row_from(r[i]));
+    page.uploads.push_back(upload_row_from(r[i]));
   if (r.size() > limit)
     page.next_cursor =
       make_cursor(r[limit - 1]["created_us"].as<int64_t>(), page.uploads.back().id);

@@ -49,7 +49,7 @@ namespace ctx = boost::context;
 constexpr std::size_t walk_stack_size = std::size_t{256} * 1024;
 constexpr uint64_t tar_block = 512;
 
-failure invalid(const std::string& m) {
+failure check_invalid(const std::string& m) {
   return {error_code::invalid_archive, m};
 }
 failure internal(const std::string& m) {
@@ -295,7 +295,7 @@ void archive_check::impl::walk() {
   if (stopped())
     return;
   if (r != ARCHIVE_OK) {
-    fail(invalid("not a tar archive: " + libarchive_message(tar.get())));
+    fail(check_invalid("not a tar archive: " + libarchive_message(tar.get())));
     return;
   }
   walk_entries(tar.get());
@@ -312,20 +312,20 @@ bool archive_check::impl::walk_entries(archive* tar) {
     if (r == ARCHIVE_WARN) {
       std::string m = libarchive_message(tar);
       if (m.find("can't be converted") == std::string::npos) {
-        fail(invalid("questionable tar header after entry " + std::to_string(summary.entries) +
-                     ": " + m));
+        fail(check_invalid("questionable tar header after entry " +
+                           std::to_string(summary.entries) + ": " + m));
         return false;
       }
     } else if (r == ARCHIVE_RETRY) {
-      fail(invalid("damaged tar header (bad checksum) after entry " +
-                   std::to_string(summary.entries)));
+      fail(check_invalid("damaged tar header (bad checksum) after entry " +
+                         std::to_string(summary.entries)));
       return false;
     } else if (r != ARCHIVE_OK) {
       if (summary.entries == 0 && ::archive_format(tar) == 0)
-        fail(invalid("not a tar archive: " + libarchive_message(tar)));
+        fail(check_invalid("not a tar archive: " + libarchive_message(tar)));
       else
-        fail(invalid("damaged tar archive after entry " + std::to_string(summary.entries) + ": " +
-                     libarchive_message(tar)));
+        fail(check_invalid("damaged tar archive after entry " + std::to_string(summary.entries) +
+                           ": " + libarchive_message(tar)));
       return false;
     }
     if (++summary.entries > limits.max_entries) {
@@ -335,8 +335,8 @@ bool archive_check::impl::walk_entries(archive* tar) {
     }
     auto raw = headers.take(static_cast<uint64_t>(archive_read_header_position(tar)));
     if (!raw) {
-      fail(invalid("tar headers that readers lay out differently at entry " +
-                   std::to_string(summary.entries)));
+      fail(check_invalid("tar headers that readers lay out differently at entry " +
+                         std::to_string(summary.entries)));
       return false;
     }
     if (auto refused = policy.check(entry_of(entry, std::move(*raw)))) {
@@ -347,8 +347,8 @@ bool archive_check::impl::walk_entries(archive* tar) {
     if (stopped())
       return false;
     if (r != ARCHIVE_OK) {
-      fail(invalid("damaged tar archive in entry " + std::to_string(summary.entries) + ": " +
-                   libarchive_message(tar)));
+      fail(check_invalid("damaged tar archive in entry " + std::to_string(summary.entries) + ": " +
+                         libarchive_message(tar)));
       return false;
     }
   }
@@ -362,7 +362,7 @@ bool archive_check::impl::walk_entries(archive* tar) {
   auto end = headers.end_marker();
   auto q = static_cast<uint64_t>(archive_filter_bytes(tar, 0));
   if (!end || (q != *end + tar_block && q != *end + 2 * tar_block)) {
-    fail(invalid("missing end-of-archive marker (two zero blocks after the last entry)"));
+    fail(check_invalid("missing end-of-archive marker (two zero blocks after the last entry)"));
     return false;
   }
   return true;

@@ -10,7 +10,7 @@ namespace portal::storage {
 
 namespace {
 
-struct archive_free {
+struct archive_reader_free {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
@@ -19,7 +19,7 @@ struct archive_free {
   throw archive_read_error(what + " " + file.string() + ": " + (m ? m : "unknown error"));
 }
 
-const char* type_of(archive_entry* e) {
+const char* kind_name(archive_entry* e) {
   if (archive_entry_hardlink(e) || archive_entry_hardlink_utf8(e))
     return "hardlink";
   switch (archive_entry_filetype(e)) {
@@ -39,7 +39,7 @@ const char* type_of(archive_entry* e) {
 
 std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored_archive,
                                              archive_format f, std::size_t max_entries) {
-  std::unique_ptr<archive, archive_free> a{archive_read_new()};
+  std::unique_ptr<archive, archive_reader_free> a{archive_read_new()};
   if (!a)
     throw std::bad_alloc();
   // Only the expected filter, built in: the stored file was checked to be
@@ -65,7 +65,7 @@ std::vector<archive_entry_info> list_entries(const std::filesystem::path& stored
     if (out.size() >= max_entries)
       throw archive_read_error(stored_archive.string() + " has more than " +
                                std::to_string(max_entries) + " entries");
-    const char* type = type_of(e);
+    const char* type = kind_name(e);
     const char* utf8 = archive_entry_pathname_utf8(e);
     const char* raw = archive_entry_pathname(e);
     if (!type || (!utf8 && !raw))

@@ -14,18 +14,14 @@ namespace portal::storage {
 
 namespace {
 
-constexpr std::size_t copy_buffer_bytes = std::size_t{1} << 20;
+constexpr std::size_t read_buffer_bytes = std::size_t{1} << 20;
 constexpr std::size_t read_block_bytes = std::size_t{64} << 10;
-
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw storage_error(err, std::system_category(), what);
-}
 
 } // namespace
 
 struct backup_reader::impl {
   archive* tar = nullptr;
-  std::vector<char> copy = std::vector<char>(copy_buffer_bytes);
+  std::vector<char> copy = std::vector<char>(read_buffer_bytes);
   std::string member; // the current member's name, for messages
   uint64_t member_size = 0;
 

@@ -19,11 +19,7 @@ namespace portal::storage {
 
 namespace {
 
-constexpr std::size_t copy_buffer_bytes = std::size_t{1} << 20;
-
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw storage_error(err, std::system_category(), what);
-}
+constexpr std::size_t write_buffer_bytes = std::size_t{1} << 20;
 
 } // namespace
 
@@ -32,7 +28,7 @@ struct backup_writer::impl {
   archive* tar = nullptr;
   ZSTD_CCtx* zstd = nullptr;
   std::vector<char> zout = std::vector<char>(ZSTD_CStreamOutSize());
-  std::vector<char> copy = std::vector<char>(copy_buffer_bytes);
+  std::vector<char> copy = std::vector<char>(write_buffer_bytes);
   uint64_t bytes_out = 0;
   bool finishing = false; // the close callback may end the zstd frame
   bool abandoned = false; // the destructor runs without finish()

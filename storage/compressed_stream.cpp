@@ -18,7 +18,7 @@ namespace {
 
 constexpr std::size_t out_block = std::size_t{64} * 1024;
 
-failure invalid(std::string message) {
+failure stream_invalid(std::string message) {
   return {error_code::invalid_archive, std::move(message)};
 }
 
@@ -75,8 +75,8 @@ public:
       }
       step s;
       if (const char* why = inflate_member(data, size, out, s))
-        return invalid("corrupt gzip stream in member " + std::to_string(members_ + 1) + ": " +
-                       why);
+        return stream_invalid("corrupt gzip stream in member " + std::to_string(members_ + 1) +
+                              ": " + why);
       if (s.stopped)
         return {};
       data += s.used;
@@ -95,8 +95,8 @@ public:
 
   failure finish() final {
     if (state_ == state::member)
-      return invalid("truncated gzip stream: member " + std::to_string(members_ + 1) +
-                     " ends before its trailer");
+      return stream_invalid("truncated gzip stream: member " + std::to_string(members_ + 1) +
+                            " ends before its trailer");
     return {};
   }
 
@@ -115,7 +115,7 @@ protected:
   virtual void next_member() = 0;
 
 private:
-  static failure trailing() { return invalid("data after the end of the gzip stream"); }
+  static failure trailing() { return stream_invalid("data after the end of the gzip stream"); }
 
   enum class state { member, between, padding };
   state state_ = state::member;
@@ -290,8 +290,8 @@ public:
       std::size_t r = ZSTD_decompressStream(d_, &o, &in);
       if (ZSTD_isError(r)) {
         if (at_frame_end && ZSTD_getErrorCode(r) == ZSTD_error_prefix_unknown)
-          return invalid("data after the end of the zstd stream");
-        return invalid(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
+          return stream_invalid("data after the end of the zstd stream");
+        return stream_invalid(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
       }
       left_ = r;
       if (o.pos > 0 && !out(out_.get(), o.pos))
@@ -302,7 +302,7 @@ public:
 
   failure finish() override {
     if (left_ != 0)
-      return invalid("truncated zstd stream: the last frame is incomplete");
+      return stream_invalid("truncated zstd stream: the last frame is incomplete");
     return {};
   }
 

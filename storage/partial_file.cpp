@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw storage_error(err, std::system_category(), what);
-}
-
 constexpr std::string_view suffix = ".part";
 
 fs::path hold_path_of(const fs::path& partial) {

@@ -11,14 +11,6 @@
 
 namespace portal::storage {
 
-namespace {
-
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw storage_error(err, std::system_category(), what);
-}
-
-} // namespace
-
 spool_file::spool_file(const std::filesystem::path& dir) {
   fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd_ >= 0)

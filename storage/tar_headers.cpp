@@ -15,7 +15,7 @@ uint64_t round_up(uint64_t n) {
   return (n + block - 1) / block * block;
 }
 
-failure invalid(std::string message) {
+failure header_invalid(std::string message) {
   return {error_code::invalid_archive, std::move(message)};
 }
 
@@ -108,7 +108,7 @@ failure tar_headers::scan(const unsigned char* data, std::size_t size) {
     case state::after_end: {
       if (!all_zero(data, size)) {
         state_ = state::stopped;
-        return invalid("data after the end-of-archive marker");
+        return header_invalid("data after the end-of-archive marker");
       }
       offset_ += size;
       return {};
@@ -195,8 +195,8 @@ failure tar_headers::on_block() {
   case 'V':
     pending_bytes_ += *size;
     if (pending_bytes_ > max_special_data)
-      return invalid("tar special headers with " + std::to_string(pending_bytes_) +
-                     " bytes of data before one member: more than 1 MiB");
+      return header_invalid("tar special headers with " + std::to_string(pending_bytes_) +
+                            " bytes of data before one member: more than 1 MiB");
     in_group_ = true;
     special_ = type;
     data_.clear();
@@ -207,8 +207,8 @@ failure tar_headers::on_block() {
       return on_special_data();
     return {};
   case 'A':
-    return invalid("a Solaris ACL header ('A'): libarchive reads it as metadata, GNU tar "
-                   "extracts it as a file");
+    return header_invalid("a Solaris ACL header ('A'): libarchive reads it as metadata, GNU tar "
+                          "extracts it as a file");
   default:
     return on_member_header(type, *size);
   }
@@ -269,8 +269,8 @@ failure tar_headers::add_pax_records(bool global) {
       add(names_, value, "GNU.sparse.name");
     else if (key == "size") {
       if (global)
-        return invalid("a pax global header with a size record: GNU tar applies it to every "
-                       "later member, libarchive ignores it");
+        return header_invalid("a pax global header with a size record: GNU tar applies it to every "
+                              "later member, libarchive ignores it");
       uint64_t n = 0;
       bool ok = !value.empty() && value.size() <= 19;
       for (char c : value) {
@@ -278,9 +278,9 @@ failure tar_headers::add_pax_records(bool global) {
         n = n * 10 + static_cast<uint64_t>(c - '0');
       }
       if (!ok)
-        return invalid("a pax size record that is not a decimal number");
+        return header_invalid("a pax size record that is not a decimal number");
       if (pax_size_ && *pax_size_ != n)
-        return invalid("pax size records that disagree");
+        return header_invalid("pax size records that disagree");
       pax_size_ = n;
     }
   }
@@ -318,8 +318,9 @@ failure tar_headers::on_member_header(char type, uint64_t header_size) {
   pax_size_.reset();
   in_group_ = false;
   if (has_no_data(type) && size != 0)
-    return invalid("a tar header of type '" + std::string(1, type) + "' with a size of " +
-                   std::to_string(size) + " bytes: tar readers disagree on whether data follows");
+    return header_invalid("a tar header of type '" + std::string(1, type) + "' with a size of " +
+                          std::to_string(size) +
+                          " bytes: tar readers disagree on whether data follows");
   members_.push_back(std::move(m));
   skip_ = round_up(size);
   if (type == 'S' && block_[482] != 0)
@@ -333,7 +334,7 @@ failure tar_headers::finish() const {
   if (state_ == state::stopped && !end_)
     return {};
   if (!end_ || offset_ < *end_ + 2 * block)
-    return invalid("missing end-of-archive marker (two zero blocks after the last entry)");
+    return header_invalid("missing end-of-archive marker (two zero blocks after the last entry)");
   return {};
 }
 

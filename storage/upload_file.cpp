@@ -17,11 +17,11 @@ namespace portal::storage {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-[[noreturn]] void throw_errno(int err, const std::string& what) {
+void throw_errno(int err, const std::string& what) {
   throw storage_error(err, std::system_category(), what);
 }
+
+namespace {
 
 void check_id(const std::string& id) {
   if (!valid_upload_id(id))

@@ -22,6 +22,10 @@ struct storage_error : std::system_error {
   bool disk_full() const { return code() == std::errc::no_space_on_device; }
 };
 
+// Throws storage_error for errno `err` of the call named by `what`
+// ("open /data/tmp/x.part").
+[[noreturn]] void throw_errno(int err, const std::string& what);
+
 struct committed_file {
   std::filesystem::path path;
   std::string sha256; // 64 lowercase hex

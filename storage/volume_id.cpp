@@ -18,10 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-[[noreturn]] void throw_errno(int err, const std::string& what) {
-  throw storage_error(err, std::system_category(), what);
-}
-
 struct stored_identity {
   std::string id, machine;
 };

@@ -12,7 +12,6 @@
 
 using namespace portal;
 using Catch::Matchers::Contains;
-using storage::archive_format;
 using storage::archive_summary;
 using test::member;
 using test::random_bytes;
@@ -20,8 +19,8 @@ using test::text;
 
 namespace {
 
-constexpr archive_format gz = archive_format::tar_gz;
-constexpr archive_format zst = archive_format::tar_zst;
+using test::gz;
+using test::zst;
 
 archive_summary accepted(const test::check_run& run) {
   if (auto* e = std::get_if<failure>(&run.outcome))
@@ -38,7 +37,8 @@ failure refused_as(const test::check_run& run, error_code code) {
   return e;
 }
 
-test::check_run run(archive_format f, const std::string& bytes, std::size_t chunk = 64 * 1024,
+test::check_run run(storage::archive_format f, const std::string& bytes,
+                    std::size_t chunk = 64 * 1024,
                     storage::archive_limits limits = test::default_limits()) {
   return test::run_check(f, bytes, chunk, limits);
 }
@@ -60,11 +60,6 @@ std::vector<member> sample_members() {
 
 std::string tar_of(const std::vector<member>& members, bool pad = true) {
   return test::write_tar(members, pad);
-}
-
-std::string flip(std::string s, std::size_t at, unsigned char mask = 0x55) {
-  s.at(at) = static_cast<char>(static_cast<unsigned char>(s.at(at)) ^ mask);
-  return s;
 }
 
 } // namespace
@@ -121,7 +116,7 @@ TEST_CASE("the outcome does not depend on how the stream is cut into chunks", "[
     {"bomb", good, tight},
     {"no end marker", test::compress(f, test::ustar_header("a", '0', 1) + test::padded("z")),
      test::default_limits()},
-    {"corrupt", flip(good, good.size() / 2), test::default_limits()},
+    {"corrupt", test::flip(good, good.size() / 2), test::default_limits()},
     {"conflicting names",
      test::compress(f, test::gnu_long('L', "../x") + test::ustar_header("a", '0', 0) +
                          test::end_marker()),
@@ -185,8 +180,8 @@ TEST_CASE("a bad tar header checksum is invalid_archive", "[archive]") {
   REQUIRE(tar.substr(1024, 1) == "b");
 
   SECTION("in a later header") {
-    auto e =
-      refused_as(run(f, test::compress(f, flip(tar, 1024 + 1, 0x01))), error_code::invalid_archive);
+    auto e = refused_as(run(f, test::compress(f, test::flip(tar, 1024 + 1, 0x01))),
+                        error_code::invalid_archive);
     CHECK_THAT(e.message, Contains("checksum"));
   }
   SECTION("in the checksum field itself") {
@@ -195,7 +190,7 @@ TEST_CASE("a bad tar header checksum is invalid_archive", "[archive]") {
     refused_as(run(f, test::compress(f, bad)), error_code::invalid_archive);
   }
   SECTION("in the first header") {
-    refused_as(run(f, test::compress(f, flip(tar, 1, 0x01))), error_code::invalid_archive);
+    refused_as(run(f, test::compress(f, test::flip(tar, 1, 0x01))), error_code::invalid_archive);
   }
 }
 

@@ -357,4 +357,9 @@ check_run run_check(storage::archive_format f, const std::string& bytes, std::si
   return run;
 }
 
+std::string flip(std::string s, std::size_t at, unsigned char mask) {
+  s.at(at) = static_cast<char>(static_cast<unsigned char>(s.at(at)) ^ mask);
+  return s;
+}
+
 } // namespace portal::test

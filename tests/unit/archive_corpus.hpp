@@ -67,6 +67,13 @@ private:
   state* s_;
 };
 
+// The two formats (SPEC §5.1), short.
+inline constexpr storage::archive_format gz = storage::archive_format::tar_gz;
+inline constexpr storage::archive_format zst = storage::archive_format::tar_zst;
+
+// `s` with the byte at `at` XORed with `mask`: damage in a known place.
+std::string flip(std::string s, std::size_t at, unsigned char mask = 0x55);
+
 std::string compress(storage::archive_format f, const std::string& raw, int level = 6);
 std::string gzip_stored(const std::string& raw); // deflate "stored" blocks: bytes appear verbatim
 // Independent decompression (every gzip member / zstd frame).

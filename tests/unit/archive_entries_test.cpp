@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 using namespace portal;
-using storage::archive_format;
 using test::member;
 using test::random_bytes;
 
@@ -27,7 +26,7 @@ struct temp_file {
   ~temp_file() { std::filesystem::remove(path); }
 };
 
-std::vector<member> sample_members() {
+std::vector<member> listed_members() {
   return {
     {"proj/", '5'},
     {"proj/README.md", '0', std::string(3000, 'r')},
@@ -44,8 +43,8 @@ std::vector<member> sample_members() {
 } // namespace
 
 TEST_CASE("list_entries reads a stored archive", "[archive_entries]") {
-  auto f = GENERATE(archive_format::tar_gz, archive_format::tar_zst);
-  temp_file file(test::compress(f, test::write_tar(sample_members())));
+  auto f = GENERATE(storage::archive_format::tar_gz, storage::archive_format::tar_zst);
+  temp_file file(test::compress(f, test::write_tar(listed_members())));
   auto entries = storage::list_entries(file.path, f, 1000);
   REQUIRE(entries.size() == 9);
   CHECK(entries[0].path == "proj/");
@@ -67,7 +66,7 @@ TEST_CASE("list_entries reads a stored archive", "[archive_entries]") {
   CHECK_THROWS_AS(storage::list_entries(file.path, f, 8), storage::archive_read_error);
   CHECK_THROWS_AS(storage::list_entries(file.path.string() + ".missing", f, 1000),
                   storage::archive_read_error);
-  temp_file damaged(test::compress(f, test::write_tar(sample_members())).substr(0, 500));
+  temp_file damaged(test::compress(f, test::write_tar(listed_members())).substr(0, 500));
   CHECK_THROWS_AS(storage::list_entries(damaged.path, f, 1000), storage::archive_read_error);
 }
 
@@ -76,8 +75,8 @@ TEST_CASE("list_entries names are valid UTF-8 whatever the header bytes", "[arch
   std::string tar = test::ustar_header("caf\xe9.txt", '0', 0) +
                     test::pax_header({{"path", "bad\xff\xfe"}}) + test::ustar_header("x", '0', 0) +
                     test::end_marker();
-  temp_file file(test::compress(archive_format::tar_gz, tar));
-  auto entries = storage::list_entries(file.path, archive_format::tar_gz, 10);
+  temp_file file(test::compress(storage::archive_format::tar_gz, tar));
+  auto entries = storage::list_entries(file.path, storage::archive_format::tar_gz, 10);
   REQUIRE(entries.size() == 2);
   CHECK(entries[0].path == "caf\\xe9.txt");
   CHECK(entries[1].path == "bad\\xff\\xfe");

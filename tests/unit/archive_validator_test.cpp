@@ -12,7 +12,6 @@
 #include <variant>
 
 using namespace portal;
-using storage::archive_format;
 
 namespace {
 
@@ -24,7 +23,7 @@ struct validator_fixture : test::coordinated_system {
   archive_validator_actor v;
   std::shared_ptr<actor_probe> probe = std::make_shared<actor_probe>();
 
-  explicit validator_fixture(archive_format f) {
+  explicit validator_fixture(storage::archive_format f) {
     v = spawn_archive_validator(self.ptr(), probe, f, test::default_limits());
   }
   ~validator_fixture() {
@@ -58,7 +57,7 @@ failure refusal(const answer<caf::ok_atom>& a) {
 } // namespace
 
 TEST_CASE("validator: chunks of a good archive, then its totals", "[actors][validator]") {
-  auto f = GENERATE(archive_format::tar_gz, archive_format::tar_zst);
+  auto f = GENERATE(storage::archive_format::tar_gz, storage::archive_format::tar_zst);
   validator_fixture fx{f};
   auto tar =
     test::write_tar({{"d", '5'}, {"d/a.txt", '0', std::string(5000, 'a')}, {"d/b", '0', "b"}});
@@ -73,7 +72,7 @@ TEST_CASE("validator: chunks of a good archive, then its totals", "[actors][vali
 }
 
 TEST_CASE("validator: a refusal is the request's error, and stays", "[actors][validator]") {
-  validator_fixture fx{archive_format::tar_gz};
+  validator_fixture fx{storage::archive_format::tar_gz};
 
   SECTION("not gzip: unsupported_media_type on the first chunk") {
     auto f = refusal(fx.feed(test::make_chunk("this is no gzip stream at all")));
@@ -84,7 +83,7 @@ TEST_CASE("validator: a refusal is the request's error, and stays", "[actors][va
     CHECK(std::get<failure>(done).code == error_code::unsupported_media_type);
   }
   SECTION("an unsafe entry, named") {
-    auto gz = test::compress(archive_format::tar_gz,
+    auto gz = test::compress(storage::archive_format::tar_gz,
                              test::write_tar({{"ok", '0', "x"}, {"../evil", '0', "y"}}));
     std::optional<failure> refused;
     for (auto& c : test::chunks_of(gz, 512)) {
@@ -103,7 +102,7 @@ TEST_CASE("validator: a refusal is the request's error, and stays", "[actors][va
     CHECK_THAT(refused->message, Catch::Matchers::Contains("../evil"));
   }
   SECTION("a truncated stream: invalid_archive at the end") {
-    auto gz = test::compress(archive_format::tar_gz, test::write_tar({{"a", '0', "abc"}}));
+    auto gz = test::compress(storage::archive_format::tar_gz, test::write_tar({{"a", '0', "abc"}}));
     gz.resize(gz.size() / 2);
     REQUIRE(std::holds_alternative<caf::ok_atom>(fx.feed(test::make_chunk(gz))));
     auto done = fx.finish();

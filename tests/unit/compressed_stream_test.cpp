@@ -7,20 +7,14 @@
 
 using namespace portal;
 using Catch::Matchers::Contains;
-using storage::archive_format;
 using storage::compressed_stream;
 using test::random_bytes;
 using test::text;
 
 namespace {
 
-constexpr archive_format gz = archive_format::tar_gz;
-constexpr archive_format zst = archive_format::tar_zst;
-
-std::string flip(std::string s, std::size_t at, unsigned char mask = 0x55) {
-  s.at(at) = static_cast<char>(static_cast<unsigned char>(s.at(at)) ^ mask);
-  return s;
-}
+using test::gz;
+using test::zst;
 
 // Decodes `bytes` in chunks; the outcome, what came out, and how much was
 // pushed when the outcome was known.
@@ -31,7 +25,7 @@ struct decoded {
   bool while_pushing = false;
 };
 
-decoded decode(archive_format f, const std::string& bytes, std::size_t chunk = 64 * 1024,
+decoded decode(storage::archive_format f, const std::string& bytes, std::size_t chunk = 64 * 1024,
                uint64_t max_output = uint64_t(1) << 30) {
   compressed_stream s(f, max_output);
   decoded d;
@@ -52,14 +46,15 @@ decoded decode(archive_format f, const std::string& bytes, std::size_t chunk = 6
   return d;
 }
 
-std::string accepted(archive_format f, const std::string& bytes, std::size_t chunk = 64 * 1024) {
+std::string accepted(storage::archive_format f, const std::string& bytes,
+                     std::size_t chunk = 64 * 1024) {
   auto d = decode(f, bytes, chunk);
   INFO(d.refused.message);
   CHECK_FALSE(d.refused);
   return d.output;
 }
 
-failure refused_as(archive_format f, const std::string& bytes, error_code code,
+failure refused_as(storage::archive_format f, const std::string& bytes, error_code code,
                    std::size_t chunk = 64 * 1024) {
   auto d = decode(f, bytes, chunk);
   INFO(d.refused.message);
@@ -207,7 +202,7 @@ TEST_CASE("corrupt compressed data is invalid_archive", "[compressed_stream]") {
     for (std::size_t at :
          {bytes.size() / 3, bytes.size() / 2, bytes.size() * 3 / 4, std::size_t(30)}) {
       INFO("flipped at " << at << " of " << bytes.size());
-      refused_as(f, flip(bytes, at), error_code::invalid_archive);
+      refused_as(f, test::flip(bytes, at), error_code::invalid_archive);
     }
   }
   SECTION("gzip: damage that still inflates is caught by the CRC-32") {
@@ -215,13 +210,13 @@ TEST_CASE("corrupt compressed data is invalid_archive", "[compressed_stream]") {
     std::string stored = test::gzip_stored(marker + text(1000));
     auto at = stored.find(marker);
     REQUIRE(at != std::string::npos);
-    auto e = refused_as(gz, flip(stored, at + 10, 0x01), error_code::invalid_archive);
+    auto e = refused_as(gz, test::flip(stored, at + 10, 0x01), error_code::invalid_archive);
     CHECK_THAT(e.message, Contains("incorrect data check"));
   }
   SECTION("gzip: the trailer, one field or both") {
     std::string bytes = test::compress(gz, tar);
-    refused_as(gz, flip(bytes, bytes.size() - 6), error_code::invalid_archive); // CRC-32
-    refused_as(gz, flip(bytes, bytes.size() - 2), error_code::invalid_archive); // ISIZE
+    refused_as(gz, test::flip(bytes, bytes.size() - 6), error_code::invalid_archive); // CRC-32
+    refused_as(gz, test::flip(bytes, bytes.size() - 2), error_code::invalid_archive); // ISIZE
     std::string zeroed = bytes.substr(0, bytes.size() - 8) + std::string(8, '\0');
     auto e = refused_as(gz, zeroed, error_code::invalid_archive); // the example
     CHECK_THAT(e.message, Contains("member 1"));
@@ -232,7 +227,7 @@ TEST_CASE("corrupt compressed data is invalid_archive", "[compressed_stream]") {
     // A byte inside the first member's stored block (a tar header's name).
     auto at = stored.find("d/a");
     REQUIRE(at < stored.size() / 2);
-    auto first = flip(stored, at + 5, 0x01);
+    auto first = test::flip(stored, at + 5, 0x01);
     auto e = refused_as(gz, first, error_code::invalid_archive);
     CHECK_THAT(e.message, Contains("member 1") && Contains("incorrect data check"));
     // The first member's trailer zeroed.
@@ -241,24 +236,24 @@ TEST_CASE("corrupt compressed data is invalid_archive", "[compressed_stream]") {
       one.substr(0, one.size() - 8) + std::string(8, '\0') + test::gzip_stored(tar.substr(1024));
     refused_as(gz, bad, error_code::invalid_archive);
     // Only its ISIZE.
-    refused_as(gz, flip(one, one.size() - 3) + test::gzip_stored(tar.substr(1024)),
+    refused_as(gz, test::flip(one, one.size() - 3) + test::gzip_stored(tar.substr(1024)),
                error_code::invalid_archive);
     // The middle one of three.
     std::string three = test::compress(gz, tar.substr(0, 512)) +
-                        flip(test::gzip_stored(tar.substr(512, 512)), 20, 0x01) +
+                        test::flip(test::gzip_stored(tar.substr(512, 512)), 20, 0x01) +
                         test::compress(gz, tar.substr(1024));
     CHECK_THAT(refused_as(gz, three, error_code::invalid_archive).message, Contains("member 2"));
   }
   SECTION("gzip: headers zlib does not accept") {
     std::string bytes = test::compress(gz, tar);
-    refused_as(gz, flip(bytes, 3, 0xe0), error_code::invalid_archive); // reserved flag bits
+    refused_as(gz, test::flip(bytes, 3, 0xe0), error_code::invalid_archive); // reserved flag bits
     std::string not_deflate = bytes;
     not_deflate[2] = '\x07';
     refused_as(gz, not_deflate, error_code::invalid_archive);
   }
   SECTION("zstd: a damaged content checksum") {
     std::string bytes = test::compress(zst, tar);
-    auto e = refused_as(zst, flip(bytes, bytes.size() - 1), error_code::invalid_archive);
+    auto e = refused_as(zst, test::flip(bytes, bytes.size() - 1), error_code::invalid_archive);
     CHECK_THAT(e.message, Contains("checksum"));
   }
 }

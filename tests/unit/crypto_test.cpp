@@ -24,7 +24,7 @@ std::string token_of(const std::string& id, const std::string& secret) {
 }
 
 const std::string good_id(16, 'A');
-const std::string good_secret(43, 'b');
+const std::string good_key(43, 'b');
 
 } // namespace
 
@@ -84,13 +84,13 @@ TEST_CASE("the stored hash never contains the secret", "[credentials]") {
 }
 
 TEST_CASE("parse_token accepts every url-safe character, '_' included", "[credentials]") {
-  CHECK(parse_token(token_of(good_id, good_secret)));
+  CHECK(parse_token(token_of(good_id, good_key)));
   CHECK(parse_token(token_of("_-_-_-_-________", std::string(43, '_'))));
   CHECK(parse_token(token_of("0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq")));
 }
 
 TEST_CASE("parse_token rejects malformed tokens", "[credentials]") {
-  const std::string good = token_of(good_id, good_secret);
+  const std::string good = token_of(good_id, good_key);
   REQUIRE(parse_token(good));
 
   SECTION("empty and prefix-only") {
@@ -114,13 +114,13 @@ TEST_CASE("parse_token rejects malformed tokens", "[credentials]") {
     std::string no_sep = good;
     no_sep[20] = 'x';
     CHECK_FALSE(parse_token(no_sep));
-    CHECK_FALSE(parse_token("upt_" + good_id + good_secret + "x"));
+    CHECK_FALSE(parse_token("upt_" + good_id + good_key + "x"));
   }
   SECTION("extra underscores change the length") {
     CHECK_FALSE(parse_token(good + "_"));
     CHECK_FALSE(parse_token("upt__" + good.substr(4)));
-    CHECK_FALSE(parse_token(token_of(good_id, good_secret) + "_extra"));
-    CHECK_FALSE(parse_token("upt_" + good_id + "__" + good_secret));
+    CHECK_FALSE(parse_token(token_of(good_id, good_key) + "_extra"));
+    CHECK_FALSE(parse_token("upt_" + good_id + "__" + good_key));
   }
   SECTION("characters outside the url-safe alphabet") {
     for (const char bad : std::string("+/=. \t\n\r\"'%\\")) {

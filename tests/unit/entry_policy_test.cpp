@@ -20,7 +20,7 @@ tar_entry file(std::string name) {
 tar_entry dir(std::string name) {
   return {entry_type::directory, {{std::move(name), ""}}, {}};
 }
-tar_entry symlink(std::string name, std::string target) {
+tar_entry symlink_entry(std::string name, std::string target) {
   return {entry_type::symlink, {{std::move(name), ""}}, {{std::move(target), ""}}};
 }
 tar_entry hardlink(std::string name, std::string target) {
@@ -76,30 +76,32 @@ TEST_CASE("unsafe names, types and links are refused and named", "[entry_policy]
     {"FIFO", {of_type(entry_type::fifo, "pipe")}, "FIFO"},
     {"socket", {of_type(entry_type::socket, "sock")}, "socket"},
     {"unknown type", {of_type(entry_type::unknown, "m")}, "unsupported entry type"},
-    {"absolute symlink target", {symlink("l", "/etc")}, "\"l\""},
-    {"symlink escaping", {dir("a/"), symlink("a/link", "../../x")}, "\"a/link\""},
-    {"symlink to the parent of the root", {symlink("up", "..")}, "\"up\""},
-    {"symlink escaping after descending", {symlink("s", "a/b/../../../x")}, "\"s\""},
-    {"symlink with a control character", {symlink("s", "a\nb")}, "\"s\""},
-    {"symlink with an empty target", {symlink("s", "")}, "empty symlink target"},
+    {"absolute symlink target", {symlink_entry("l", "/etc")}, "\"l\""},
+    {"symlink escaping", {dir("a/"), symlink_entry("a/link", "../../x")}, "\"a/link\""},
+    {"symlink to the parent of the root", {symlink_entry("up", "..")}, "\"up\""},
+    {"symlink escaping after descending", {symlink_entry("s", "a/b/../../../x")}, "\"s\""},
+    {"symlink with a control character", {symlink_entry("s", "a\nb")}, "\"s\""},
+    {"symlink with an empty target", {symlink_entry("s", "")}, "empty symlink target"},
     {"symlink without a target", {{entry_type::symlink, {{"s", ""}}, {}}}, "without a target"},
     {"hardlink absolute", {hardlink("h", "/etc/passwd")}, "\"h\""},
     {"hardlink ..", {hardlink("h", "../x")}, "\"h\""},
     {"hardlink .. inside", {dir("a/"), file("b"), hardlink("h", "a/../b")}, "\"h\""},
     {"hardlink to the root", {hardlink("h", ".")}, "archive root"},
-    {"hardlink through a symlink", {symlink("d", "sub"), hardlink("h", "d/f")}, "\"d\""},
-    {"path through a symlink", {symlink("a", "."), symlink("a/a/b", "../../..")}, "\"a/a/b\""},
-    {"file through a symlink", {symlink("d", "sub"), file("d/f")}, "\"d/f\""},
+    {"hardlink through a symlink", {symlink_entry("d", "sub"), hardlink("h", "d/f")}, "\"d\""},
+    {"path through a symlink",
+     {symlink_entry("a", "."), symlink_entry("a/a/b", "../../..")},
+     "\"a/a/b\""},
+    {"file through a symlink", {symlink_entry("d", "sub"), file("d/f")}, "\"d/f\""},
     {"symlink chain escaping",
-     {dir("d/"), symlink("d/l", "."), symlink("d/s", "l/../..")},
+     {dir("d/"), symlink_entry("d/l", "."), symlink_entry("d/s", "l/../..")},
      "\"d/s\""},
     {"symlink chain escaping, link defined later",
-     {dir("d/"), symlink("d/s", "l/../.."), symlink("d/l", ".")},
+     {dir("d/"), symlink_entry("d/s", "l/../.."), symlink_entry("d/l", ".")},
      "\"d/s\""},
     {"directory entry over a symlink (tar keeps the symlink)",
-     {symlink("l", "."), dir("l/"), symlink("l/l/l/s", "../../..")},
+     {symlink_entry("l", "."), dir("l/"), symlink_entry("l/l/l/s", "../../..")},
      "\"l/l/l/s\""},
-    {"symlink loop", {symlink("a", "b/x"), symlink("b", "a/x")}, "symlink loop"},
+    {"symlink loop", {symlink_entry("a", "b/x"), symlink_entry("b", "a/x")}, "symlink loop"},
   };
   for (const auto& c : cases) {
     INFO(c.what);
@@ -112,24 +114,24 @@ TEST_CASE("safe names and links are accepted", "[entry_policy]") {
     dir("./a/./b/"),
     file("a/f"),
     file("b"),
-    symlink("a/l", "../b"),     // stays inside: resolves to "b"
-    symlink("a/b/up", "../.."), // the root itself
-    symlink("here", "."),
-    symlink("dangling", "does/not/exist"), // inside, even if missing
+    symlink_entry("a/l", "../b"),     // stays inside: resolves to "b"
+    symlink_entry("a/b/up", "../.."), // the root itself
+    symlink_entry("here", "."),
+    symlink_entry("dangling", "does/not/exist"), // inside, even if missing
     hardlink("h", "a/f"),
     dir("usr/lib/"),
     file("usr/lib/x.so.1"),
-    symlink("lib", "usr/lib"),
+    symlink_entry("lib", "usr/lib"),
     dir("usr/bin/"),
-    symlink("usr/bin/x", "../../lib/x.so.1"), // through the "lib" symlink, inside
+    symlink_entry("usr/bin/x", "../../lib/x.so.1"), // through the "lib" symlink, inside
     file("n\xc3\xa4me with spaces"),
     file("raw \xe9 byte"),
     file("dots..."),
     file("..hidden"),
-    symlink("l2", "b"),
-    symlink("l2", "a/f"), // another target: both stay inside
+    symlink_entry("l2", "b"),
+    symlink_entry("l2", "a/f"), // another target: both stay inside
     dir("deep/er/"),
-    symlink("deep/er/l", "../../lib/../usr/lib/x.so.1"),
+    symlink_entry("deep/er/l", "../../lib/../usr/lib/x.so.1"),
     hardlink("a/h2", "a/l"), // a hardlink to a symlink that stays inside from there too
     dir("./"),               // the root as a directory entry
   };
@@ -141,7 +143,7 @@ TEST_CASE("safe names and links are accepted", "[entry_policy]") {
 TEST_CASE("a hardlink to a symlink is that symlink at the hardlink's path", "[entry_policy]") {
   // GNU tar and bsdtar link the symlink itself: "h" becomes a symlink to
   // "../../x.txt", read from the root, outside.
-  auto base = std::vector<tar_entry>{dir("a/"), dir("a/b/"), symlink("a/b/s", "../../x.txt")};
+  auto base = std::vector<tar_entry>{dir("a/"), dir("a/b/"), symlink_entry("a/b/s", "../../x.txt")};
   CHECK_FALSE(judge(base));
 
   SECTION("the issue's example") {
@@ -179,8 +181,8 @@ TEST_CASE("a hardlink to a symlink is that symlink at the hardlink's path", "[en
     CHECK_THAT(f.message, Contains("\"h2\""));
   }
   SECTION("its target is resolved through the other symlinks at the end") {
-    std::vector<tar_entry> members = {dir("d/"), symlink("d/s", "l/.."), dir("e/"),
-                                      hardlink("e/h", "d/s"), symlink("e/l", "..")};
+    std::vector<tar_entry> members = {dir("d/"), symlink_entry("d/s", "l/.."), dir("e/"),
+                                      hardlink("e/h", "d/s"), symlink_entry("e/l", "..")};
     // e/h -> l/.. from e: e/l is "..", so e/h resolves to the root's parent.
     auto f = judge(members);
     CHECK(f.code == error_code::unsafe_entry);
@@ -213,9 +215,9 @@ TEST_CASE("a member with several names or targets is judged by each", "[entry_po
     // "l" is "." to one reader, "sub" to another; through "." the chain
     // escapes.
     tar_entry l{entry_type::symlink, {{"d/l", ""}}, {{"sub", ""}, {".", "pax linkpath"}}};
-    CHECK(judge({dir("d/"), l, symlink("d/s", "l/../..")}).code == error_code::unsafe_entry);
+    CHECK(judge({dir("d/"), l, symlink_entry("d/s", "l/../..")}).code == error_code::unsafe_entry);
     tar_entry safe{entry_type::symlink, {{"d/l", ""}}, {{"sub", ""}, {"other", "pax linkpath"}}};
-    CHECK_FALSE(judge({dir("d/"), safe, symlink("d/s", "l/..")}));
+    CHECK_FALSE(judge({dir("d/"), safe, symlink_entry("d/s", "l/..")}));
   }
   SECTION("no name at all") {
     CHECK(judge({tar_entry{entry_type::file, {}, {}}}).code == error_code::invalid_archive);
@@ -227,7 +229,7 @@ TEST_CASE("remembered symlinks are bounded", "[entry_policy]") {
   std::string target(4000, 'x');
   failure f;
   for (int i = 0; i < 10000 && !f; ++i)
-    f = policy.check(symlink("l" + std::to_string(i), target));
+    f = policy.check(symlink_entry("l" + std::to_string(i), target));
   CHECK(f.code == error_code::archive_bomb);
 }
 
@@ -236,7 +238,7 @@ TEST_CASE("long symlink chains are bounded", "[entry_policy]") {
   // kernel.
   std::vector<tar_entry> members;
   for (int i = 0; i < 42; ++i)
-    members.push_back(symlink("l" + std::to_string(i), "l" + std::to_string(i + 1) + "/x"));
+    members.push_back(symlink_entry("l" + std::to_string(i), "l" + std::to_string(i + 1) + "/x"));
   CHECK(judge(members).code == error_code::unsafe_entry);
   members.resize(30);
   CHECK_FALSE(judge(members));

@@ -128,7 +128,7 @@ struct reply {
 };
 
 // The complete responses in `data`, in order.
-std::vector<reply> parse(const std::string& data) {
+std::vector<reply> parse_replies(const std::string& data) {
   std::vector<reply> out;
   std::size_t at = 0;
   while (at < data.size()) {
@@ -146,7 +146,7 @@ std::vector<reply> parse(const std::string& data) {
 }
 
 auto responses(std::size_t n) {
-  return [n](const std::string& data) { return parse(data).size() >= n; };
+  return [n](const std::string& data) { return parse_replies(data).size() >= n; };
 }
 
 auto until_closed() {
@@ -260,7 +260,7 @@ struct world {
   reply answer_then_close(const std::string& request) {
     send(request);
     bool closed = false;
-    auto r = parse(read(until_closed(), closed));
+    auto r = parse_replies(read(until_closed(), closed));
     CHECK(closed);
     REQUIRE(r.size() == 1);
     return r[0];
@@ -312,7 +312,7 @@ TEST_CASE("keep-alive: requests on one connection are answered in order", "[http
   w.send(head("GET", "/echo") + head("POST", "/echo") + head("GET", "/echo?x=1"));
   bool closed = false;
   auto data = w.read(responses(3), closed);
-  auto r = parse(data);
+  auto r = parse_replies(data);
   REQUIRE(r.size() == 3);
   CHECK(r[0].status == 200);
   CHECK(r[0].body == "GET /echo");
@@ -329,7 +329,7 @@ TEST_CASE("keep-alive: requests on one connection are answered in order", "[http
   w.send(head("GET", "/echo", "Connection: close\r\n") + head("GET", "/echo"));
   data = w.read(until_closed(), closed);
   CHECK(closed);
-  r = parse(data);
+  r = parse_replies(data);
   REQUIRE(r.size() == 1);
   CHECK(r[0].headers[http::field::connection] == "close");
   CHECK(w.routed.size() == 4);
@@ -356,7 +356,7 @@ TEST_CASE("a 15 KiB head is within the limit", "[http_session]") {
   world w;
   w.send(head("GET", "/echo", "X-Big: " + std::string(std::size_t{15} * 1024, 'a') + "\r\n"));
   bool closed = false;
-  auto r = parse(w.read(responses(1), closed));
+  auto r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   CHECK(r[0].status == 200);
 }
@@ -409,7 +409,7 @@ TEST_CASE("upload: the body streams into the upload, eof, then its answer", "[bo
     body[i] = static_cast<char>('a' + i % 26);
   w.send(head("PUT", "/upload", "Content-Length: 100\r\n") + body + head("GET", "/echo"));
   bool closed = false;
-  auto r = parse(w.read(responses(2), closed));
+  auto r = parse_replies(w.read(responses(2), closed));
   REQUIRE(r.size() == 2);
   CHECK(r[0].status == 201);
   CHECK(r[0].headers[http::field::location] == "/api/v1/uploads/u1");
@@ -425,7 +425,7 @@ TEST_CASE("upload: chunked bodies stream alike", "[body_stream]") {
   w.send(head("PUT", "/upload", "Transfer-Encoding: chunked\r\n") +
          "5\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n");
   bool closed = false;
-  auto r = parse(w.read(responses(1), closed));
+  auto r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   CHECK(r[0].status == 201);
   CHECK(w.record->received() == "helloabcdefghijklmnopqrstuvwxyz");
@@ -445,7 +445,7 @@ TEST_CASE("upload: reads stop while the upload holds no credit", "[body_stream]"
   CHECK(w.record->seen() == std::vector<std::string>{"chunk", "chunk", "marker"});
   caf::anon_send(w.upload, grant_atom::value, std::size_t{100});
   bool closed = false;
-  auto r = parse(w.read(responses(1), closed));
+  auto r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   CHECK(r[0].status == 201);
   CHECK(w.record->received() == body);
@@ -492,7 +492,7 @@ TEST_CASE("upload: an empty body is eof at once", "[body_stream]") {
   world w;
   w.send(head("PUT", "/upload", "Content-Length: 0\r\n"));
   bool closed = false;
-  auto r = parse(w.read(responses(1), closed));
+  auto r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   CHECK(r[0].status == 201);
   CHECK(w.record->seen() == std::vector<std::string>{"eof"});
@@ -504,11 +504,11 @@ reply after_continue(world& w, const char* method, const char* target, const std
   w.send(head(method, target,
               "Content-Length: " + std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n"));
   bool closed = false;
-  auto r = parse(w.read(responses(1), closed));
+  auto r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   CHECK(r[0].status == 100);
   w.send(body);
-  r = parse(w.read(responses(1), closed));
+  r = parse_replies(w.read(responses(1), closed));
   REQUIRE(r.size() == 1);
   return r[0];
 }
@@ -540,7 +540,7 @@ TEST_CASE("a small body is read whole, up to its limit", "[body_stream]") {
     w.send(head("POST", "/form", "Transfer-Encoding: chunked\r\n") +
            "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n" + head("GET", "/echo"));
     bool closed = false;
-    auto r = parse(w.read(responses(2), closed));
+    auto r = parse_replies(w.read(responses(2), closed));
     REQUIRE(r.size() == 2);
     CHECK(r[0].body == "abcde");
     CHECK(r[1].body == "GET /echo");

@@ -15,7 +15,6 @@
 #include <zlib.h>
 
 using namespace portal;
-using storage::archive_format;
 using storage::compressed_stream;
 using storage::gzip_inflater;
 using test::random_bytes;
@@ -23,7 +22,7 @@ using test::text;
 
 namespace {
 
-constexpr archive_format gz = archive_format::tar_gz;
+using test::gz;
 
 struct outcome {
   failure refused;

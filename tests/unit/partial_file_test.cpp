@@ -5,6 +5,7 @@
 #include "storage/partial_reconcile.hpp"
 #include "storage/upload_file.hpp"
 #include "temp_data_dir.hpp"
+#include "tests/unit/file_text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -16,14 +17,7 @@
 using namespace portal::storage;
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-} // namespace
+using portal::test::read_all;
 
 TEST_CASE("partial_file: append, reopen at the synced size, cut back, read") {
   temp_data_dir dir;

@@ -6,6 +6,7 @@
 #include "cli/push_state.hpp"
 #include "cli/report.hpp"
 #include "cli/tus_client.hpp"
+#include "tests/unit/file_text.hpp"
 
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
@@ -16,6 +17,8 @@
 
 using namespace portal::cli;
 namespace fs = std::filesystem;
+
+using portal::test::write_file;
 
 namespace {
 
@@ -32,11 +35,6 @@ struct temp_dir {
     fs::remove_all(root, ec);
   }
 };
-
-fs::path write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-  return p;
-}
 
 } // namespace
 

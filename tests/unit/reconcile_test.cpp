@@ -1,6 +1,7 @@
 #include "storage/data_dir.hpp"
 #include "storage/reconcile.hpp"
 #include "temp_data_dir.hpp"
+#include "tests/unit/file_text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,16 +14,10 @@
 using namespace portal::storage;
 namespace fs = std::filesystem;
 
+using portal::test::read_all;
+using portal::test::write_file;
+
 namespace {
-
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> out;

@@ -3,6 +3,7 @@
 #include "storage/failpoints.hpp"
 #include "storage/upload_file.hpp"
 #include "temp_data_dir.hpp"
+#include "tests/unit/file_text.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
@@ -20,20 +21,14 @@
 using namespace portal::storage;
 namespace fs = std::filesystem;
 
+using portal::test::read_all;
+using portal::test::write_file;
+
 namespace {
 
 std::size_t count_entries(const fs::path& dir) {
   return static_cast<std::size_t>(
     std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
-}
-
-std::string read_all(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
 }
 
 // Independent of upload_file's incremental digest: OpenSSL's one-shot call.

@@ -24,11 +24,10 @@
 
 using namespace portal;
 using namespace std::chrono_literals;
-using storage::archive_format;
 
 namespace {
 
-constexpr auto deadline = 10s;
+constexpr auto reply_deadline = 10s;
 
 struct session_config : caf::actor_system_config {
   session_config() {
@@ -48,7 +47,7 @@ struct heard {
   template <class Pred>
   bool wait(Pred pred) {
     std::unique_lock<std::mutex> lock{m};
-    return cv.wait_for(lock, deadline, pred);
+    return cv.wait_for(lock, reply_deadline, pred);
   }
 };
 
@@ -75,7 +74,7 @@ struct session_fixture {
   ~session_fixture() { self->send_exit(writer, caf::exit_reason::user_shutdown); }
 
   // The session of upload "u1", its answer and credit going to `out`.
-  upload_session_actor start(archive_format f = archive_format::tar_gz) {
+  upload_session_actor start(storage::archive_format f = storage::archive_format::tar_gz) {
     auto o = out;
     auto link = std::make_shared<upload_link>(
       [o](std::size_t n) {
@@ -108,7 +107,7 @@ struct session_fixture {
   // discard/remove before it answers): ask it something after.
   void writer_barrier() {
     bool answered = false;
-    self->request(writer, caf::duration{deadline}, commit_atom::value, std::string{"barrier"})
+    self->request(writer, caf::duration{reply_deadline}, commit_atom::value, std::string{"barrier"})
       .receive([&](commit_result&) { answered = true; }, [&](caf::error&) { answered = true; });
     REQUIRE(answered);
   }
@@ -119,7 +118,7 @@ struct session_fixture {
 };
 
 // About 20 KB compressed: random bytes do not compress.
-std::string good_archive(archive_format f) {
+std::string good_archive(storage::archive_format f) {
   std::mt19937 rng(42);
   std::string noise(20000, '\0');
   for (auto& c : noise)
@@ -132,7 +131,7 @@ std::string good_archive(archive_format f) {
 TEST_CASE("session: a whole archive is validated, committed, then recorded", "[actors][session]") {
   session_fixture fx;
   auto s = fx.start();
-  for (auto& c : test::chunks_of(good_archive(archive_format::tar_gz), 4096))
+  for (auto& c : test::chunks_of(good_archive(storage::archive_format::tar_gz), 4096))
     caf::anon_send(s, chunk_atom::value, c);
   caf::anon_send(s, eof_atom::value);
   // No database: the record step fails, and the committed archive goes.
@@ -148,7 +147,7 @@ TEST_CASE("session: a whole archive is validated, committed, then recorded", "[a
 TEST_CASE("session: one credit per chunk both stages consumed", "[actors][session]") {
   session_fixture fx;
   auto s = fx.start();
-  auto chunks = test::chunks_of(good_archive(archive_format::tar_gz), 512);
+  auto chunks = test::chunks_of(good_archive(storage::archive_format::tar_gz), 512);
   REQUIRE(chunks.size() > 3);
   for (std::size_t i = 0; i < 3; ++i)
     caf::anon_send(s, chunk_atom::value, chunks[i]);
@@ -166,7 +165,7 @@ TEST_CASE("session: one credit per chunk both stages consumed", "[actors][sessio
 TEST_CASE("session: refusals are answered once, with nothing left behind", "[actors][session]") {
   session_fixture fx;
   SECTION("not the declared compression") {
-    auto s = fx.start(archive_format::tar_gz);
+    auto s = fx.start(storage::archive_format::tar_gz);
     caf::anon_send(s, chunk_atom::value, test::make_chunk("plain text, not gzip"));
     CHECK(fx.answer().error.code == error_code::unsupported_media_type);
     REQUIRE(fx.out->failed.size() == 1);
@@ -175,7 +174,7 @@ TEST_CASE("session: refusals are answered once, with nothing left behind", "[act
   SECTION("past the size limit") {
     fx.limits.max_bytes = 1000;
     auto s = fx.start();
-    for (auto& c : test::chunks_of(good_archive(archive_format::tar_gz), 600))
+    for (auto& c : test::chunks_of(good_archive(storage::archive_format::tar_gz), 600))
       caf::anon_send(s, chunk_atom::value, c);
     auto a = fx.answer();
     CHECK(a.error.code == error_code::payload_too_large);
@@ -184,13 +183,13 @@ TEST_CASE("session: refusals are answered once, with nothing left behind", "[act
     fx.limits.quota = 5000;
     fx.limits.quota_left = 700;
     auto s = fx.start();
-    for (auto& c : test::chunks_of(good_archive(archive_format::tar_gz), 600))
+    for (auto& c : test::chunks_of(good_archive(storage::archive_format::tar_gz), 600))
       caf::anon_send(s, chunk_atom::value, c);
     auto a = fx.answer();
     CHECK(a.error.code == error_code::quota_exceeded);
   }
   SECTION("an archive cut short: invalid_archive at the end") {
-    auto gz = good_archive(archive_format::tar_gz);
+    auto gz = good_archive(storage::archive_format::tar_gz);
     gz.resize(gz.size() - 10);
     auto s = fx.start();
     caf::anon_send(s, chunk_atom::value, test::make_chunk(gz));
@@ -212,7 +211,7 @@ TEST_CASE("session: a session that dies answers internal through its link", "[ac
   session_fixture fx;
   auto s = fx.start();
   caf::anon_send(s, chunk_atom::value,
-                 test::chunks_of(good_archive(archive_format::tar_gz), 512)[0]);
+                 test::chunks_of(good_archive(storage::archive_format::tar_gz), 512)[0]);
   caf::anon_send_exit(s, caf::exit_reason::kill);
   CHECK(fx.answer().error.code == error_code::internal);
   CHECK(fx.answer().error.message == "the upload failed");
