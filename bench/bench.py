@@ -235,12 +235,9 @@ BINARY_B = None
 
 
 def server_binary(sc, binary):
-    """The server that scenario sc runs: --binary-b for a +b one."""
-    if not sc.binary_b:
-        return binary
-    if not BINARY_B:
-        raise ValueError(f"scenario {sc.label}: +b needs --binary-b")
-    return BINARY_B
+    """The server that scenario sc runs: --binary-b for a +b one (main()
+    refuses a +b scenario without it)."""
+    return BINARY_B if sc.binary_b else binary
 
 
 def scenario(pg_url, binary, token, spec, outdir, perf_profile=None):

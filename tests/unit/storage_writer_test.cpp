@@ -30,7 +30,7 @@ struct writer_config : caf::actor_system_config {
 };
 
 template <class T>
-using answer = std::variant<T, failure>;
+using writer_answer = std::variant<T, failure>;
 
 struct writer_fixture {
   writer_config cfg;
@@ -43,8 +43,8 @@ struct writer_fixture {
   ~writer_fixture() { self->send_exit(w, caf::exit_reason::user_shutdown); }
 
   template <class T, class... Ts>
-  answer<T> ask(Ts... xs) {
-    std::optional<answer<T>> got;
+  writer_answer<T> ask(Ts... xs) {
+    std::optional<writer_answer<T>> got;
     self->request(w, caf::duration{10s}, xs...)
       .receive([&](T& x) { got = std::move(x); },
                [&](caf::error& e) {
@@ -55,10 +55,10 @@ struct writer_fixture {
     return *got;
   }
 
-  answer<caf::ok_atom> write(const std::string& id, const std::string& bytes) {
+  writer_answer<caf::ok_atom> write(const std::string& id, const std::string& bytes) {
     return ask<caf::ok_atom>(chunk_atom::value, id, test::make_chunk(bytes));
   }
-  answer<commit_result> commit(const std::string& id) {
+  writer_answer<commit_result> commit(const std::string& id) {
     return ask<commit_result>(commit_atom::value, id);
   }
 
